@@ -1,0 +1,235 @@
+//! The storage contract every backend implements.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::Result;
+
+/// A shared, type-erased backend: what [`Cache`](crate::Cache) holds.
+pub type DynBackend = Arc<dyn CacheBackend>;
+
+/// How long a backend keeps an entry: `None` never expires, `Some(d)` expires
+/// `d` after the write.
+///
+/// [`Cache`](crate::Cache) never passes `Some(Duration::ZERO)`: Django's "do not
+/// keep" timeouts are turned into deletes before they reach a backend, so a
+/// backend only ever sees a positive lifetime.
+pub type Expiry = Option<Duration>;
+
+/// Which entries [`CacheBackend::clear`] removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClearScope<'a> {
+    /// Every entry the backend stores.
+    All,
+    /// Only the entries whose key starts with this prefix (the cache's
+    /// `key_prefix:`), so that caches sharing a server do not wipe each
+    /// other. A backend that cannot select keys by prefix clears everything
+    /// and says so in its docs.
+    Prefix(&'a str),
+}
+
+/// A cache store: bytes in, bytes out, under keys that are already made.
+///
+/// Backends know nothing of key prefixes, versions, validation, default
+/// timeouts or serialization: [`Cache`](crate::Cache) does all of that once,
+/// in front of every backend, so a backend is only storage.
+///
+/// The trait is object safe; it is used as [`DynBackend`] (`Arc<dyn CacheBackend>`).
+///
+/// # Contract
+///
+/// * Keys are at most [`MAX_KEY_LENGTH`](crate::MAX_KEY_LENGTH) bytes and contain
+///   no control characters or white space.
+/// * An expired entry is never returned, counted by `has_key`, touched or
+///   incremented: it behaves as absent.
+/// * `add` is atomic where the store allows it: of many concurrent `add`s of an
+///   absent key, exactly one returns `true`. An expired entry may be replaced.
+/// * `incr` parses the stored value as a decimal integer (ASCII, optional
+///   leading `-`), adds the delta and stores the result as decimal text,
+///   keeping the entry's expiry. It fails with
+///   [`CacheError::MissingKey`](crate::CacheError::MissingKey) (no entry is
+///   created) or [`CacheError::NotAnInteger`](crate::CacheError::NotAnInteger).
+///   It is atomic where the store allows it; backends document where it is not.
+/// * [`Expiry`] is never zero (see its docs).
+/// * The `*_many` methods have default implementations that loop over the
+///   single-key ones; a backend that can do them in one round trip overrides them.
+/// * Errors from the store are [`CacheError::Backend`](crate::CacheError::Backend)
+///   (or `Timeout`), never panics.
+///
+/// # Writing a backend
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use async_trait::async_trait;
+/// use bytes::Bytes;
+/// use tower_cache::{CacheBackend, CacheError, ClearScope, Expiry, Result};
+///
+/// /// Never expires anything: a toy, to show the shape.
+/// #[derive(Debug, Default)]
+/// struct MapBackend(Mutex<HashMap<String, Bytes>>);
+///
+/// #[async_trait]
+/// impl CacheBackend for MapBackend {
+///     fn name(&self) -> &'static str { "map" }
+///     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+///         Ok(self.0.lock().unwrap().get(key).cloned())
+///     }
+///     async fn set(&self, key: &str, value: Bytes, _: Expiry) -> Result<()> {
+///         self.0.lock().unwrap().insert(key.to_owned(), value);
+///         Ok(())
+///     }
+///     async fn add(&self, key: &str, value: Bytes, _: Expiry) -> Result<bool> {
+///         let mut map = self.0.lock().unwrap();
+///         if map.contains_key(key) { return Ok(false) }
+///         map.insert(key.to_owned(), value);
+///         Ok(true)
+///     }
+///     async fn delete(&self, key: &str) -> Result<bool> {
+///         Ok(self.0.lock().unwrap().remove(key).is_some())
+///     }
+///     async fn touch(&self, key: &str, _: Expiry) -> Result<bool> {
+///         Ok(self.0.lock().unwrap().contains_key(key))
+///     }
+///     async fn has_key(&self, key: &str) -> Result<bool> {
+///         Ok(self.0.lock().unwrap().contains_key(key))
+///     }
+///     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+///         let mut map = self.0.lock().unwrap();
+///         let current = map.get(key).ok_or_else(|| CacheError::MissingKey { key: key.into() })?;
+///         let new = tower_cache::backend::apply_incr(key, current, delta)?;
+///         map.insert(key.to_owned(), Bytes::from(new.to_string()));
+///         Ok(new)
+///     }
+///     async fn clear(&self, scope: ClearScope<'_>) -> Result<()> {
+///         let mut map = self.0.lock().unwrap();
+///         match scope {
+///             ClearScope::Prefix(p) => map.retain(|k, _| !k.starts_with(p)),
+///             _ => map.clear(),
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<()> {
+/// let cache = tower_cache::Cache::new(std::sync::Arc::new(MapBackend::default()));
+/// cache.set("answer", &42, tower_cache::Timeout::Default).await?;
+/// assert_eq!(cache.incr("answer", 1).await?, 43);
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait CacheBackend: Debug + Send + Sync + 'static {
+    /// A short name for errors and logs, e.g. `"memory"`.
+    fn name(&self) -> &'static str;
+
+    /// The value stored under `key`, or `None` when it is absent or expired.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+
+    /// Stores `value` under `key`, replacing what was there.
+    async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()>;
+
+    /// Stores `value` only if `key` is absent (or expired); returns whether it stored.
+    async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<bool>;
+
+    /// Removes `key`; returns whether something was removed.
+    async fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Gives a live entry a new expiry; returns whether the key existed.
+    async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool>;
+
+    /// Whether a live entry is stored under `key`.
+    async fn has_key(&self, key: &str) -> Result<bool>;
+
+    /// Adds `delta` to the decimal integer stored under `key` and returns the
+    /// new value (see the contract above).
+    async fn incr(&self, key: &str, delta: i64) -> Result<i64>;
+
+    /// Removes the entries selected by `scope`.
+    async fn clear(&self, scope: ClearScope<'_>) -> Result<()>;
+
+    /// The values of `keys`, in the same order, `None` for each miss.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
+
+    /// Stores every entry; returns the keys that could not be stored (a value
+    /// too large for the store, say). An `Err` means the store failed as a whole.
+    async fn set_many(&self, entries: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Vec<String>> {
+        for (key, value) in entries {
+            self.set(&key, value, expiry).await?;
+        }
+        Ok(Vec::new())
+    }
+
+    /// Removes every key in `keys`.
+    async fn delete_many(&self, keys: &[&str]) -> Result<()> {
+        for key in keys {
+            self.delete(key).await?;
+        }
+        Ok(())
+    }
+
+    /// Releases connections. The backend stays usable: the next call
+    /// reconnects (Django closes caches at the end of every request).
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Parses `current` as a decimal integer and adds `delta`, as
+/// [`CacheBackend::incr`] requires: a helper for backends that increment in
+/// process rather than on a server.
+///
+/// # Errors
+///
+/// [`CacheError::NotAnInteger`](crate::CacheError::NotAnInteger) when `current`
+/// is not decimal text, [`CacheError::Overflow`](crate::CacheError::Overflow)
+/// when the sum does not fit an `i64`.
+pub fn apply_incr(key: &str, current: &[u8], delta: i64) -> Result<i64> {
+    let value = parse_integer(current).ok_or_else(|| crate::CacheError::NotAnInteger {
+        key: key.to_owned(),
+    })?;
+    value
+        .checked_add(delta)
+        .ok_or_else(|| crate::CacheError::Overflow {
+            key: key.to_owned(),
+        })
+}
+
+/// The value of decimal integer text (what the codec writes for integers),
+/// or `None` for anything else.
+pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incr_parses_decimal_text_only() {
+        assert_eq!(apply_incr("k", b"41", 1).unwrap(), 42);
+        assert_eq!(apply_incr("k", b"-5", -10).unwrap(), -15);
+        assert!(matches!(
+            apply_incr("k", b"null", 1),
+            Err(crate::CacheError::NotAnInteger { .. })
+        ));
+        assert!(matches!(
+            apply_incr("k", b"1.5", 1),
+            Err(crate::CacheError::NotAnInteger { .. })
+        ));
+        assert!(matches!(
+            apply_incr("k", i64::MAX.to_string().as_bytes(), 1),
+            Err(crate::CacheError::Overflow { .. })
+        ));
+    }
+}

@@ -1,0 +1,295 @@
+//! An in-process backend on moka's concurrent cache.
+
+use std::future::ready;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use moka::future::Cache as Moka;
+use moka::ops::compute::Op;
+
+use crate::backend::{CacheBackend, ClearScope, Expiry, apply_incr};
+use crate::error::{CacheError, Result};
+use crate::registry::BackendOptions;
+
+/// Bookkeeping moka charges per entry on top of key and value, for the byte
+/// weigher: a rough figure, so that millions of tiny entries still count.
+const ENTRY_OVERHEAD: usize = 64;
+
+/// Lifetimes beyond this are stored as "never expires": moka's timer wheel
+/// is not meant for centuries, and neither is a cache.
+const LONGEST_EXPIRY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// An in-process cache (Django's `LocMemCache`) on [`moka`]'s concurrent,
+/// bounded cache. URL: `memory://?max_capacity=10000` or `memory://?max_bytes=64MiB`.
+///
+/// * Bounded by entries ([`max_capacity`](MemoryBackendBuilder::max_capacity),
+///   default 10,000) or by bytes ([`max_bytes`](MemoryBackendBuilder::max_bytes):
+///   key + value + about 64 bytes of bookkeeping per entry); moka evicts by
+///   TinyLFU (frequency and recency), not Django's pure LRU.
+/// * Per-entry expiry; `get` never returns an expired entry.
+/// * `add`, `incr` and `touch` are atomic: moka runs them under the key's lock.
+/// * Cloning is cheap; clones share the entries. Each `MemoryBackend::new()`
+///   is a store of its own (Django's `LOCATION`).
+/// * Values are `Bytes`: a hit is a reference-count increment, not a copy.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_cache::{Cache, MemoryBackend};
+///
+/// let backend = MemoryBackend::builder().max_bytes(64 * 1024 * 1024).build();
+/// let cache = Cache::new(Arc::new(backend));
+/// ```
+#[derive(Debug, Clone)]
+pub struct MemoryBackend {
+    entries: Moka<String, Entry>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    value: Bytes,
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn new(value: Bytes, expiry: Expiry) -> Entry {
+        let expires_at = expiry
+            .filter(|d| *d <= LONGEST_EXPIRY)
+            .and_then(|d| Instant::now().checked_add(d));
+        Entry { value, expires_at }
+    }
+
+    fn is_live(&self) -> bool {
+        self.expires_at.is_none_or(|t| t > Instant::now())
+    }
+}
+
+/// Tells moka each entry's own lifetime, kept in the entry so that updates
+/// which must keep it (`incr`) do.
+struct PerEntryExpiry;
+
+impl moka::Expiry<String, Entry> for PerEntryExpiry {
+    fn expire_after_create(&self, _: &String, entry: &Entry, now: Instant) -> Option<Duration> {
+        entry.expires_at.map(|t| t.saturating_duration_since(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        entry: &Entry,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        entry.expires_at.map(|t| t.saturating_duration_since(now))
+    }
+}
+
+/// Builds a [`MemoryBackend`].
+#[must_use]
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBackendBuilder {
+    max_capacity: Option<u64>,
+    max_bytes: Option<u64>,
+}
+
+impl MemoryBackendBuilder {
+    /// The most entries kept (default 10,000). Ignored when
+    /// [`max_bytes`](Self::max_bytes) is set.
+    pub fn max_capacity(mut self, entries: u64) -> Self {
+        self.max_capacity = Some(entries);
+        self
+    }
+
+    /// The most bytes kept, counting keys, values and bookkeeping. Replaces
+    /// the entry bound: moka bounds a cache by one measure.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// The backend.
+    pub fn build(self) -> MemoryBackend {
+        let builder = Moka::builder().expire_after(PerEntryExpiry);
+        let entries = match self.max_bytes {
+            Some(bytes) => builder
+                .weigher(|key: &String, entry: &Entry| {
+                    let weight = key.len() + entry.value.len() + ENTRY_OVERHEAD;
+                    u32::try_from(weight).unwrap_or(u32::MAX)
+                })
+                .max_capacity(bytes)
+                .build(),
+            None => builder
+                .max_capacity(self.max_capacity.unwrap_or(MemoryBackend::DEFAULT_MAX_CAPACITY))
+                .build(),
+        };
+        MemoryBackend { entries }
+    }
+}
+
+impl MemoryBackend {
+    /// The entry bound when none is given.
+    pub const DEFAULT_MAX_CAPACITY: u64 = 10_000;
+
+    /// A store bounded to [`DEFAULT_MAX_CAPACITY`](Self::DEFAULT_MAX_CAPACITY) entries.
+    pub fn new() -> MemoryBackend {
+        MemoryBackendBuilder::default().build()
+    }
+
+    /// A builder.
+    pub fn builder() -> MemoryBackendBuilder {
+        MemoryBackendBuilder::default()
+    }
+
+    /// From URL options: `max_capacity` (entries) or `max_bytes` (`67108864`,
+    /// `64MiB`, `100 kB`); giving both is an error.
+    pub(crate) fn from_options(options: &mut BackendOptions) -> Result<MemoryBackend> {
+        let max_capacity = options.take::<u64>("max_capacity")?;
+        let max_bytes = options.take_size("max_bytes")?;
+        options.finish("memory", "max_capacity, max_bytes")?;
+        if max_capacity.is_some() && max_bytes.is_some() {
+            return Err(crate::ConfigError::InvalidOption {
+                option: "max_bytes".into(),
+                value: "(with max_capacity)".into(),
+                reason: "give max_capacity (entries) or max_bytes (bytes), not both: \
+                         the memory backend is bounded by one measure"
+                    .into(),
+            }
+            .into());
+        }
+        let mut builder = MemoryBackend::builder();
+        builder.max_capacity = max_capacity;
+        builder.max_bytes = max_bytes;
+        Ok(builder.build())
+    }
+
+    /// How many entries are stored: an estimate, as moka counts lazily.
+    pub fn entry_count(&self) -> u64 {
+        self.entries.entry_count()
+    }
+
+    /// Runs moka's pending housekeeping (evictions, expirations) now; useful
+    /// in tests that check bounds.
+    pub async fn run_pending_tasks(&self) {
+        self.entries.run_pending_tasks().await;
+    }
+
+    async fn live(&self, key: &str) -> Option<Entry> {
+        self.entries.get(key).await.filter(Entry::is_live)
+    }
+}
+
+impl Default for MemoryBackend {
+    fn default() -> MemoryBackend {
+        MemoryBackend::new()
+    }
+}
+
+#[async_trait]
+impl CacheBackend for MemoryBackend {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.live(key).await.map(|entry| entry.value))
+    }
+
+    async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
+        self.entries
+            .insert(key.to_owned(), Entry::new(value, expiry))
+            .await;
+        Ok(())
+    }
+
+    async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<bool> {
+        let mut stored = false;
+        self.entries
+            .entry_by_ref(key)
+            .and_compute_with(|existing| {
+                let live = existing.is_some_and(|e| e.value().is_live());
+                stored = !live;
+                ready(if live {
+                    Op::Nop
+                } else {
+                    Op::Put(Entry::new(value, expiry))
+                })
+            })
+            .await;
+        Ok(stored)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        Ok(self
+            .entries
+            .remove(key)
+            .await
+            .is_some_and(|entry| entry.is_live()))
+    }
+
+    async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
+        let mut touched = false;
+        self.entries
+            .entry_by_ref(key)
+            .and_compute_with(|existing| {
+                let op = match existing.filter(|e| e.value().is_live()) {
+                    Some(e) => {
+                        touched = true;
+                        Op::Put(Entry::new(e.into_value().value, expiry))
+                    }
+                    None => Op::Nop,
+                };
+                ready(op)
+            })
+            .await;
+        Ok(touched)
+    }
+
+    async fn has_key(&self, key: &str) -> Result<bool> {
+        Ok(self.live(key).await.is_some())
+    }
+
+    async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+        let mut outcome = Err(CacheError::MissingKey {
+            key: key.to_owned(),
+        });
+        self.entries
+            .entry_by_ref(key)
+            .and_compute_with(|existing| {
+                let op = match existing.filter(|e| e.value().is_live()) {
+                    None => Op::Nop,
+                    Some(e) => {
+                        let entry = e.into_value();
+                        outcome = apply_incr(key, &entry.value, delta);
+                        match outcome {
+                            Ok(new) => Op::Put(Entry {
+                                value: Bytes::from(new.to_string()),
+                                expires_at: entry.expires_at,
+                            }),
+                            Err(_) => Op::Nop,
+                        }
+                    }
+                };
+                ready(op)
+            })
+            .await;
+        outcome
+    }
+
+    async fn clear(&self, scope: ClearScope<'_>) -> Result<()> {
+        match scope {
+            ClearScope::Prefix(prefix) => {
+                let doomed: Vec<_> = self
+                    .entries
+                    .iter()
+                    .filter(|(key, _)| key.starts_with(prefix))
+                    .map(|(key, _)| key)
+                    .collect();
+                for key in doomed {
+                    self.entries.invalidate(key.as_str()).await;
+                }
+            }
+            _ => self.entries.invalidate_all(),
+        }
+        Ok(())
+    }
+}

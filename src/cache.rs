@@ -1,0 +1,594 @@
+//! [`Cache`]: Django's low-level cache API over any backend.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::backend::{ClearScope, DynBackend};
+use crate::codec;
+use crate::error::{CacheError, Result};
+use crate::key::{KeyFunction, validate_key};
+use crate::timeout::Timeout;
+
+/// Django's low-level cache API (`django.core.cache.cache`), async, typed,
+/// over any [`CacheBackend`](crate::CacheBackend).
+///
+/// A `Cache` makes keys (`key_prefix:version:key`), validates them, applies the
+/// default timeout, and encodes typed values (JSON; integers as decimal text,
+/// see the crate docs on values); the backend only stores bytes.
+///
+/// Cloning is cheap (two `Arc`s and an integer); clones share the backend.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_cache::{Cache, Timeout};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> tower_cache::Result<()> {
+/// let cache = Cache::from_url("memory://").await?;
+///
+/// cache.set("greeting", "hello", Timeout::Default).await?;
+/// assert_eq!(cache.get::<String>("greeting").await?.as_deref(), Some("hello"));
+///
+/// cache.set("hits", &0, Duration::from_secs(60)).await?;
+/// assert_eq!(cache.incr("hits", 1).await?, 1);
+///
+/// let answer: u32 = cache.get_or_set("answer", || async { 42 }, Timeout::Forever).await?;
+/// assert_eq!(answer, 42);
+/// # Ok(()) }
+/// ```
+///
+/// # Differences from Django
+///
+/// * Invalid keys are an error on every backend (Django only warns, except on memcached).
+/// * Values are JSON, not pickle: any `serde` type, readable by other languages.
+/// * `clear` removes only keys under this cache's `key_prefix:` when the
+///   backend can select keys (Django flushes the whole store).
+#[derive(Clone)]
+pub struct Cache {
+    backend: DynBackend,
+    settings: Arc<Settings>,
+    version: i64,
+}
+
+struct Settings {
+    key_prefix: String,
+    default_timeout: Option<Duration>,
+    key_function: KeyFunction,
+    /// `key_prefix:` when the key function puts it in front of every key.
+    clear_prefix: Option<String>,
+}
+
+/// Builds a [`Cache`]; see [`Cache::builder`].
+#[must_use]
+#[derive(Debug)]
+pub struct CacheBuilder {
+    backend: DynBackend,
+    key_prefix: String,
+    version: i64,
+    default_timeout: Timeout,
+    key_function: KeyFunction,
+}
+
+impl CacheBuilder {
+    /// Django's `KEY_PREFIX`: put in front of every key (default empty).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// Django's `VERSION`: the default version of every key (default 1).
+    pub fn version(mut self, version: i64) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Django's `TIMEOUT`: what [`Timeout::Default`] means for this cache
+    /// (default 300 s; [`Timeout::Forever`] makes entries never expire).
+    pub fn default_timeout(mut self, timeout: impl Into<Timeout>) -> Self {
+        self.default_timeout = timeout.into();
+        self
+    }
+
+    /// Django's `KEY_FUNCTION` (default `prefix:version:key`).
+    pub fn key_function(mut self, key_function: KeyFunction) -> Self {
+        self.key_function = key_function;
+        self
+    }
+
+    /// The cache.
+    pub fn build(self) -> Cache {
+        let default_timeout = self
+            .default_timeout
+            .resolve(Some(Timeout::DJANGO_DEFAULT));
+        let clear_prefix = self
+            .key_function
+            .is_prefixed()
+            .then(|| format!("{}:", self.key_prefix));
+        Cache {
+            backend: self.backend,
+            settings: Arc::new(Settings {
+                key_prefix: self.key_prefix,
+                default_timeout,
+                key_function: self.key_function,
+                clear_prefix,
+            }),
+            version: self.version,
+        }
+    }
+}
+
+/// What a write asks of the backend once the timeout is resolved.
+enum Write {
+    /// Keep the entry for this long (`None`: forever).
+    Keep(Option<Duration>),
+    /// Django's zero or negative timeout: the entry must not be kept.
+    Discard,
+}
+
+impl Cache {
+    /// A cache over `backend` with Django's defaults: empty prefix, version 1,
+    /// 300 s timeout, `prefix:version:key` keys.
+    pub fn new(backend: DynBackend) -> Cache {
+        Cache::builder(backend).build()
+    }
+
+    /// A builder for a cache over `backend`.
+    pub fn builder(backend: DynBackend) -> CacheBuilder {
+        CacheBuilder {
+            backend,
+            key_prefix: String::new(),
+            version: 1,
+            default_timeout: Timeout::Default,
+            key_function: KeyFunction::default(),
+        }
+    }
+
+    /// A cache from a URL such as `memory://?max_capacity=10000` or `dummy://`;
+    /// see [`Caches`](crate::Caches) for the schemes and options.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::Config`] for a bad URL, an unknown scheme, a scheme whose
+    /// feature is off or a bad option.
+    pub async fn from_url(url: &str) -> Result<Cache> {
+        crate::registry::CacheConfig::from_url(url).build().await
+    }
+
+    /// The same cache, but with `version` as the default version of every call:
+    /// Django's per-call `version=` argument.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> tower_cache::Result<()> {
+    /// let cache = tower_cache::Cache::from_url("memory://").await?;
+    /// cache.with_version(2).set("k", "v2", tower_cache::Timeout::Default).await?;
+    /// assert_eq!(cache.get::<String>("k").await?, None);
+    /// assert_eq!(cache.with_version(2).get::<String>("k").await?.as_deref(), Some("v2"));
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_version(&self, version: i64) -> Cache {
+        Cache {
+            version,
+            ..self.clone()
+        }
+    }
+
+    /// The version this handle reads and writes.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// The key prefix.
+    pub fn key_prefix(&self) -> &str {
+        &self.settings.key_prefix
+    }
+
+    /// What [`Timeout::Default`] means here: `None` is "never expires".
+    pub fn default_timeout(&self) -> Option<Duration> {
+        self.settings.default_timeout
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &DynBackend {
+        &self.backend
+    }
+
+    /// The key the backend stores `key` under, validated.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::InvalidKey`] when the made key is too long or contains
+    /// control characters or white space.
+    pub fn make_key(&self, key: &str) -> Result<String> {
+        let made = self
+            .settings
+            .key_function
+            .make(key, &self.settings.key_prefix, self.version);
+        validate_key(&made)?;
+        Ok(made)
+    }
+
+    fn write(&self, timeout: Timeout) -> Write {
+        match timeout.resolve(self.settings.default_timeout) {
+            Some(d) if d.is_zero() => Write::Discard,
+            keep => Write::Keep(keep),
+        }
+    }
+
+    /// Puts the user's key into errors that carry the made one.
+    fn user_key(key: &str, err: CacheError) -> CacheError {
+        match err {
+            CacheError::MissingKey { .. } => CacheError::MissingKey { key: key.into() },
+            CacheError::NotAnInteger { .. } => CacheError::NotAnInteger { key: key.into() },
+            CacheError::Overflow { .. } => CacheError::Overflow { key: key.into() },
+            other => other,
+        }
+    }
+
+    // ---- reads -------------------------------------------------------------
+
+    /// The raw bytes stored under `key`, or `None` on a miss.
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
+        self.backend.get(&self.make_key(key)?).await
+    }
+
+    /// The value stored under `key`, or `None` on a miss.
+    ///
+    /// A stored `None` (of an `Option<T>`) is a hit: `get::<Option<T>>` returns
+    /// `Some(None)`.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::Codec`] when the stored bytes are not a `T`.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.get_bytes(key).await? {
+            Some(bytes) => codec::decode(key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The value stored under `key`, or `default` on a miss: Django's
+    /// `get(key, default)`.
+    pub async fn get_or<T: DeserializeOwned>(&self, key: &str, default: T) -> Result<T> {
+        Ok(self.get(key).await?.unwrap_or(default))
+    }
+
+    /// The values of those `keys` that are in the cache, by the user's key;
+    /// misses are absent from the map.
+    pub async fn get_many<T, I, K>(&self, keys: I) -> Result<HashMap<String, T>>
+    where
+        T: DeserializeOwned,
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        let (users, made) = self.make_keys(keys)?;
+        if made.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let refs: Vec<&str> = made.iter().map(String::as_str).collect();
+        let values = self.backend.get_many(&refs).await?;
+        let mut found = HashMap::with_capacity(values.len());
+        for (user, value) in users.into_iter().zip(values) {
+            if let Some(bytes) = value {
+                let decoded = codec::decode(&user, &bytes)?;
+                found.insert(user, decoded);
+            }
+        }
+        Ok(found)
+    }
+
+    fn make_keys<I, K>(&self, keys: I) -> Result<(Vec<String>, Vec<String>)>
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        let mut users = Vec::new();
+        let mut made = Vec::new();
+        for key in keys {
+            let key = key.as_ref();
+            made.push(self.make_key(key)?);
+            users.push(key.to_owned());
+        }
+        Ok((users, made))
+    }
+
+    /// Whether a live entry is stored under `key` (Django's `has_key` and `in`).
+    pub async fn has_key(&self, key: &str) -> Result<bool> {
+        self.backend.has_key(&self.make_key(key)?).await
+    }
+
+    // ---- writes ------------------------------------------------------------
+
+    /// Stores `value` under `key`. A zero timeout deletes the key instead.
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        timeout: impl Into<Timeout>,
+    ) -> Result<()> {
+        let made = self.make_key(key)?;
+        let bytes = codec::encode(key, value)?;
+        self.store(&made, bytes, timeout.into()).await
+    }
+
+    /// Stores raw bytes under `key`, bypassing the codec.
+    pub async fn set_bytes(
+        &self,
+        key: &str,
+        value: impl Into<Bytes>,
+        timeout: impl Into<Timeout>,
+    ) -> Result<()> {
+        let made = self.make_key(key)?;
+        self.store(&made, value.into(), timeout.into()).await
+    }
+
+    async fn store(&self, made: &str, value: Bytes, timeout: Timeout) -> Result<()> {
+        match self.write(timeout) {
+            Write::Keep(expiry) => self.backend.set(made, value, expiry).await,
+            Write::Discard => self.backend.delete(made).await.map(drop),
+        }
+    }
+
+    /// Stores `value` only if `key` is not in the cache; returns whether it did.
+    ///
+    /// With a zero timeout nothing is stored, and the answer is whether it
+    /// would have been (Django returns `True` then too).
+    pub async fn add<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        timeout: impl Into<Timeout>,
+    ) -> Result<bool> {
+        let made = self.make_key(key)?;
+        let bytes = codec::encode(key, value)?;
+        self.add_made(&made, bytes, timeout.into()).await
+    }
+
+    /// [`add`](Cache::add) of raw bytes.
+    pub async fn add_bytes(
+        &self,
+        key: &str,
+        value: impl Into<Bytes>,
+        timeout: impl Into<Timeout>,
+    ) -> Result<bool> {
+        let made = self.make_key(key)?;
+        self.add_made(&made, value.into(), timeout.into()).await
+    }
+
+    async fn add_made(&self, made: &str, value: Bytes, timeout: Timeout) -> Result<bool> {
+        match self.write(timeout) {
+            Write::Keep(expiry) => self.backend.add(made, value, expiry).await,
+            Write::Discard => Ok(!self.backend.has_key(made).await?),
+        }
+    }
+
+    /// The value under `key`; on a miss, calls `make`, adds its value and
+    /// returns what is then in the cache (another writer's value if one won
+    /// the race, else the computed one): Django's `get_or_set` with a callable.
+    ///
+    /// `make` runs only on a miss.
+    pub async fn get_or_set<T, F, Fut>(
+        &self,
+        key: &str,
+        make: F,
+        timeout: impl Into<Timeout>,
+    ) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        self.try_get_or_set(key, || async { Ok::<T, CacheError>(make().await) }, timeout)
+            .await
+    }
+
+    /// [`get_or_set`](Cache::get_or_set) with a plain value, as Django allows.
+    pub async fn get_or_set_value<T>(
+        &self,
+        key: &str,
+        value: T,
+        timeout: impl Into<Timeout>,
+    ) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        self.get_or_set(key, || async { value }, timeout).await
+    }
+
+    /// [`get_or_set`](Cache::get_or_set) with a fallible `make`: its error is
+    /// returned and nothing is stored. Cache errors convert into `E`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let cache = tower_cache::Cache::from_url("memory://").await?;
+    /// let body: String = cache
+    ///     .try_get_or_set("page", || async { Ok::<_, Box<dyn std::error::Error>>("html".to_owned()) },
+    ///         tower_cache::Timeout::Default)
+    ///     .await?;
+    /// assert_eq!(body, "html");
+    /// # Ok(()) }
+    /// ```
+    pub async fn try_get_or_set<T, E, F, Fut>(
+        &self,
+        key: &str,
+        make: F,
+        timeout: impl Into<Timeout>,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: From<CacheError>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let made = self.make_key(key)?;
+        if let Some(bytes) = self.backend.get(&made).await? {
+            return Ok(codec::decode(key, &bytes)?);
+        }
+        let value = make().await?;
+        let bytes = codec::encode(key, &value)?;
+        self.add_made(&made, bytes, timeout.into()).await?;
+        match self.backend.get(&made).await? {
+            Some(bytes) => Ok(codec::decode(key, &bytes)?),
+            None => Ok(value),
+        }
+    }
+
+    /// Stores every entry; returns the user keys that the backend could not
+    /// store (memcached refuses values over its item size, for one).
+    pub async fn set_many<K, T, I>(&self, entries: I, timeout: impl Into<Timeout>) -> Result<Vec<String>>
+    where
+        I: IntoIterator<Item = (K, T)>,
+        K: AsRef<str>,
+        T: Serialize,
+    {
+        let mut users = HashMap::new();
+        let mut encoded = Vec::new();
+        for (key, value) in entries {
+            let key = key.as_ref();
+            let made = self.make_key(key)?;
+            encoded.push((made.clone(), codec::encode(key, &value)?));
+            users.insert(made, key.to_owned());
+        }
+        if encoded.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.write(timeout.into()) {
+            Write::Keep(expiry) => {
+                let failed = self.backend.set_many(encoded, expiry).await?;
+                Ok(failed
+                    .into_iter()
+                    .map(|made| users.remove(&made).unwrap_or(made))
+                    .collect())
+            }
+            Write::Discard => {
+                let refs: Vec<&str> = encoded.iter().map(|(k, _)| k.as_str()).collect();
+                self.backend.delete_many(&refs).await?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Removes `key`; returns whether something was removed.
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        self.backend.delete(&self.make_key(key)?).await
+    }
+
+    /// Removes every key in `keys`.
+    pub async fn delete_many<I, K>(&self, keys: I) -> Result<()>
+    where
+        I: IntoIterator<Item = K>,
+        K: AsRef<str>,
+    {
+        let (_, made) = self.make_keys(keys)?;
+        if made.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<&str> = made.iter().map(String::as_str).collect();
+        self.backend.delete_many(&refs).await
+    }
+
+    /// Gives `key` a new expiry; returns whether it was in the cache.
+    /// A zero timeout removes it (and returns whether it was there).
+    pub async fn touch(&self, key: &str, timeout: impl Into<Timeout>) -> Result<bool> {
+        let made = self.make_key(key)?;
+        match self.write(timeout.into()) {
+            Write::Keep(expiry) => self.backend.touch(&made, expiry).await,
+            Write::Discard => self.backend.delete(&made).await,
+        }
+    }
+
+    /// Adds `delta` to the integer under `key` and returns the new value,
+    /// atomically on backends that can (all built-in ones but file and database
+    /// backends' documented cases).
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::MissingKey`] when the key is not in the cache (nothing is
+    /// created), [`CacheError::NotAnInteger`] when its value is not an integer.
+    pub async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+        let made = self.make_key(key)?;
+        self.backend
+            .incr(&made, delta)
+            .await
+            .map_err(|err| Cache::user_key(key, err))
+    }
+
+    /// Subtracts `delta`: `incr(key, -delta)`.
+    pub async fn decr(&self, key: &str, delta: i64) -> Result<i64> {
+        let negated = delta.checked_neg().ok_or_else(|| CacheError::Overflow {
+            key: key.to_owned(),
+        })?;
+        self.incr(key, negated).await
+    }
+
+    /// Moves `key` from this handle's version to `version + delta` and returns
+    /// the new version. The entry gets the default timeout, as in Django.
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::MissingKey`] when the key is not in the cache.
+    pub async fn incr_version(&self, key: &str, delta: i64) -> Result<i64> {
+        let new_version = self
+            .version
+            .checked_add(delta)
+            .ok_or_else(|| CacheError::Overflow {
+                key: key.to_owned(),
+            })?;
+        let value = self
+            .get_bytes(key)
+            .await?
+            .ok_or_else(|| CacheError::MissingKey {
+                key: key.to_owned(),
+            })?;
+        let moved = self.with_version(new_version);
+        moved.set_bytes(key, value, Timeout::Default).await?;
+        self.delete(key).await?;
+        Ok(new_version)
+    }
+
+    /// `incr_version(key, -delta)`.
+    pub async fn decr_version(&self, key: &str, delta: i64) -> Result<i64> {
+        let negated = delta.checked_neg().ok_or_else(|| CacheError::Overflow {
+            key: key.to_owned(),
+        })?;
+        self.incr_version(key, negated).await
+    }
+
+    /// Removes this cache's entries: every key under `key_prefix:` (all
+    /// versions), or everything in the backend when a custom key function
+    /// makes keys of unknown shape, or when the backend cannot select keys
+    /// (memcached).
+    pub async fn clear(&self) -> Result<()> {
+        let scope = match &self.settings.clear_prefix {
+            Some(prefix) => ClearScope::Prefix(prefix),
+            None => ClearScope::All,
+        };
+        self.backend.clear(scope).await
+    }
+
+    /// Releases the backend's connections; the cache stays usable.
+    pub async fn close(&self) -> Result<()> {
+        self.backend.close().await
+    }
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("backend", &self.backend)
+            .field("key_prefix", &self.settings.key_prefix)
+            .field("version", &self.version)
+            .field("default_timeout", &self.settings.default_timeout)
+            .field("key_function", &self.settings.key_function)
+            .finish()
+    }
+}

@@ -1,0 +1,221 @@
+//! Making keys: `prefix:version:key`, Django's default, and the checks that
+//! keep keys portable across backends.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{CacheError, InvalidKeyReason, Result};
+
+/// The longest key memcached accepts, in bytes, and so the longest key any
+/// backend accepts after making.
+pub const MAX_KEY_LENGTH: usize = 250;
+
+type KeyFn = dyn Fn(&str, &str, i64) -> String + Send + Sync;
+
+/// Turns a user's key, the cache's key prefix and a version into the key a
+/// backend stores: Django's `KEY_FUNCTION`.
+///
+/// ```
+/// use tower_cache::KeyFunction;
+///
+/// assert_eq!(KeyFunction::default().make("k", "", 1), ":1:k");
+/// assert_eq!(KeyFunction::default().make("k", "site", 2), "site:2:k");
+///
+/// // Django's test suite uses this one.
+/// let custom = KeyFunction::new(|key, prefix, version| format!("CUSTOM-{prefix}-{version}-{key}"));
+/// assert_eq!(custom.make("k", "p", 1), "CUSTOM-p-1-k");
+///
+/// // Opt in to hashing keys that memcached would refuse.
+/// let hashed = KeyFunction::hashed();
+/// assert_eq!(hashed.make("short", "", 1), ":1:short");
+/// assert!(hashed.make(&"x".repeat(300), "", 1).starts_with(":1:sha256:"));
+/// ```
+#[derive(Clone)]
+pub struct KeyFunction {
+    make: Arc<KeyFn>,
+    /// Whether made keys start with `prefix:`, so that `clear` can select
+    /// this cache's keys by prefix.
+    prefixed: bool,
+}
+
+impl KeyFunction {
+    /// A custom key function. Keys it makes are still validated.
+    ///
+    /// As nothing is known of the keys it makes, [`Cache::clear`](crate::Cache::clear)
+    /// then clears the whole backend, as Django does.
+    pub fn new(make: impl Fn(&str, &str, i64) -> String + Send + Sync + 'static) -> KeyFunction {
+        KeyFunction {
+            make: Arc::new(make),
+            prefixed: false,
+        }
+    }
+
+    /// Django's default key function as is, for keys that are known to be
+    /// safe, but with keys that would be rejected by validation (too long,
+    /// white space, control characters) replaced by
+    /// `prefix:version:sha256:<hex of the key>`.
+    ///
+    /// Use it when keys come from outside (URLs, user input). Hashed keys are
+    /// opaque in `redis-cli`, and two caches must both use it to share keys.
+    pub fn hashed() -> KeyFunction {
+        KeyFunction {
+            make: Arc::new(|key, prefix, version| {
+                let made = default_key(key, prefix, version);
+                if validate_key(&made).is_ok() {
+                    return made;
+                }
+                let digest = Sha256::digest(key.as_bytes());
+                let mut hashed = format!("{prefix}:{version}:sha256:");
+                for byte in digest {
+                    use fmt::Write;
+                    let _ = write!(hashed, "{byte:02x}");
+                }
+                hashed
+            }),
+            prefixed: true,
+        }
+    }
+
+    /// Makes the key: what a backend stores it under.
+    pub fn make(&self, key: &str, prefix: &str, version: i64) -> String {
+        (self.make)(key, prefix, version)
+    }
+
+    pub(crate) fn is_prefixed(&self) -> bool {
+        self.prefixed
+    }
+}
+
+impl Default for KeyFunction {
+    /// `prefix:version:key`, as Django's `default_key_func`.
+    fn default() -> KeyFunction {
+        KeyFunction {
+            make: Arc::new(default_key),
+            prefixed: true,
+        }
+    }
+}
+
+impl fmt::Debug for KeyFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.prefixed {
+            "KeyFunction(prefix:version:key)"
+        } else {
+            "KeyFunction(custom)"
+        })
+    }
+}
+
+fn default_key(key: &str, prefix: &str, version: i64) -> String {
+    let mut made = String::with_capacity(prefix.len() + key.len() + 8);
+    made.push_str(prefix);
+    made.push(':');
+    made.push_str(itoa::Buffer::new().format(version));
+    made.push(':');
+    made.push_str(key);
+    made
+}
+
+/// Checks a made key against memcached's rules, which every backend enforces:
+/// at most [`MAX_KEY_LENGTH`] bytes, no control characters, no white space.
+///
+/// Django only warns about such keys on most backends; tower-cache rejects
+/// them everywhere, so code that works on the memory backend keeps working on
+/// memcached.
+///
+/// # Errors
+///
+/// [`CacheError::InvalidKey`] naming the key and the reason.
+pub fn validate_key(made: &str) -> Result<()> {
+    if made.len() > MAX_KEY_LENGTH {
+        return Err(CacheError::InvalidKey {
+            key: made.to_owned(),
+            reason: InvalidKeyReason::TooLong { len: made.len() },
+        });
+    }
+    // Keys are nearly always ASCII: check bytes first, chars only if needed.
+    let bad = if made.is_ascii() {
+        made.bytes()
+            .find(|b| b.is_ascii_control() || *b == b' ')
+            .map(char::from)
+    } else {
+        made.chars().find(|c| c.is_control() || c.is_whitespace())
+    };
+    match bad {
+        Some(character) => Err(CacheError::InvalidKey {
+            key: made.to_owned(),
+            reason: InvalidKeyReason::BadCharacter { character },
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(key: &str) -> Option<InvalidKeyReason> {
+        match validate_key(key) {
+            Err(CacheError::InvalidKey { reason, .. }) => Some(reason),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn default_layout_is_djangos() {
+        assert_eq!(KeyFunction::default().make("k", "", 1), ":1:k");
+        assert_eq!(KeyFunction::default().make("0", "p", -3), "p:-3:0");
+    }
+
+    #[test]
+    fn rejects_what_memcached_rejects() {
+        assert_eq!(reason(&"a".repeat(250)), None);
+        assert_eq!(
+            reason(&"a".repeat(251)),
+            Some(InvalidKeyReason::TooLong { len: 251 })
+        );
+        // 249 ASCII + one 3-byte character: 252 bytes.
+        assert!(matches!(
+            reason(&format!("{}清", "a".repeat(249))),
+            Some(InvalidKeyReason::TooLong { len: 252 })
+        ));
+        assert_eq!(
+            reason("key with spaces"),
+            Some(InvalidKeyReason::BadCharacter { character: ' ' })
+        );
+        assert_eq!(
+            reason("tab\tkey"),
+            Some(InvalidKeyReason::BadCharacter { character: '\t' })
+        );
+        assert_eq!(
+            reason("del\u{7f}"),
+            Some(InvalidKeyReason::BadCharacter { character: '\u{7f}' })
+        );
+        assert_eq!(
+            reason("nbsp\u{a0}清"),
+            Some(InvalidKeyReason::BadCharacter { character: '\u{a0}' })
+        );
+        assert_eq!(reason(":1:clé-清"), None);
+    }
+
+    #[test]
+    fn hashed_keys_are_valid_and_stable() {
+        let f = KeyFunction::hashed();
+        let long = f.make(&"a".repeat(400), "prefix", 1);
+        assert!(validate_key(&long).is_ok());
+        assert_eq!(long, f.make(&"a".repeat(400), "prefix", 1));
+        assert_ne!(long, f.make(&"a".repeat(401), "prefix", 1));
+        assert!(validate_key(&f.make("with space", "", 1)).is_ok());
+        assert_eq!(f.make("fine", "", 1), ":1:fine");
+    }
+
+    #[test]
+    fn error_message_names_key_and_fix() {
+        let message = validate_key("a b").unwrap_err().to_string();
+        assert!(message.contains("\"a b\""), "{message}");
+        assert!(message.contains("' '"), "{message}");
+        assert!(message.contains("KeyFunction::hashed"), "{message}");
+    }
+}

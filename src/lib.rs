@@ -1,0 +1,86 @@
+//! Django's cache framework for Tower and Axum.
+//!
+//! `tower-cache` gives async Rust the whole of Django's low-level cache API
+//! ([`Cache`]: get, set, add, get_or_set, incr, versions, key prefixes, ...)
+//! over pluggable backends chosen by URL ([`Caches`]), with Django's key
+//! layout and timeout rules, so that keys and integers stored by one are
+//! readable by the other.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_cache::{Cache, Timeout};
+//!
+//! #[tokio::main]
+//! async fn main() -> tower_cache::Result<()> {
+//!     // Any backend by URL: memory://, dummy://, redis://, memcached://, sqlite://, file:///...
+//!     let cache = Cache::from_url("memory://?max_bytes=64MiB").await?;
+//!
+//!     // Typed values through serde.
+//!     cache.set("user:1:name", "Ada", Duration::from_secs(300)).await?;
+//!     let name: Option<String> = cache.get("user:1:name").await?;
+//!     assert_eq!(name.as_deref(), Some("Ada"));
+//!
+//!     // Compute on a miss, store, and return.
+//!     let report: Vec<u32> = cache
+//!         .get_or_set("report", || async { vec![1, 2, 3] }, Timeout::Default)
+//!         .await?;
+//!     assert_eq!(report, [1, 2, 3]);
+//!
+//!     // Atomic counters, stored as decimal text.
+//!     cache.add("visits", &0, Timeout::Forever).await?;
+//!     assert_eq!(cache.incr("visits", 1).await?, 1);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Backends and features
+//!
+//! | Feature | URL | Backend |
+//! |---|---|---|
+//! | (always) | `memory://?max_capacity=10000` or `?max_bytes=64MiB` | [`MemoryBackend`], in process, on moka |
+//! | (always) | `dummy://` | [`DummyBackend`], stores nothing |
+//! | `testing` | | [`testing`]: the conformance suite every backend passes |
+//!
+//! Build a backend with its own builder and wrap it in [`Cache::new`], or
+//! configure caches by name with [`Caches`] (Django's `CACHES`), from a
+//! config file or the `CACHE_URL` environment variable.
+//!
+//! # Keys
+//!
+//! Keys are made as Django makes them, `key_prefix:version:key` (`:1:k` by
+//! default), then validated: a made key over 250 bytes, or with control
+//! characters or white space, is rejected on every backend
+//! ([`CacheError::InvalidKey`]), so code that works on memory works on
+//! memcached. [`KeyFunction::hashed`] hashes such keys instead.
+//!
+//! # Timeouts
+//!
+//! [`Timeout::Default`] is the cache's default (300 s), [`Timeout::Forever`]
+//! never expires, and a zero duration means "do not keep": a `set` with it
+//! deletes the key.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod backend;
+pub mod backends;
+mod cache;
+mod codec;
+mod error;
+mod key;
+mod registry;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+mod timeout;
+
+pub use backend::{CacheBackend, ClearScope, DynBackend, Expiry};
+pub use backends::{DummyBackend, MemoryBackend};
+pub use cache::{Cache, CacheBuilder};
+pub use error::{BoxError, CacheError, ConfigError, InvalidKeyReason, Result};
+pub use key::{KeyFunction, MAX_KEY_LENGTH, validate_key};
+pub use registry::{
+    BackendOptions, CACHE_URL_ENV, CacheConfig, Caches, CachesConfig, DEFAULT_CACHE_ALIAS,
+    OptionValue,
+};
+pub use timeout::Timeout;

@@ -1,0 +1,392 @@
+//! Named caches built from configuration: Django's `CACHES` setting and
+//! `caches[alias]`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+use crate::backend::DynBackend;
+use crate::backends::{DummyBackend, MemoryBackend};
+use crate::cache::Cache;
+use crate::error::{ConfigError, Result};
+use crate::timeout::Timeout;
+
+/// The alias of the cache used when none is named: Django's `DEFAULT_CACHE_ALIAS`.
+pub const DEFAULT_CACHE_ALIAS: &str = "default";
+
+/// The environment variable [`Caches::from_env`] reads.
+pub const CACHE_URL_ENV: &str = "CACHE_URL";
+
+/// One cache's configuration: a Rust mirror of one entry of Django's `CACHES`.
+///
+/// The backend and its location are one URL; cache-level settings (`timeout`,
+/// `key_prefix`, `version`) may be given as fields or as URL query parameters,
+/// and backend options as `options` or as the rest of the query.
+///
+/// ```
+/// use tower_cache::CacheConfig;
+///
+/// let config: CacheConfig = serde_json::from_str(r#"{
+///     "url": "memory://",
+///     "timeout": 60,
+///     "key_prefix": "site",
+///     "options": { "max_bytes": "64MiB" }
+/// }"#).unwrap();
+/// assert_eq!(config.key_prefix.as_deref(), Some("site"));
+///
+/// // `"timeout": null` means "never expire", as Django's `TIMEOUT: None`.
+/// let forever: CacheConfig = serde_json::from_str(r#"{"url": "memory://", "timeout": null}"#).unwrap();
+/// assert_eq!(forever.timeout, Some(tower_cache::Timeout::Forever));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CacheConfig {
+    /// `memory://`, `dummy://`, `redis://host:6379/0`, `sqlite://cache.db`, ...
+    pub url: String,
+    /// Django's `TIMEOUT` in seconds (`null`: never expire; default 300).
+    #[serde(default, deserialize_with = "timeout_seconds")]
+    pub timeout: Option<Timeout>,
+    /// Django's `KEY_PREFIX` (default empty).
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    /// Django's `VERSION` (default 1).
+    #[serde(default)]
+    pub version: Option<i64>,
+    /// Backend options (Django's `OPTIONS`), e.g. `max_bytes`, `pool_size`.
+    #[serde(default)]
+    pub options: BTreeMap<String, OptionValue>,
+}
+
+/// The `CACHES` setting: aliases to configurations. It must hold `"default"`.
+pub type CachesConfig = BTreeMap<String, CacheConfig>;
+
+/// An option's value as written in a config file: text, number or boolean.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum OptionValue {
+    /// `"64MiB"`
+    Text(String),
+    /// `10000`
+    Integer(i64),
+    /// `0.5`
+    Float(f64),
+    /// `true`
+    Bool(bool),
+}
+
+impl fmt::Display for OptionValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionValue::Text(s) => f.write_str(s),
+            OptionValue::Integer(n) => write!(f, "{n}"),
+            OptionValue::Float(n) => write!(f, "{n}"),
+            OptionValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+fn timeout_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timeout>, D::Error> {
+    Ok(Some(match Option::<f64>::deserialize(d)? {
+        None => Timeout::Forever,
+        Some(secs) => Timeout::from_secs_f64(secs),
+    }))
+}
+
+impl CacheConfig {
+    /// A configuration that is only a URL.
+    pub fn from_url(url: impl Into<String>) -> CacheConfig {
+        CacheConfig {
+            url: url.into(),
+            ..CacheConfig::default()
+        }
+    }
+
+    /// Builds the backend and the [`Cache`] over it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the bad URL, scheme or option; a backend error
+    /// when a server must be reached to build the backend.
+    pub async fn build(&self) -> Result<Cache> {
+        let url = Url::parse(&self.url).map_err(|source| ConfigError::InvalidUrl {
+            url: self.url.clone(),
+            source,
+        })?;
+        let mut options = BackendOptions::default();
+        for (name, value) in url.query_pairs() {
+            options.insert(name.into_owned(), value.into_owned())?;
+        }
+        for (name, value) in &self.options {
+            options.insert(name.clone(), value.to_string())?;
+        }
+
+        let timeout = pick(self.timeout, options.take_timeout("timeout")?, "timeout")?;
+        let key_prefix = pick(self.key_prefix.clone(), options.take("key_prefix")?, "key_prefix")?;
+        let version = pick(self.version, options.take("version")?, "version")?;
+
+        let backend = backend_from_url(&url, &mut options).await?;
+        let mut builder = Cache::builder(backend);
+        if let Some(timeout) = timeout {
+            builder = builder.default_timeout(timeout);
+        }
+        if let Some(prefix) = key_prefix {
+            builder = builder.key_prefix(prefix);
+        }
+        if let Some(version) = version {
+            builder = builder.version(version);
+        }
+        Ok(builder.build())
+    }
+}
+
+fn pick<T>(field: Option<T>, query: Option<T>, name: &str) -> Result<Option<T>> {
+    match (field, query) {
+        (Some(_), Some(_)) => Err(ConfigError::InvalidOption {
+            option: name.to_owned(),
+            value: "(given twice)".into(),
+            reason: "set it either in the configuration or in the URL query, not both".into(),
+        }
+        .into()),
+        (field, query) => Ok(field.or(query)),
+    }
+}
+
+/// Makes the backend a URL names. Schemes of backends whose feature is off
+/// are a [`ConfigError::FeatureDisabled`], so a typo and a missing feature
+/// read differently.
+async fn backend_from_url(url: &Url, options: &mut BackendOptions) -> Result<DynBackend> {
+    let scheme = url.scheme();
+    let disabled = |feature: &'static str| -> Result<DynBackend> {
+        Err(ConfigError::FeatureDisabled {
+            scheme: scheme.to_owned(),
+            feature,
+        }
+        .into())
+    };
+    match scheme {
+        "memory" | "locmem" => Ok(Arc::new(MemoryBackend::from_options(options)?)),
+        "dummy" => {
+            options.finish("dummy", "(none)")?;
+            Ok(Arc::new(DummyBackend))
+        }
+        "redis" | "rediss" | "redis+cluster" => disabled("redis"),
+        "memcached" | "memcache" => disabled("memcached"),
+        "sqlite" => disabled("sqlite"),
+        "postgres" | "postgresql" => disabled("postgres"),
+        "mysql" | "mariadb" => disabled("mysql"),
+        "file" => disabled("file"),
+        _ => Err(ConfigError::UnknownScheme {
+            scheme: scheme.to_owned(),
+        }
+        .into()),
+    }
+}
+
+/// The options of one backend, from the URL query and the configuration's
+/// `options`, taken one by one by the backend that understands them; what is
+/// left over is an error naming it.
+#[derive(Debug, Default)]
+pub struct BackendOptions {
+    values: BTreeMap<String, String>,
+}
+
+impl BackendOptions {
+    /// Adds an option; a name given twice is an error.
+    pub fn insert(&mut self, name: String, value: String) -> Result<()> {
+        if self.values.contains_key(&name) {
+            return Err(ConfigError::InvalidOption {
+                option: name,
+                value,
+                reason: "the option is given twice".into(),
+            }
+            .into());
+        }
+        self.values.insert(name, value);
+        Ok(())
+    }
+
+    /// Removes the option `name` and parses it with [`FromStr`].
+    pub fn take<T>(&mut self, name: &str) -> Result<Option<T>>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        self.take_with(name, |value| value.parse::<T>().map_err(|e| e.to_string()))
+    }
+
+    /// Removes a size such as `67108864`, `64MiB` or `100 kB`, in bytes.
+    pub fn take_size(&mut self, name: &str) -> Result<Option<u64>> {
+        self.take_with(name, |value| {
+            value
+                .parse::<bytesize::ByteSize>()
+                .map(|size| size.as_u64())
+                .map_err(|e| format!("{e}; expected a size such as 67108864 or 64MiB"))
+        })
+    }
+
+    /// Removes a duration such as `2` (seconds), `0.5`, `250ms` or `1m 30s`.
+    pub fn take_duration(&mut self, name: &str) -> Result<Option<Duration>> {
+        self.take_with(name, parse_duration)
+    }
+
+    /// Removes a timeout in seconds: `none`/`null` is "never expire".
+    fn take_timeout(&mut self, name: &str) -> Result<Option<Timeout>> {
+        self.take_with(name, |value| match value {
+            "none" | "None" | "null" => Ok(Timeout::Forever),
+            _ => value
+                .parse::<f64>()
+                .map(Timeout::from_secs_f64)
+                .map_err(|_| "expected seconds, or none to never expire".to_owned()),
+        })
+    }
+
+    /// Removes `name` and converts it, naming the option and the value when
+    /// the conversion fails.
+    pub fn take_with<T>(
+        &mut self,
+        name: &str,
+        convert: impl FnOnce(&str) -> std::result::Result<T, String>,
+    ) -> Result<Option<T>> {
+        let Some(value) = self.values.remove(name) else {
+            return Ok(None);
+        };
+        convert(&value).map(Some).map_err(|reason| {
+            ConfigError::InvalidOption {
+                option: name.to_owned(),
+                value,
+                reason,
+            }
+            .into()
+        })
+    }
+
+    /// Fails on any option that was not taken, naming it and listing the
+    /// backend's `known` options.
+    pub fn finish(&mut self, backend: &'static str, known: &'static str) -> Result<()> {
+        match self.values.pop_first() {
+            Some((option, _)) => Err(ConfigError::UnknownOption {
+                backend,
+                option,
+                known,
+            }
+            .into()),
+            None => Ok(()),
+        }
+    }
+}
+
+fn parse_duration(value: &str) -> std::result::Result<Duration, String> {
+    if let Ok(secs) = value.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
+    }
+    humantime::parse_duration(value)
+        .map_err(|e| format!("{e}; expected seconds (2, 0.5) or a duration (250ms, 1m 30s)"))
+}
+
+/// Every configured cache, by alias: Django's `caches`.
+///
+/// Build it once at start-up and share it (cloning is cheap); each alias is one
+/// [`Cache`] whose clones share one backend and its connection pool.
+///
+/// ```
+/// use tower_cache::{Caches, CachesConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> tower_cache::Result<()> {
+/// let config: CachesConfig = serde_json::from_str(r#"{
+///     "default": { "url": "memory://?max_capacity=10000" },
+///     "sessions": { "url": "memory://", "timeout": null, "key_prefix": "s" }
+/// }"#).unwrap();
+/// let caches = Caches::from_config(&config).await?;
+/// caches.default().set("k", "v", tower_cache::Timeout::Default).await?;
+/// assert!(caches.get("sessions")?.get::<String>("k").await?.is_none());
+/// assert!(caches.get("nonexistent").is_err());
+/// # Ok(()) }
+/// ```
+///
+/// # Differences from Django
+///
+/// Django keeps one cache object per alias per thread; here one `Cache` per
+/// alias serves every task, as async backends pool their connections.
+#[derive(Debug, Clone)]
+pub struct Caches {
+    caches: Arc<BTreeMap<String, Cache>>,
+}
+
+impl Caches {
+    /// Builds every alias of `config`, which must have `"default"`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for a missing `"default"` or any bad entry (the error
+    /// names it).
+    pub async fn from_config(config: &CachesConfig) -> Result<Caches> {
+        if !config.contains_key(DEFAULT_CACHE_ALIAS) {
+            return Err(ConfigError::UnknownAlias {
+                alias: DEFAULT_CACHE_ALIAS.to_owned(),
+            }
+            .into());
+        }
+        let mut caches = BTreeMap::new();
+        for (alias, entry) in config {
+            caches.insert(alias.clone(), entry.build().await?);
+        }
+        Ok(Caches {
+            caches: Arc::new(caches),
+        })
+    }
+
+    /// One `"default"` cache from a URL.
+    pub async fn from_url(url: &str) -> Result<Caches> {
+        let config = CachesConfig::from([(
+            DEFAULT_CACHE_ALIAS.to_owned(),
+            CacheConfig::from_url(url),
+        )]);
+        Caches::from_config(&config).await
+    }
+
+    /// One `"default"` cache from the `CACHE_URL` environment variable, or
+    /// `memory://` when it is not set.
+    pub async fn from_env() -> Result<Caches> {
+        let url = std::env::var(CACHE_URL_ENV).unwrap_or_else(|_| "memory://".to_owned());
+        Caches::from_url(&url).await
+    }
+
+    /// The cache under `alias`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::UnknownAlias`]: "The connection 'x' doesn't exist."
+    pub fn get(&self, alias: &str) -> Result<&Cache> {
+        self.caches.get(alias).ok_or_else(|| {
+            ConfigError::UnknownAlias {
+                alias: alias.to_owned(),
+            }
+            .into()
+        })
+    }
+
+    /// The `"default"` cache.
+    pub fn default(&self) -> &Cache {
+        &self.caches[DEFAULT_CACHE_ALIAS]
+    }
+
+    /// Every alias with its cache.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Cache)> {
+        self.caches.iter().map(|(alias, cache)| (alias.as_str(), cache))
+    }
+
+    /// Closes every cache (Django's `close_caches`).
+    pub async fn close_all(&self) -> Result<()> {
+        for cache in self.caches.values() {
+            cache.close().await?;
+        }
+        Ok(())
+    }
+}
