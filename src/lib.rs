@@ -41,6 +41,10 @@
 //! |---|---|---|
 //! | (always) | `memory://?max_capacity=10000` or `?max_bytes=64MiB` | [`MemoryBackend`], in process, on moka |
 //! | (always) | `dummy://` | [`DummyBackend`], stores nothing |
+//! | `sqlite` | `sqlite://cache.db`, `sqlite::memory:` | `DatabaseBackend` on SQLite: embedded (bundled), WAL, no server |
+//! | `postgres` | `postgres://user:pass@host/db` | `DatabaseBackend` on PostgreSQL |
+//! | `mysql` | `mysql://user:pass@host/db`, `mariadb://...` | `DatabaseBackend` on MySQL or MariaDB |
+//! | `file` | `file:///absolute/dir` | `FileBackend`: one file per key, Django's layout |
 //! | `testing` | | [`testing`]: the conformance suite every backend passes |
 //!
 //! Build a backend with its own builder and wrap it in [`Cache::new`], or
@@ -75,7 +79,16 @@ pub mod testing;
 mod timeout;
 
 pub use backend::{CacheBackend, ClearScope, DynBackend, Expiry};
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql")))
+)]
+pub use backends::{DatabaseBackend, DatabaseBackendBuilder};
 pub use backends::{DummyBackend, MemoryBackend};
+#[cfg(feature = "file")]
+#[cfg_attr(docsrs, doc(cfg(feature = "file")))]
+pub use backends::{FileBackend, FileBackendBuilder};
 pub use cache::{Cache, CacheBuilder};
 pub use error::{BoxError, CacheError, ConfigError, InvalidKeyReason, Result};
 pub use key::{KeyFunction, MAX_KEY_LENGTH, validate_key};
