@@ -53,7 +53,10 @@ async fn main() -> tower_cache::Result<()> {
     let caches = Caches::from_env().await?;
     let cache = caches.default();
     let db = Database {
-        objects: Mutex::new(vec![Object { id: 1, name: "first".into() }]),
+        objects: Mutex::new(vec![Object {
+            id: 1,
+            name: "first".into(),
+        }]),
     };
     // Start from a clean slate, as a fresh process would.
     cache.delete("objects").await?;
@@ -61,10 +64,22 @@ async fn main() -> tower_cache::Result<()> {
     for label in ["first view (miss)", "second view (hit)"] {
         let started = Instant::now();
         let objects = get_context_data(cache, &db).await?;
-        println!("{label}: {} objects in {:.2}s", objects.len(), started.elapsed().as_secs_f64());
+        println!(
+            "{label}: {} objects in {:.2}s",
+            objects.len(),
+            started.elapsed().as_secs_f64()
+        );
     }
 
-    save_object(cache, &db, Object { id: 2, name: "second".into() }).await?;
+    save_object(
+        cache,
+        &db,
+        Object {
+            id: 2,
+            name: "second".into(),
+        },
+    )
+    .await?;
     println!("saved an object: the cached list was deleted");
 
     let started = Instant::now();
@@ -77,7 +92,11 @@ async fn main() -> tower_cache::Result<()> {
 
     // The same, in one call: compute only on a miss.
     let count: usize = cache
-        .get_or_set("object_count", || async { db.all().await.len() }, Duration::from_secs(60))
+        .get_or_set(
+            "object_count",
+            || async { db.all().await.len() },
+            Duration::from_secs(60),
+        )
         .await?;
     println!("get_or_set: {count} objects");
     Ok(())

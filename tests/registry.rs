@@ -22,7 +22,9 @@ async fn memory_url_with_options() {
     assert_eq!(cache.default_timeout(), Some(Duration::from_secs(60)));
     assert_eq!(cache.make_key("k").unwrap(), "site:3:k");
     Cache::from_url("memory://?max_bytes=64MiB").await.unwrap();
-    Cache::from_url("memory://?max_bytes=1048576").await.unwrap();
+    Cache::from_url("memory://?max_bytes=1048576")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -55,7 +57,16 @@ async fn unknown_option_is_named_with_the_known_ones() {
     assert!(message.contains("\"max_entries\""), "{message}");
     assert!(message.contains("max_capacity, max_bytes"), "{message}");
     let err = config_error(Cache::from_url("dummy://?anything=1").await);
-    assert!(matches!(err, ConfigError::UnknownOption { backend: "dummy", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ConfigError::UnknownOption {
+                backend: "dummy",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -90,12 +101,18 @@ async fn schemes_of_disabled_features_name_the_feature() {
             Err(CacheError::Config(ConfigError::FeatureDisabled { feature: f, .. })) => {
                 assert_eq!(f, feature, "{url}");
                 let message = Cache::from_url(url).await.unwrap_err().to_string();
-                assert!(message.contains(&format!("`{feature}` feature")), "{message}");
+                assert!(
+                    message.contains(&format!("`{feature}` feature")),
+                    "{message}"
+                );
             }
             Err(other) => {
                 // A backend that needs a server may fail to connect here; it
                 // must still not call the scheme unknown.
-                assert!(!matches!(other, CacheError::Config(ConfigError::UnknownScheme { .. })), "{url}: {other}");
+                assert!(
+                    !matches!(other, CacheError::Config(ConfigError::UnknownScheme { .. })),
+                    "{url}: {other}"
+                );
             }
         }
     }
@@ -113,12 +130,23 @@ async fn caches_from_config_like_djangos_caches() {
     )
     .unwrap();
     let caches = Caches::from_config(&config).await.unwrap();
-    assert_eq!(caches.default().default_timeout(), Some(Duration::from_secs(60)));
+    assert_eq!(
+        caches.default().default_timeout(),
+        Some(Duration::from_secs(60))
+    );
     let forever = caches.get("forever").unwrap();
     assert_eq!(forever.default_timeout(), None);
     assert_eq!(forever.make_key("k").unwrap(), "f:2:k");
-    caches.get("off").unwrap().set("k", "v", Timeout::Default).await.unwrap();
-    assert_eq!(caches.get("off").unwrap().get::<String>("k").await.unwrap(), None);
+    caches
+        .get("off")
+        .unwrap()
+        .set("k", "v", Timeout::Default)
+        .await
+        .unwrap();
+    assert_eq!(
+        caches.get("off").unwrap().get::<String>("k").await.unwrap(),
+        None
+    );
     assert_eq!(caches.iter().count(), 3);
     caches.close_all().await.unwrap();
 }
@@ -127,7 +155,10 @@ async fn caches_from_config_like_djangos_caches() {
 async fn unknown_alias_has_djangos_message() {
     let caches = Caches::from_url("memory://").await.unwrap();
     let err = config_error(caches.get("nonexistent"));
-    assert_eq!(err.to_string(), "The connection \"nonexistent\" doesn't exist.");
+    assert_eq!(
+        err.to_string(),
+        "The connection \"nonexistent\" doesn't exist."
+    );
 }
 
 #[tokio::test]
@@ -147,7 +178,8 @@ async fn setting_given_in_config_and_url_is_an_error() {
 
 #[tokio::test]
 async fn unknown_config_fields_are_rejected() {
-    let err = serde_json::from_str::<CacheConfig>(r#"{"url": "memory://", "LOCATION": "x"}"#).unwrap_err();
+    let err = serde_json::from_str::<CacheConfig>(r#"{"url": "memory://", "LOCATION": "x"}"#)
+        .unwrap_err();
     assert!(err.to_string().contains("LOCATION"), "{err}");
 }
 
@@ -156,6 +188,10 @@ async fn from_env_builds_the_default_cache() {
     // Whatever CACHE_URL says (memory:// when unset), the default cache works.
     // The environment is not changed here: tests run in parallel threads.
     let caches = Caches::from_env().await.unwrap();
-    caches.default().set("k", &1, Timeout::Default).await.unwrap();
+    caches
+        .default()
+        .set("k", &1, Timeout::Default)
+        .await
+        .unwrap();
     assert_eq!(caches.default().get::<i64>("k").await.unwrap(), Some(1));
 }
