@@ -297,8 +297,9 @@ pub mod cases {
         tokio::time::sleep(Duration::from_secs(n)).await;
     }
 
-    async fn get_str(cache: &Cache, key: &str) -> Option<String> {
-        cache.get::<String>(key).await.expect("get")
+    async fn expect_str(cache: &Cache, key: &str, want: Option<&str>) {
+        let got = cache.get::<String>(key).await.expect("get");
+        assert_eq!(got.as_deref(), want, "{key}");
     }
 
     async fn get_int(cache: &Cache, key: &str) -> Option<i64> {
@@ -315,7 +316,7 @@ pub mod cases {
     /// Set then get returns the value.
     pub async fn test_simple(h: &Harness) {
         h.default.set("key", "value", D).await.unwrap();
-        assert_eq!(get_str(&h.default, "key").await.as_deref(), Some("value"));
+        expect_str(&h.default, "key", Some("value")).await;
     }
 
     /// A stored `None` comes back as `None`, not as the default.
@@ -336,10 +337,7 @@ pub mod cases {
     pub async fn test_add(h: &Harness) {
         assert!(h.default.add("addkey1", "value", D).await.unwrap());
         assert!(!h.default.add("addkey1", "newvalue", D).await.unwrap());
-        assert_eq!(
-            get_str(&h.default, "addkey1").await.as_deref(),
-            Some("value")
-        );
+        expect_str(&h.default, "addkey1", Some("value")).await;
     }
 
     /// Caches with different key prefixes do not see each other's keys.
@@ -347,19 +345,13 @@ pub mod cases {
         h.default.set("somekey", "value", D).await.unwrap();
         assert!(!h.prefix.has_key("somekey").await.unwrap());
         h.prefix.set("somekey", "value2", D).await.unwrap();
-        assert_eq!(
-            get_str(&h.default, "somekey").await.as_deref(),
-            Some("value")
-        );
-        assert_eq!(
-            get_str(&h.prefix, "somekey").await.as_deref(),
-            Some("value2")
-        );
+        expect_str(&h.default, "somekey", Some("value")).await;
+        expect_str(&h.prefix, "somekey", Some("value2")).await;
     }
 
     /// A missing key reads as `None`, or the default given.
     pub async fn test_non_existent(h: &Harness) {
-        assert_eq!(get_str(&h.default, "does_not_exist").await, None);
+        expect_str(&h.default, "does_not_exist", None).await;
         let got = h
             .default
             .get_or("does_not_exist", "bang!".to_owned())
@@ -398,8 +390,8 @@ pub mod cases {
         h.default.set("key1", "spam", D).await.unwrap();
         h.default.set("key2", "eggs", D).await.unwrap();
         assert!(h.default.delete("key1").await.unwrap());
-        assert_eq!(get_str(&h.default, "key1").await, None);
-        assert_eq!(get_str(&h.default, "key2").await.as_deref(), Some("eggs"));
+        expect_str(&h.default, "key1", None).await;
+        expect_str(&h.default, "key2", Some("eggs")).await;
     }
 
     /// `delete` of a missing key returns `false`.
@@ -478,10 +470,7 @@ pub mod cases {
             .set("after_close", "still works", D)
             .await
             .unwrap();
-        assert_eq!(
-            get_str(&h.default, "after_close").await.as_deref(),
-            Some("still works")
-        );
+        expect_str(&h.default, "after_close", Some("still works")).await;
     }
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -532,12 +521,9 @@ pub mod cases {
             .await
             .unwrap();
         sleep_secs(2).await;
-        assert_eq!(get_str(&h.default, "expire1").await, None);
+        expect_str(&h.default, "expire1", None).await;
         assert!(h.default.add("expire2", "newvalue", D).await.unwrap());
-        assert_eq!(
-            get_str(&h.default, "expire2").await.as_deref(),
-            Some("newvalue")
-        );
+        expect_str(&h.default, "expire2", Some("newvalue")).await;
         assert!(!h.default.has_key("expire3").await.unwrap());
     }
 
@@ -667,8 +653,8 @@ pub mod cases {
             .set_many([("key1", "spam"), ("key2", "eggs")], D)
             .await
             .unwrap();
-        assert_eq!(get_str(&h.default, "key1").await.as_deref(), Some("spam"));
-        assert_eq!(get_str(&h.default, "key2").await.as_deref(), Some("eggs"));
+        expect_str(&h.default, "key1", Some("spam")).await;
+        expect_str(&h.default, "key2", Some("eggs")).await;
     }
 
     /// `set_many` returns no failed keys when all are stored.
@@ -688,8 +674,8 @@ pub mod cases {
             .await
             .unwrap();
         sleep_secs(2).await;
-        assert_eq!(get_str(&h.default, "key1").await, None);
-        assert_eq!(get_str(&h.default, "key2").await, None);
+        expect_str(&h.default, "key1", None).await;
+        expect_str(&h.default, "key2", None).await;
     }
 
     /// `set_many` of nothing is `[]`.
@@ -705,9 +691,9 @@ pub mod cases {
             .await
             .unwrap();
         h.default.delete_many(["key1", "key2"]).await.unwrap();
-        assert_eq!(get_str(&h.default, "key1").await, None);
-        assert_eq!(get_str(&h.default, "key2").await, None);
-        assert_eq!(get_str(&h.default, "key3").await.as_deref(), Some("ham"));
+        expect_str(&h.default, "key1", None).await;
+        expect_str(&h.default, "key2", None).await;
+        expect_str(&h.default, "key3", Some("ham")).await;
     }
 
     /// `delete_many` of nothing succeeds.
@@ -726,13 +712,10 @@ pub mod cases {
             .unwrap();
         h.prefix.set("key1", "other cache", D).await.unwrap();
         h.default.clear().await.unwrap();
-        assert_eq!(get_str(&h.default, "key1").await, None);
-        assert_eq!(get_str(&h.default.with_version(2), "key2").await, None);
+        expect_str(&h.default, "key1", None).await;
+        expect_str(&h.default.with_version(2), "key2", None).await;
         if !h.global_clear {
-            assert_eq!(
-                get_str(&h.prefix, "key1").await.as_deref(),
-                Some("other cache")
-            );
+            expect_str(&h.prefix, "key1", Some("other cache")).await;
         }
     }
 
@@ -740,54 +723,39 @@ pub mod cases {
     pub async fn test_long_timeout(h: &Harness) {
         let long = Timeout::After(Duration::from_secs(60 * 60 * 24 * 30 + 1));
         h.default.set("key1", "eggs", long).await.unwrap();
-        assert_eq!(get_str(&h.default, "key1").await.as_deref(), Some("eggs"));
+        expect_str(&h.default, "key1", Some("eggs")).await;
         assert!(h.default.add("key2", "ham", long).await.unwrap());
-        assert_eq!(get_str(&h.default, "key2").await.as_deref(), Some("ham"));
+        expect_str(&h.default, "key2", Some("ham")).await;
         h.default
             .set_many([("key3", "sausage"), ("key4", "lobster bisque")], long)
             .await
             .unwrap();
-        assert_eq!(
-            get_str(&h.default, "key3").await.as_deref(),
-            Some("sausage")
-        );
-        assert_eq!(
-            get_str(&h.default, "key4").await.as_deref(),
-            Some("lobster bisque")
-        );
+        expect_str(&h.default, "key3", Some("sausage")).await;
+        expect_str(&h.default, "key4", Some("lobster bisque")).await;
     }
 
     /// `Forever` works for set, add, set_many and touch.
     pub async fn test_forever_timeout(h: &Harness) {
         let forever = Timeout::Forever;
         h.default.set("key1", "eggs", forever).await.unwrap();
-        assert_eq!(get_str(&h.default, "key1").await.as_deref(), Some("eggs"));
+        expect_str(&h.default, "key1", Some("eggs")).await;
         assert!(h.default.add("key2", "ham", forever).await.unwrap());
-        assert_eq!(get_str(&h.default, "key2").await.as_deref(), Some("ham"));
+        expect_str(&h.default, "key2", Some("ham")).await;
         assert!(!h.default.add("key1", "new eggs", forever).await.unwrap());
-        assert_eq!(get_str(&h.default, "key1").await.as_deref(), Some("eggs"));
+        expect_str(&h.default, "key1", Some("eggs")).await;
         h.default
             .set_many([("key3", "sausage"), ("key4", "lobster bisque")], forever)
             .await
             .unwrap();
-        assert_eq!(
-            get_str(&h.default, "key3").await.as_deref(),
-            Some("sausage")
-        );
-        assert_eq!(
-            get_str(&h.default, "key4").await.as_deref(),
-            Some("lobster bisque")
-        );
+        expect_str(&h.default, "key3", Some("sausage")).await;
+        expect_str(&h.default, "key4", Some("lobster bisque")).await;
         h.default
             .set("key5", "belgian fries", secs(1))
             .await
             .unwrap();
         assert!(h.default.touch("key5", forever).await.unwrap());
         sleep_secs(2).await;
-        assert_eq!(
-            get_str(&h.default, "key5").await.as_deref(),
-            Some("belgian fries")
-        );
+        expect_str(&h.default, "key5", Some("belgian fries")).await;
     }
 
     /// A zero timeout keeps nothing: set, add (which still says `true`),
@@ -795,28 +763,28 @@ pub mod cases {
     pub async fn test_zero_timeout(h: &Harness) {
         let zero = Timeout::NONE;
         h.default.set("key1", "eggs", zero).await.unwrap();
-        assert_eq!(get_str(&h.default, "key1").await, None);
+        expect_str(&h.default, "key1", None).await;
         assert!(h.default.add("key2", "ham", zero).await.unwrap());
-        assert_eq!(get_str(&h.default, "key2").await, None);
+        expect_str(&h.default, "key2", None).await;
         h.default
             .set_many([("key3", "sausage"), ("key4", "lobster bisque")], zero)
             .await
             .unwrap();
-        assert_eq!(get_str(&h.default, "key3").await, None);
-        assert_eq!(get_str(&h.default, "key4").await, None);
+        expect_str(&h.default, "key3", None).await;
+        expect_str(&h.default, "key4", None).await;
         h.default
             .set("key5", "belgian fries", secs(1))
             .await
             .unwrap();
         assert!(h.default.touch("key5", zero).await.unwrap());
-        assert_eq!(get_str(&h.default, "key5").await, None);
+        expect_str(&h.default, "key5", None).await;
         // A zero-timeout set also removes what was there.
         h.default.set("key6", "old", D).await.unwrap();
         h.default
             .set("key6", "new", Timeout::from_secs(-1))
             .await
             .unwrap();
-        assert_eq!(get_str(&h.default, "key6").await, None);
+        expect_str(&h.default, "key6", None).await;
     }
 
     /// Fractional timeouts are accepted.
@@ -825,7 +793,7 @@ pub mod cases {
             .set("key1", "spam", Timeout::from_secs_f64(100.2))
             .await
             .unwrap();
-        assert_eq!(get_str(&h.default, "key1").await.as_deref(), Some("spam"));
+        expect_str(&h.default, "key1", Some("spam")).await;
     }
 
     /// Every operation rejects `key` (made by `cache`) with `expected`,
