@@ -45,6 +45,7 @@
 //! | `postgres` | `postgres://user:pass@host/db` | `DatabaseBackend` on PostgreSQL |
 //! | `mysql` | `mysql://user:pass@host/db`, `mariadb://...` | `DatabaseBackend` on MySQL or MariaDB |
 //! | `file` | `file:///absolute/dir` | `FileBackend`: one file per key, Django's layout |
+//! | `minijinja` | | [`fragment::CacheTag`]: Django's `{% cache %}` tag for minijinja |
 //! | `testing` | | [`testing`]: the conformance suite every backend passes |
 //!
 //! Build a backend with its own builder and wrap it in [`Cache::new`], or
@@ -71,6 +72,7 @@ pub mod backends;
 mod cache;
 mod codec;
 mod error;
+pub mod fragment;
 mod key;
 mod registry;
 #[cfg(feature = "testing")]
@@ -97,3 +99,8 @@ pub use registry::{
     OptionValue,
 };
 pub use timeout::Timeout;
+
+// The README's code blocks are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
