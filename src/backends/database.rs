@@ -596,6 +596,30 @@ impl Inner {
         Ok(())
     }
 
+    /// The live value of `key`; an expired or unreadable row is removed.
+    async fn read(&self, key: &str) -> Result<Option<Bytes>, sqlx::Error> {
+        let now = Stamp::now();
+        let row: Option<Read> = with_pool!(&self.pool, |p| sqlx::query(&self.sql.get)
+            .bind(key)
+            .fetch_optional(p)
+            .await?
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?))));
+        match row {
+            None => Ok(None),
+            Some(Ok((value, expires))) if expires.is_live(now) => Ok(Some(value.into())),
+            Some(Ok(_)) => {
+                let _writing = self.lock_writes().await;
+                self.execute_key_at(&self.sql.purge_key, key, now).await?;
+                Ok(None)
+            }
+            Some(Err(error)) => {
+                let _writing = self.lock_writes().await;
+                self.drop_corrupt(&[key], &error).await?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Removes rows that could not be read, so they are read as misses once.
     /// The caller holds the write lock.
     async fn drop_corrupt(&self, keys: &[&str], error: &sqlx::Error) -> Result<(), sqlx::Error> {
@@ -622,30 +646,7 @@ impl CacheBackend for DatabaseBackend {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let inner = &*self.inner;
-        inner
-            .run("get", async {
-                let now = Stamp::now();
-                let row: Option<Read> = with_pool!(&inner.pool, |p| sqlx::query(&inner.sql.get)
-                    .bind(key)
-                    .fetch_optional(p)
-                    .await?
-                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?))));
-                match row {
-                    None => Ok(None),
-                    Some(Ok((value, expires))) if expires.is_live(now) => Ok(Some(value.into())),
-                    Some(Ok(_)) => {
-                        let _writing = inner.lock_writes().await;
-                        inner.execute_key_at(&inner.sql.purge_key, key, now).await?;
-                        Ok(None)
-                    }
-                    Some(Err(error)) => {
-                        let _writing = inner.lock_writes().await;
-                        inner.drop_corrupt(&[key], &error).await?;
-                        Ok(None)
-                    }
-                }
-            })
-            .await
+        inner.run("get", inner.read(key)).await
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
@@ -737,17 +738,11 @@ impl CacheBackend for DatabaseBackend {
     }
 
     async fn has_key(&self, key: &str) -> Result<bool> {
+        // The row is read as `get` reads it, so that the two agree on rows
+        // that are expired or cannot be read.
         let inner = &*self.inner;
         inner
-            .run("has_key", async {
-                let now = Stamp::now();
-                with_pool!(&inner.pool, |p| Ok(sqlx::query(&inner.sql.has_key)
-                    .bind(key)
-                    .bind(now)
-                    .fetch_optional(p)
-                    .await?
-                    .is_some()))
-            })
+            .run("has_key", async { Ok(inner.read(key).await?.is_some()) })
             .await
     }
 

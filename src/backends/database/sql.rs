@@ -137,8 +137,6 @@ pub(super) struct Statements {
     pub(super) table_exists: String,
     /// (key) -> value, expires.
     pub(super) get: String,
-    /// (key, now) -> a row when live.
-    pub(super) has_key: String,
     /// (key, value, expires): insert or replace.
     pub(super) set: String,
     /// PostgreSQL and SQLite: (key, value, expires, now), one row affected
@@ -245,9 +243,6 @@ impl Statements {
             table_exists: sql(table_exists.to_owned()),
             get: sql(format!(
                 "SELECT value, expires FROM {t} WHERE cache_key = ?"
-            )),
-            has_key: sql(format!(
-                "SELECT 1 FROM {t} WHERE cache_key = ? AND expires > ?"
             )),
             set: sql(set),
             add: sql(add),
