@@ -28,6 +28,10 @@ use stamp::Stamp;
 /// parameters per statement, PostgreSQL and MySQL 65,535).
 const KEYS_PER_STATEMENT: usize = 500;
 
+/// How often an operation the database aborted as a deadlock victim is tried
+/// again.
+const MAX_RETRIES: u32 = 8;
+
 /// An SQL cache table (Django's `DatabaseCache`), on SQLite, PostgreSQL or
 /// MySQL/MariaDB through [`sqlx`].
 ///
@@ -463,19 +467,31 @@ impl Inner {
         }
     }
 
-    /// [`bounded`](Self::bounded), once the table exists.
-    async fn run<T>(
-        &self,
-        operation: &'static str,
-        work: impl Future<Output = Result<T, sqlx::Error>>,
-    ) -> Result<T> {
+    /// [`bounded`](Self::bounded), once the table exists; `work` runs again
+    /// (a few times) when the database broke a deadlock by aborting it, as
+    /// InnoDB does to concurrent inserts of one key.
+    async fn run<T, F, Fut>(&self, operation: &'static str, work: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
         self.bounded(operation, async {
             if self.create_table {
                 self.ready
                     .get_or_try_init(|| async { self.create_table_now().await.map(drop) })
                     .await?;
             }
-            work.await
+            let mut retries = 0;
+            loop {
+                match work().await {
+                    Err(err) if retries < MAX_RETRIES && is_deadlock(&err) => {
+                        retries += 1;
+                        let pause = fastrand::u64(1..=5 * u64::from(retries));
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                    }
+                    outcome => return outcome,
+                }
+            }
         })
         .await
     }
@@ -635,6 +651,15 @@ impl Inner {
     }
 }
 
+/// Whether the database aborted the statement to break a deadlock (or a
+/// serialization conflict), asking the client to try again.
+fn is_deadlock(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40001" | "40P01")),
+        _ => false,
+    }
+}
+
 /// One row as read: its value and expiry, or why it cannot be read.
 type Read = Result<(Vec<u8>, Stamp), sqlx::Error>;
 
@@ -646,13 +671,13 @@ impl CacheBackend for DatabaseBackend {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let inner = &*self.inner;
-        inner.run("get", inner.read(key)).await
+        inner.run("get", || inner.read(key)).await
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
-        let inner = &*self.inner;
+        let (inner, value) = (&*self.inner, &value);
         inner
-            .run("set", async {
+            .run("set", || async move {
                 let _writing = inner.lock_writes().await;
                 inner.cull().await?;
                 let expires = Stamp::from_epoch(deadline(expiry));
@@ -670,9 +695,9 @@ impl CacheBackend for DatabaseBackend {
     }
 
     async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<bool> {
-        let inner = &*self.inner;
+        let (inner, value) = (&*self.inner, &value);
         inner
-            .run("add", async {
+            .run("add", || async move {
                 let _writing = inner.lock_writes().await;
                 inner.cull().await?;
                 let now = Stamp::now();
@@ -699,7 +724,7 @@ impl CacheBackend for DatabaseBackend {
     async fn delete(&self, key: &str) -> Result<bool> {
         let inner = &*self.inner;
         inner
-            .run("delete", async {
+            .run("delete", || async move {
                 let _writing = inner.lock_writes().await;
                 let now = Stamp::now();
                 if inner
@@ -721,7 +746,7 @@ impl CacheBackend for DatabaseBackend {
     async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
         let inner = &*self.inner;
         inner
-            .run("touch", async {
+            .run("touch", || async move {
                 let _writing = inner.lock_writes().await;
                 let now = Stamp::now();
                 let expires = Stamp::from_epoch(deadline(expiry));
@@ -742,14 +767,17 @@ impl CacheBackend for DatabaseBackend {
         // that are expired or cannot be read.
         let inner = &*self.inner;
         inner
-            .run("has_key", async { Ok(inner.read(key).await?.is_some()) })
+            .run(
+                "has_key",
+                || async move { Ok(inner.read(key).await?.is_some()) },
+            )
             .await
     }
 
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
         let inner = &*self.inner;
         inner
-            .run("incr", async {
+            .run("incr", || async move {
                 let _writing = inner.lock_writes().await;
                 let now = Stamp::now();
                 let sql = &inner.sql;
@@ -791,7 +819,7 @@ impl CacheBackend for DatabaseBackend {
     async fn clear(&self, scope: ClearScope<'_>) -> Result<()> {
         let inner = &*self.inner;
         inner
-            .run("clear", async {
+            .run("clear", || async move {
                 let _writing = inner.lock_writes().await;
                 match scope {
                     ClearScope::Prefix(prefix) => {
@@ -818,7 +846,7 @@ impl CacheBackend for DatabaseBackend {
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         let inner = &*self.inner;
         inner
-            .run("get_many", async {
+            .run("get_many", || async move {
                 let now = Stamp::now();
                 let mut found: HashMap<String, Bytes> = HashMap::with_capacity(keys.len());
                 let mut expired = Vec::new();
@@ -876,8 +904,9 @@ impl CacheBackend for DatabaseBackend {
             latest.insert(key, value);
         }
         let rows: Vec<(&str, &Bytes)> = latest.into_iter().collect();
+        let rows = &rows;
         inner
-            .run("set_many", async {
+            .run("set_many", || async move {
                 let _writing = inner.lock_writes().await;
                 inner.cull().await?;
                 let expires = Stamp::from_epoch(deadline(expiry));
@@ -902,7 +931,7 @@ impl CacheBackend for DatabaseBackend {
     async fn delete_many(&self, keys: &[&str]) -> Result<()> {
         let inner = &*self.inner;
         inner
-            .run("delete_many", async {
+            .run("delete_many", || async move {
                 let _writing = inner.lock_writes().await;
                 inner
                     .execute_keys(|n| inner.sql.delete_many(n), None, keys)

@@ -416,3 +416,57 @@ macro_rules! database_tests {
         )*
     };
 }
+
+/// `url` with one more query parameter.
+pub(crate) fn with_query(url: &str, name: &str, value: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("a URL");
+    parsed.query_pairs_mut().append_pair(name, value);
+    parsed.into()
+}
+
+/// A server that is down (a closed port) and one that accepts connections
+/// but never answers: both give an error within the query timeout.
+/// `template` is a URL with `{port}` in it.
+pub(crate) async fn unreachable_server_fails_in_bounded_time(template: &str) {
+    use std::time::Instant;
+    let timeout = Duration::from_millis(500);
+
+    // Nothing listens: the port of a listener that is gone.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    // A listener that accepts and then says nothing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            sockets.push(socket);
+        }
+    });
+
+    for port in [port, silent_port] {
+        let url = template.replace("{port}", &port.to_string());
+        let backend = DatabaseBackend::builder(&url)
+            .query_timeout(timeout)
+            .build()
+            .await
+            .expect("building does not connect");
+        let cache = cache_over(&backend);
+        let started = Instant::now();
+        let err = cache.get::<i64>("k").await.unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            matches!(
+                err,
+                tower_cache::CacheError::Timeout { .. } | tower_cache::CacheError::Backend { .. }
+            ),
+            "{url}: {err:?}"
+        );
+        assert!(
+            took < timeout + Duration::from_millis(500),
+            "{url}: took {took:?}"
+        );
+    }
+    held.abort();
+}

@@ -129,6 +129,7 @@ impl Dialect {
 pub(super) struct Statements {
     pub(super) dialect: Dialect,
     table: String,
+    key_text: &'static str,
     /// `BEGIN` for transactions that write.
     pub(super) begin: &'static str,
     /// The schema, in order.
@@ -231,6 +232,12 @@ impl Statements {
                 format!("INSERT IGNORE INTO {t} (cache_key, value, expires) VALUES (?, ?, ?)"),
             ),
         };
+        // MySQL reports a column with a binary collation as VARBINARY; keys
+        // are read back through a conversion to text.
+        let key_text = match dialect {
+            Dialect::MySql => "CONVERT(cache_key USING utf8mb4)",
+            Dialect::Sqlite | Dialect::Postgres => "cache_key",
+        };
         let lock = match dialect {
             // BEGIN IMMEDIATE already holds the database's write lock.
             Dialect::Sqlite => "",
@@ -263,11 +270,12 @@ impl Statements {
             count: format!("SELECT COUNT(*) FROM {t}"),
             purge_expired: sql(format!("DELETE FROM {t} WHERE expires <= ?")),
             key_at: sql(format!(
-                "SELECT cache_key FROM {t} ORDER BY cache_key LIMIT 1 OFFSET ?"
+                "SELECT {key_text} FROM {t} ORDER BY cache_key LIMIT 1 OFFSET ?"
             )),
             delete_below: sql(format!("DELETE FROM {t} WHERE cache_key < ?")),
             clear: format!("DELETE FROM {t}"),
             clear_prefix: sql(format!("DELETE FROM {t} WHERE SUBSTR(cache_key, 1, ?) = ?")),
+            key_text,
             table: t,
         }
     }
@@ -295,7 +303,8 @@ impl Statements {
     /// (keys...) -> key, value, expires of each row found.
     pub(super) fn get_many(&self, n: usize) -> String {
         format!(
-            "SELECT cache_key, value, expires FROM {} WHERE cache_key IN {}",
+            "SELECT {}, value, expires FROM {} WHERE cache_key IN {}",
+            self.key_text,
             self.table,
             self.list(1, n)
         )
