@@ -214,9 +214,8 @@ async fn backend_from_url(url: &Url, options: &mut BackendOptions) -> Result<Dyn
         "file" => {
             #[cfg(feature = "file")]
             {
-                return Ok(Arc::new(crate::backends::FileBackend::from_url(
-                    url, options,
-                )?));
+                crate::backends::FileBackend::from_url(url, options)
+                    .map(|backend| Arc::new(backend) as DynBackend)
             }
             #[cfg(not(feature = "file"))]
             disabled("file")
