@@ -104,9 +104,7 @@ impl CacheBuilder {
 
     /// The cache.
     pub fn build(self) -> Cache {
-        let default_timeout = self
-            .default_timeout
-            .resolve(Some(Timeout::DJANGO_DEFAULT));
+        let default_timeout = self.default_timeout.resolve(Some(Timeout::DJANGO_DEFAULT));
         let clear_prefix = self
             .key_function
             .is_prefixed()
@@ -444,7 +442,11 @@ impl Cache {
 
     /// Stores every entry; returns the user keys that the backend could not
     /// store (memcached refuses values over its item size, for one).
-    pub async fn set_many<K, T, I>(&self, entries: I, timeout: impl Into<Timeout>) -> Result<Vec<String>>
+    pub async fn set_many<K, T, I>(
+        &self,
+        entries: I,
+        timeout: impl Into<Timeout>,
+    ) -> Result<Vec<String>>
     where
         I: IntoIterator<Item = (K, T)>,
         K: AsRef<str>,
