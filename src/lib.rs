@@ -84,3 +84,8 @@ pub use registry::{
     OptionValue,
 };
 pub use timeout::Timeout;
+
+// The README's code blocks are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
