@@ -225,14 +225,20 @@ fn hit_value(found: memcache::exp::GetResult) -> Option<Bytes> {
 /// Whether an error means the server could not be reached or did not answer
 /// (rather than that it refused the command).
 fn unreachable(err: &McError) -> bool {
-    matches!(
-        err,
-        McError::Io(_) | McError::Timeout { .. } | McError::Ambiguous { .. }
-    )
+    matches!(cause(err), McError::Io(_) | McError::Timeout { .. })
 }
 
 fn too_large(err: &McError) -> bool {
-    matches!(err, McError::Server(message) if message.contains("too large"))
+    matches!(cause(err), McError::Server(message) if message.contains("too large"))
+}
+
+/// What happened, under the client's note that a written request's outcome
+/// is unknown (`Ambiguous`).
+fn cause(err: &McError) -> &McError {
+    match err {
+        McError::Ambiguous { source, .. } => cause(source),
+        other => other,
+    }
 }
 
 /// The error for a value the server refused because of its size.
@@ -466,7 +472,7 @@ impl CacheBackend for MemcachedBackend {
         };
         let result = match self.client.run(operation).await {
             Ok(result) => result,
-            Err(McError::Rejected(_)) => return Err(not_an_integer()),
+            Err(err) if matches!(cause(&err), McError::Rejected(_)) => return Err(not_an_integer()),
             Err(err) => return Err(MemcachedBackend::failed("incr", err)),
         };
         if result.status == MutationStatus::NotFound {
@@ -522,14 +528,27 @@ impl CacheBackend for MemcachedBackend {
             .await
             .map_err(|err| MemcachedBackend::failed("set_many", err))?;
         let mut failed = Vec::new();
-        for ((key, _), result) in entries.iter().zip(results) {
-            match result {
-                Ok(done) if done.applied() => {}
-                Ok(_) => failed.push(key.as_str()),
-                Err(err) => {
-                    tracing::warn!(key, error = %err, "memcached: set_many could not store a key");
+        for ((key, value), result) in entries.iter().zip(results) {
+            let err = match result {
+                Ok(done) if done.applied() => continue,
+                Ok(_) => {
                     failed.push(key.as_str());
+                    continue;
                 }
+                Err(err) => err,
+            };
+            // memcached answers an oversized value with an untagged
+            // SERVER_ERROR, which fails the rest of that server's batch: the
+            // refused keys are tried once more on their own.
+            let retried = !unreachable(&err)
+                && self
+                    .client
+                    .run(Set::new(key, value).ttl_raw(exptime))
+                    .await
+                    .is_ok_and(|done| done.applied());
+            if !retried {
+                tracing::warn!(key, error = %err, "memcached: set_many could not store a key");
+                failed.push(key.as_str());
             }
         }
         if !failed.is_empty() {
