@@ -86,7 +86,7 @@ async fn oversized_values_fail_clearly_and_leave_nothing_behind() {
         )
         .await
         .unwrap();
-    assert_eq!(failed, [key.clone()]);
+    assert_eq!(failed, [key.as_str()]);
     assert_eq!(cache.get::<i64>(&small).await.unwrap(), Some(1));
     // The connection is still in step after the refused value.
     assert_eq!(cache.get::<i64>(&small).await.unwrap(), Some(1));

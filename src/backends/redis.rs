@@ -370,6 +370,16 @@ impl RedisBackend {
         RedisBackendBuilder::new(servers.into_iter().map(Into::into).collect())
     }
 
+    /// The primary's connection pool (`None` for a cluster), to run other
+    /// Redis commands on the same connections, as django-redis's
+    /// `get_redis_connection` allows.
+    pub fn pool(&self) -> Option<&deadpool_redis::Pool> {
+        match &self.topology {
+            Topology::Single { primary, .. } => Some(primary),
+            Topology::Cluster(_) => None,
+        }
+    }
+
     /// From a cache URL and its options; see the type's docs.
     pub(crate) async fn from_url(
         url: &Url,

@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -61,7 +61,7 @@ enum Kind {
     Memcached,
 }
 
-fn spawn(kind: Kind, port: u16, dir: &PathBuf) -> Child {
+fn spawn(kind: Kind, port: u16, dir: &Path) -> Child {
     let (program, package) = match kind {
         Kind::Redis => ("redis-server", "redis-server"),
         Kind::Memcached => ("memcached", "memcached"),
