@@ -85,6 +85,11 @@ fn get(c: &mut Criterion) {
             }
         })
     });
+    let made: Vec<String> = keys.iter().map(|k| format!(":1:{k}")).collect();
+    group.bench_function("raw/get_many_100", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(raw.run_many(made.iter().map(Get::new)).await.unwrap()) })
+    });
     group.bench_function("cache/get_many_100", |b| {
         b.to_async(&rt).iter(|| async {
             black_box(

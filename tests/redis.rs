@@ -319,3 +319,26 @@ async fn an_outage_gives_errors_in_time_and_the_same_cache_recovers() {
     assert_eq!(cache.get::<i64>("before").await.unwrap(), None);
     drop(Arc::new(()));
 }
+
+#[tokio::test]
+async fn urls_list_servers_and_only_redis_and_memcached_take_several() {
+    // Connections are made on first use: no server is needed to build.
+    let cache = Cache::from_url("redis://:secret@127.0.0.1:1,127.0.0.1:2/3?wait_replicas=1")
+        .await
+        .unwrap();
+    let debug = format!("{:?}", cache.backend());
+    assert!(debug.contains("primary+replicas"), "{debug}");
+    assert!(
+        debug.contains("127.0.0.1:2/3") && !debug.contains("secret"),
+        "{debug}"
+    );
+    let cluster = Cache::from_url("redis://127.0.0.1:1,127.0.0.1:2?cluster=true")
+        .await
+        .unwrap();
+    assert!(format!("{:?}", cluster.backend()).contains("cluster"));
+    let err = Cache::from_url("memory://a,b").await.unwrap_err();
+    assert!(
+        err.to_string().contains("only redis and memcached"),
+        "{err}"
+    );
+}
