@@ -43,6 +43,7 @@
 //! | (always) | `dummy://` | [`DummyBackend`], stores nothing |
 //! | `redis` | `redis://host:6379/0`, `rediss://...`, `redis://primary,replica/0`, `redis+cluster://h1,h2,h3` | `RedisBackend`: one server, a primary with read replicas, or Redis Cluster |
 //! | `memcached` | `memcached://host:11211[,host:11211...]` | `MemcachedBackend`: one or several servers, rendezvous-hashed |
+//! | `minijinja` | | [`fragment::CacheTag`]: Django's `{% cache %}` tag for minijinja |
 //! | `testing` | | [`testing`]: the conformance suite every backend passes |
 //!
 //! Build a backend with its own builder and wrap it in [`Cache::new`], or
@@ -69,6 +70,7 @@ pub mod backends;
 mod cache;
 mod codec;
 mod error;
+pub mod fragment;
 mod key;
 mod registry;
 #[cfg(feature = "testing")]

@@ -271,6 +271,56 @@ impl CacheBackend for Instrumented {
     }
 }
 
+/// A backend whose every operation fails, as a dead server's would: for
+/// testing that callers degrade (serve the origin, render the fragment)
+/// instead of failing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FailingBackend;
+
+impl FailingBackend {
+    fn fail<T>(operation: &'static str) -> Result<T> {
+        Err(CacheError::backend(
+            "failing",
+            operation,
+            std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "the test backend is down",
+            ),
+        ))
+    }
+}
+
+#[async_trait]
+impl CacheBackend for FailingBackend {
+    fn name(&self) -> &'static str {
+        "failing"
+    }
+    async fn get(&self, _: &str) -> Result<Option<Bytes>> {
+        Self::fail("get")
+    }
+    async fn set(&self, _: &str, _: Bytes, _: Expiry) -> Result<()> {
+        Self::fail("set")
+    }
+    async fn add(&self, _: &str, _: Bytes, _: Expiry) -> Result<bool> {
+        Self::fail("add")
+    }
+    async fn delete(&self, _: &str) -> Result<bool> {
+        Self::fail("delete")
+    }
+    async fn touch(&self, _: &str, _: Expiry) -> Result<bool> {
+        Self::fail("touch")
+    }
+    async fn has_key(&self, _: &str) -> Result<bool> {
+        Self::fail("has_key")
+    }
+    async fn incr(&self, _: &str, _: i64) -> Result<i64> {
+        Self::fail("incr")
+    }
+    async fn clear(&self, _: ClearScope<'_>) -> Result<()> {
+        Self::fail("clear")
+    }
+}
+
 /// A value whose serialization always fails (Django's `Unpicklable`).
 #[derive(Debug)]
 pub struct Unserializable;
