@@ -152,6 +152,34 @@ mod cluster {
     }
 }
 
+mod tls {
+    use super::*;
+
+    async fn backend() -> DynBackend {
+        cache_from(&server_url("REDIS_TLS_URL"))
+            .await
+            .backend()
+            .clone()
+    }
+
+    tower_cache::conformance_suite!(backend);
+
+    #[tokio::test]
+    async fn an_untrusted_certificate_is_an_error_not_a_hang() {
+        let url = server_url("REDIS_TLS_URL");
+        // The system's roots do not include the test CA.
+        let untrusted = url.split('?').next().unwrap();
+        let cache = cache_from(untrusted).await;
+        let started = Instant::now();
+        assert!(cache.get::<i64>("k").await.is_err());
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let err = Cache::from_url(&format!("{untrusted}?ca_file=/nonexistent/ca.pem"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("ca_file"), "{err}");
+    }
+}
+
 /// Runs redis-cli against `url` and returns its trimmed output.
 fn redis_cli(url: &str, args: &[&str]) -> String {
     let output = Command::new("redis-cli")

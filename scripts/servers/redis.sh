@@ -81,3 +81,40 @@ start_redis_cluster() {
   export REDIS_CLUSTER_URL="redis+cluster://${nodes[*]}"
   log "redis cluster: $REDIS_CLUSTER_URL"
 }
+
+# A Redis that speaks only TLS, with a certificate from a throwaway CA:
+# REDIS_TLS_URL is rediss://...?ca_file=<that CA>.
+start_redis_tls() {
+  if [ -n "${REDIS_TLS_URL:-}" ]; then
+    log "redis over TLS: reusing REDIS_TLS_URL"
+    return 0
+  fi
+  command -v redis-server >/dev/null || return 1
+  need_packages openssl || return 1
+  local port dir
+  pick_port port
+  dir="$TMP_DIR/redis-tls-$port"
+  mkdir -p "$dir"
+  if ! (
+    cd "$dir" &&
+      openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tower-cache test CA" \
+        -keyout ca.key -out ca.pem &&
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr &&
+      printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext &&
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+        -extfile server.ext -out server.pem
+  ) >"$dir/openssl.log" 2>&1; then
+    log "could not make test certificates: $(tail -n 5 "$dir/openssl.log")"
+    return 1
+  fi
+  redis-server --port 0 --tls-port "$port" "${REDIS_ARGS[@]}" --dir "$dir" --logfile "$dir/log" \
+    --tls-cert-file "$dir/server.pem" --tls-key-file "$dir/server.key" \
+    --tls-ca-cert-file "$dir/ca.pem" --tls-auth-clients no &
+  PIDS+=($!)
+  if ! wait_for redis-cli --tls --cacert "$dir/ca.pem" -h 127.0.0.1 -p "$port" ping; then
+    log "redis-server over TLS on port $port did not answer; its log: $(tail -n 5 "$dir/log" 2>/dev/null)"
+    return 1
+  fi
+  export REDIS_TLS_URL="rediss://127.0.0.1:$port/0?ca_file=$dir/ca.pem"
+  log "redis over TLS: $REDIS_TLS_URL"
+}

@@ -1,6 +1,7 @@
 //! Redis: one server, a primary with read replicas, or Redis Cluster.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +9,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use deadpool_redis::redis::aio::ConnectionLike;
 use deadpool_redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use deadpool_redis::redis::{self, Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Value};
+use deadpool_redis::redis::{
+    self, Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value,
+};
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 use futures_util::future::BoxFuture;
 use url::Url;
@@ -44,7 +47,7 @@ const SCAN_COUNT: usize = 1000;
 /// | URL | topology |
 /// |---|---|
 /// | `redis://127.0.0.1:6379/0` | one server, database 0 |
-/// | `rediss://:password@host:6380/0` | the same over TLS (rustls, the system's root certificates) |
+/// | `rediss://:password@host:6380/0` | the same over TLS (rustls; the system's root certificates, or `ca_file`) |
 /// | `redis://primary:6379,replica1:6379,replica2:6379/0` | writes on the first server, reads on a replica picked at random (Django's `LOCATION` list) |
 /// | `redis+cluster://h1:7000,h2:7001,h3:7002` (or `redis://...?cluster=true`) | Redis Cluster, through the redis crate's cluster client; any subset of the nodes will do |
 ///
@@ -58,6 +61,7 @@ const SCAN_COUNT: usize = 1000;
 /// | `wait_replicas` | `0` | after each write, `WAIT` until this many replicas have it (read-your-writes on replicas) |
 /// | `cluster` | `false` | the URL's servers are Redis Cluster nodes |
 /// | `read_from_replicas` | `false` | in a cluster, read from replica nodes |
+/// | `ca_file` | the system's roots | `rediss://`: a PEM file of certificate authorities to trust instead |
 ///
 /// So a dead server gives an error within `connect_timeout + command_timeout`,
 /// never a hung request, and the pool reconnects by itself once the server
@@ -135,6 +139,7 @@ pub struct RedisBackendBuilder {
     connect_timeout: Duration,
     command_timeout: Duration,
     wait_replicas: usize,
+    ca_file: Option<PathBuf>,
 }
 
 impl RedisBackendBuilder {
@@ -149,7 +154,16 @@ impl RedisBackendBuilder {
             connect_timeout: RedisBackend::DEFAULT_CONNECT_TIMEOUT,
             command_timeout: RedisBackend::DEFAULT_COMMAND_TIMEOUT,
             wait_replicas: 0,
+            ca_file: None,
         }
+    }
+
+    /// For `rediss://` servers: trust the certificate authorities in this
+    /// PEM file instead of the system's (a private CA, as Redis TLS setups
+    /// usually have).
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
     }
 
     /// The servers are Redis Cluster nodes.
@@ -213,21 +227,47 @@ impl RedisBackendBuilder {
             create: Some(self.connect_timeout),
             recycle: Some(self.command_timeout),
         };
+        let root_cert = match &self.ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| ConfigError::InvalidOption {
+                option: "ca_file".into(),
+                value: path.display().to_string(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        let mut infos = Vec::with_capacity(self.servers.len());
+        for server in &self.servers {
+            let info = match &root_cert {
+                Some(pem) => {
+                    let certs = redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem.clone()),
+                    };
+                    redis::Client::build_with_tls(server.as_str(), certs)
+                        .map(|client| client.get_connection_info().clone())
+                }
+                None => server.as_str().into_connection_info(),
+            };
+            infos.push(info.map_err(|e| invalid(e.to_string()))?);
+        }
         let topology = if self.cluster {
-            let mut config = deadpool_redis::cluster::Config::from_urls(self.servers.clone());
-            config.pool = Some(pool_config);
-            config.read_from_replicas = self.read_from_replicas;
-            let pool = config
-                .create_pool(Some(Runtime::Tokio1))
+            let manager = deadpool_redis::cluster::Manager::new(infos, self.read_from_replicas)
+                .map_err(|e| invalid(e.to_string()))?;
+            let pool = deadpool_redis::cluster::Pool::builder(manager)
+                .config(pool_config)
+                .runtime(Runtime::Tokio1)
+                .build()
                 .map_err(|e| invalid(e.to_string()))?;
             Topology::Cluster(pool)
         } else {
-            let mut pools = Vec::with_capacity(self.servers.len());
-            for server in &self.servers {
-                let mut config = deadpool_redis::Config::from_url(server.as_str());
-                config.pool = Some(pool_config);
-                let pool = config
-                    .create_pool(Some(Runtime::Tokio1))
+            let mut pools = Vec::with_capacity(infos.len());
+            for info in infos {
+                let manager =
+                    deadpool_redis::Manager::new(info).map_err(|e| invalid(e.to_string()))?;
+                let pool = deadpool_redis::Pool::builder(manager)
+                    .config(pool_config)
+                    .runtime(Runtime::Tokio1)
+                    .build()
                     .map_err(|e| invalid(e.to_string()))?;
                 pools.push(pool);
             }
@@ -392,9 +432,11 @@ impl RedisBackend {
         let wait_replicas = options.take::<usize>("wait_replicas")?;
         let cluster_option = options.take::<bool>("cluster")?;
         let read_from_replicas = options.take::<bool>("read_from_replicas")?;
+        let ca_file = options.take::<PathBuf>("ca_file")?;
         options.finish(
             NAME,
-            "pool_size, connect_timeout, command_timeout, wait_replicas, cluster, read_from_replicas",
+            "pool_size, connect_timeout, command_timeout, wait_replicas, cluster, \
+             read_from_replicas, ca_file",
         )?;
 
         let (scheme, cluster) = match url.scheme() {
@@ -414,6 +456,9 @@ impl RedisBackend {
         }
         if let Some(timeout) = command_timeout {
             builder = builder.command_timeout(timeout);
+        }
+        if let Some(path) = ca_file {
+            builder = builder.ca_file(path);
         }
         builder.build()
     }
