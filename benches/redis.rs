@@ -4,7 +4,8 @@
 //! Needs a Redis server: `REDIS_URL=redis://127.0.0.1:6379/0 cargo bench --bench redis --features redis`
 //! (`./scripts/test` does not run benches; start a server as it does).
 //! The figures that matter: `cache/get_hit` over `raw/get` (goal <= 1.2x), and
-//! `cache/100_gets` over `cache/get_many_100` (goal >= 10x).
+//! `cache/100_gets` over `cache/get_many_100` (goal >= 10x). `raw/get_without_pool`
+//! shows what deadpool's health check (a PING on every checkout) costs.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -54,6 +55,23 @@ fn get(c: &mut Criterion) {
                 .await
                 .unwrap();
             black_box(value)
+        })
+    });
+    // One multiplexed connection taken out of the pool: what a GET costs
+    // without deadpool's PING on every checkout.
+    let multiplexed =
+        rt.block_on(async { deadpool_redis::Connection::take(pool.get().await.unwrap()) });
+    group.bench_function("raw/get_without_pool", |b| {
+        b.to_async(&rt).iter(|| {
+            let mut connection = multiplexed.clone();
+            async move {
+                let value: Vec<u8> = redis::cmd("GET")
+                    .arg(black_box(":1:bench-page"))
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap();
+                black_box(value)
+            }
         })
     });
     group.bench_function("cache/get_hit", |b| {
