@@ -41,6 +41,8 @@
 //! |---|---|---|
 //! | (always) | `memory://?max_capacity=10000` or `?max_bytes=64MiB` | [`MemoryBackend`], in process, on moka |
 //! | (always) | `dummy://` | [`DummyBackend`], stores nothing |
+//! | `redis` | `redis://host:6379/0`, `rediss://...`, `redis://primary,replica/0`, `redis+cluster://h1,h2,h3` | `RedisBackend`: one server, a primary with read replicas, or Redis Cluster |
+//! | `memcached` | `memcached://host:11211[,host:11211...]` | `MemcachedBackend`: one or several servers, rendezvous-hashed |
 //! | `sqlite` | `sqlite://cache.db`, `sqlite::memory:` | `DatabaseBackend` on SQLite: embedded (bundled), WAL, no server |
 //! | `postgres` | `postgres://user:pass@host/db` | `DatabaseBackend` on PostgreSQL |
 //! | `mysql` | `mysql://user:pass@host/db`, `mariadb://...` | `DatabaseBackend` on MySQL or MariaDB |
@@ -88,6 +90,12 @@ pub use backend::{CacheBackend, ClearScope, DynBackend, Expiry};
 )]
 pub use backends::{DatabaseBackend, DatabaseBackendBuilder};
 pub use backends::{DummyBackend, MemoryBackend};
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+pub use backends::{MemcachedBackend, MemcachedBackendBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use backends::{RedisBackend, RedisBackendBuilder};
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub use backends::{FileBackend, FileBackendBuilder};
