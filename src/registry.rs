@@ -216,6 +216,8 @@ async fn backend_from_url(
         }
         .into());
     }
+    // Unused when every backend's feature is on.
+    #[allow(unused_variables)]
     let disabled = |feature: &'static str| -> Result<DynBackend> {
         Err(ConfigError::FeatureDisabled {
             scheme: scheme.to_owned(),
