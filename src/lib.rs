@@ -90,15 +90,15 @@ pub use backend::{CacheBackend, ClearScope, DynBackend, Expiry};
 )]
 pub use backends::{DatabaseBackend, DatabaseBackendBuilder};
 pub use backends::{DummyBackend, MemoryBackend};
+#[cfg(feature = "file")]
+#[cfg_attr(docsrs, doc(cfg(feature = "file")))]
+pub use backends::{FileBackend, FileBackendBuilder};
 #[cfg(feature = "memcached")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
 pub use backends::{MemcachedBackend, MemcachedBackendBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use backends::{RedisBackend, RedisBackendBuilder};
-#[cfg(feature = "file")]
-#[cfg_attr(docsrs, doc(cfg(feature = "file")))]
-pub use backends::{FileBackend, FileBackendBuilder};
 pub use cache::{Cache, CacheBuilder};
 pub use error::{BoxError, CacheError, ConfigError, InvalidKeyReason, Result};
 pub use key::{KeyFunction, MAX_KEY_LENGTH, validate_key};
