@@ -3,6 +3,8 @@
 //! directory, and damaged files.
 #![cfg(feature = "file")]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,29 +45,14 @@ fn cache_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Django's `_perform_cull_test`.
-async fn perform_cull_test(backend: FileBackend, initial: usize) -> usize {
-    let cache = Cache::new(Arc::new(backend));
-    for i in 1..initial {
-        cache
-            .set(&format!("cull{i}"), &"value", Duration::from_secs(1000))
-            .await
-            .unwrap();
-    }
-    let mut count = 0;
-    for i in 1..initial {
-        if cache.has_key(&format!("cull{i}")).await.unwrap() {
-            count += 1;
-        }
-    }
-    count
-}
-
 #[tokio::test]
 async fn test_cull() {
     let dir = temp_dir();
     let backend = FileBackend::builder(dir.path()).max_entries(30).build();
-    assert_eq!(perform_cull_test(backend, 50).await, 29);
+    assert_eq!(
+        support::perform_cull_test(&Cache::new(Arc::new(backend)), 50).await,
+        29
+    );
     assert_eq!(cache_files(dir.path()).len(), 29);
 }
 
@@ -76,7 +63,10 @@ async fn test_zero_cull() {
         .max_entries(30)
         .cull_frequency(0)
         .build();
-    assert_eq!(perform_cull_test(backend, 50).await, 19);
+    assert_eq!(
+        support::perform_cull_test(&Cache::new(Arc::new(backend)), 50).await,
+        19
+    );
 }
 
 #[tokio::test]

@@ -81,21 +81,7 @@ mod in_memory {
     }
 }
 
-crate::database_tests!(
-    cull,
-    zero_cull,
-    cull_delete_when_store_empty,
-    cull_removes_expired_rows_then_the_smallest_keys,
-    incr_race,
-    add_race,
-    add_replaces_only_expired_entries,
-    expired_rows_are_misses,
-    incr_keeps_the_expiry,
-    create_table,
-    clear_is_limited_to_the_prefix,
-    many_keys,
-    garbage_values_are_codec_errors,
-);
+crate::database_tests!();
 
 async fn raw_pool() -> SqlitePool {
     SqlitePool::connect(&format!("sqlite://{}", database_file()))

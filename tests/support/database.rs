@@ -75,35 +75,23 @@ fn cache_over(backend: &DatabaseBackend) -> Cache {
     Cache::new(Arc::new(backend.clone()))
 }
 
-/// How many of `cull1`..`cull{initial - 1}` survive: Django's
-/// `_perform_cull_test`.
-async fn perform_cull_test(cache: &Cache, initial: usize) -> usize {
-    for i in 1..initial {
-        cache
-            .set(&format!("cull{i}"), &"value", Duration::from_secs(1000))
-            .await
-            .unwrap();
-    }
-    let mut count = 0;
-    for i in 1..initial {
-        if cache.has_key(&format!("cull{i}")).await.unwrap() {
-            count += 1;
-        }
-    }
-    count
-}
-
 /// Django's `test_cull`: `MAX_ENTRIES = 30`, 49 sets leave 29.
 pub(crate) async fn cull(url: &str) {
     let backend = fresh(url, |b| b.max_entries(30)).await;
-    assert_eq!(perform_cull_test(&cache_over(&backend), 50).await, 29);
+    assert_eq!(
+        super::perform_cull_test(&cache_over(&backend), 50).await,
+        29
+    );
 }
 
 /// `DBCacheTests.test_zero_cull`: `CULL_FREQUENCY = 0` empties the table when
 /// it holds 31 rows, which leaves 18 (not locmem's 19).
 pub(crate) async fn zero_cull(url: &str) {
     let backend = fresh(url, |b| b.max_entries(30).cull_frequency(0)).await;
-    assert_eq!(perform_cull_test(&cache_over(&backend), 50).await, 18);
+    assert_eq!(
+        super::perform_cull_test(&cache_over(&backend), 50).await,
+        18
+    );
 }
 
 /// Django's `test_cull_delete_when_store_empty`: with nothing to cull, a set
@@ -402,21 +390,6 @@ pub(crate) async fn time_zones_do_not_matter(url_a: &str, url_b: &str) {
     assert_eq!(a.get::<i64>("long").await.unwrap(), Some(2));
 }
 
-/// Declares one `#[tokio::test]` per shared database test, each reading the
-/// URL from the test file's `url()` (skipping loudly outside CI when unset).
-#[macro_export]
-macro_rules! database_tests {
-    ($($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let Some(url) = url() else { return };
-                support::database::$case(&url).await;
-            }
-        )*
-    };
-}
-
 /// `url` with one more query parameter.
 pub(crate) fn with_query(url: &str, name: &str, value: &str) -> String {
     let mut parsed = url::Url::parse(url).expect("a URL");
@@ -469,4 +442,79 @@ pub(crate) async fn unreachable_server_fails_in_bounded_time(template: &str) {
         );
     }
     held.abort();
+}
+
+/// Declares one `#[tokio::test]` per shared database test (all of them
+/// when none is named), each reading the URL from the test file's `url()`
+/// (skipping loudly outside CI when it is unset).
+#[macro_export]
+macro_rules! database_tests {
+    () => {
+        $crate::database_tests!(
+            cull,
+            zero_cull,
+            cull_delete_when_store_empty,
+            cull_removes_expired_rows_then_the_smallest_keys,
+            incr_race,
+            add_race,
+            add_replaces_only_expired_entries,
+            expired_rows_are_misses,
+            incr_keeps_the_expiry,
+            create_table,
+            clear_is_limited_to_the_prefix,
+            many_keys,
+            garbage_values_are_codec_errors,
+        );
+    };
+    ($($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(url) = url() else { return };
+                support::database::$case(&url).await;
+            }
+        )*
+    };
+}
+
+/// Everything a database server runs: the conformance suite on a fresh
+/// table per case, the shared database tests, the time-zone test (the URL
+/// parameter `$tz` set to each of two far-apart zones) and the outage test
+/// (`$unreachable` is a URL with `{port}` in it).
+#[macro_export]
+macro_rules! server_database_suite {
+    (
+        var: $var:literal,
+        name: $what:literal,
+        time_zones: $tz:literal = [$east:literal, $west:literal],
+        unreachable: $unreachable:literal $(,)?
+    ) => {
+        fn url() -> Option<String> {
+            support::database::server_url($var, $what)
+        }
+
+        async fn backend() -> tower_cache::DynBackend {
+            let url = support::database::required_url($var, $what);
+            std::sync::Arc::new(support::database::fresh(&url, |b| b).await)
+        }
+
+        tower_cache::conformance_suite!(backend);
+
+        $crate::database_tests!();
+
+        #[tokio::test]
+        async fn session_time_zones_do_not_matter() {
+            let Some(url) = url() else { return };
+            support::database::time_zones_do_not_matter(
+                &support::database::with_query(&url, $tz, $east),
+                &support::database::with_query(&url, $tz, $west),
+            )
+            .await;
+        }
+
+        #[tokio::test]
+        async fn an_unreachable_server_fails_in_bounded_time() {
+            support::database::unreachable_server_fails_in_bounded_time($unreachable).await;
+        }
+    };
 }
