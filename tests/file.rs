@@ -6,25 +6,32 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tower_cache::testing::{concurrent_add, concurrent_incr};
 use tower_cache::{Cache, CacheBackend, CacheError, DynBackend, FileBackend, Timeout};
 
-/// A fresh directory for one test, inside Cargo's temporary directory for
-/// tests (kept by `TempDir` until the test ends).
-fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("file-backend-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temp dir")
+/// This test binary's directory in Cargo's temporary directory for tests,
+/// emptied of the last run's leftovers.
+fn tests_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("file-backend-tests");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("tests dir");
+        dir
+    })
 }
 
-/// The conformance suite, each case on a directory of its own (the
-/// directories stay in Cargo's temporary directory; the suite owns the
-/// backend only).
+/// A fresh directory for one test, removed when the test ends.
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in(tests_dir()).expect("temp dir")
+}
+
+/// The conformance suite, each case on a directory of its own (kept until
+/// the next run: the suite owns only the backend).
 async fn backend() -> DynBackend {
     let dir = temp_dir().keep();
     Arc::new(FileBackend::new(dir.join("cache")))

@@ -12,13 +12,15 @@ use sqlx::sqlite::SqlitePool;
 use support::database::{fresh, unique_table};
 use tower_cache::{Cache, CacheBackend, CacheError, DatabaseBackend, DynBackend, Timeout};
 
-/// One database file for this test binary (in Cargo's temporary directory
-/// for tests); every test has its own table in it.
+/// One database file for this test binary, in Cargo's temporary directory
+/// for tests, replacing the last run's; every test has its own table in it.
 fn database_file() -> &'static str {
     static FILE: OnceLock<String> = OnceLock::new();
     FILE.get_or_init(|| {
-        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("tower-cache-sqlite-{}.db", std::process::id()));
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sqlite-tests.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
         path.to_str().expect("UTF-8 path").to_owned()
     })
 }
