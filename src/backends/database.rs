@@ -37,7 +37,7 @@ const MAX_RETRIES: u32 = 8;
 ///
 /// | URL | database | feature |
 /// |---|---|---|
-/// | `sqlite://cache.db`, `sqlite:///abs/cache.db`, `sqlite::memory:` | SQLite, embedded (bundled, no server) | `sqlite` |
+/// | `sqlite://cache.db` (relative to the working directory), `sqlite:///abs/cache.db`, `sqlite::memory:` | SQLite, embedded (bundled; WAL, `synchronous=NORMAL`; the file is created if missing) | `sqlite` |
 /// | `postgres://user:pass@host/db` (or `postgresql://`) | PostgreSQL | `postgres` |
 /// | `mysql://user:pass@host/db` (or `mariadb://`) | MySQL or MariaDB | `mysql` |
 ///
