@@ -104,9 +104,7 @@ impl CacheBuilder {
 
     /// The cache.
     pub fn build(self) -> Cache {
-        let default_timeout = self
-            .default_timeout
-            .resolve(Some(Timeout::DJANGO_DEFAULT));
+        let default_timeout = self.default_timeout.resolve(Some(Timeout::DJANGO_DEFAULT));
         let clear_prefix = self
             .key_function
             .is_prefixed()
@@ -238,6 +236,18 @@ impl Cache {
     /// The raw bytes stored under `key`, or `None` on a miss.
     pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
         self.backend.get(&self.make_key(key)?).await
+    }
+
+    /// The raw bytes stored under each of `keys`, in order, `None` for each
+    /// miss: one backend round trip where the backend can do it in one
+    /// (the HTTP layers look up a page's header list and its likely entry so).
+    pub async fn get_many_bytes(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let made = keys
+            .iter()
+            .map(|key| self.make_key(key))
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&str> = made.iter().map(String::as_str).collect();
+        self.backend.get_many(&refs).await
     }
 
     /// The value stored under `key`, or `None` on a miss.
@@ -444,7 +454,11 @@ impl Cache {
 
     /// Stores every entry; returns the user keys that the backend could not
     /// store (memcached refuses values over its item size, for one).
-    pub async fn set_many<K, T, I>(&self, entries: I, timeout: impl Into<Timeout>) -> Result<Vec<String>>
+    pub async fn set_many<K, T, I>(
+        &self,
+        entries: I,
+        timeout: impl Into<Timeout>,
+    ) -> Result<Vec<String>>
     where
         I: IntoIterator<Item = (K, T)>,
         K: AsRef<str>,

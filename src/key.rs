@@ -191,11 +191,15 @@ mod tests {
         );
         assert_eq!(
             reason("del\u{7f}"),
-            Some(InvalidKeyReason::BadCharacter { character: '\u{7f}' })
+            Some(InvalidKeyReason::BadCharacter {
+                character: '\u{7f}'
+            })
         );
         assert_eq!(
             reason("nbsp\u{a0}清"),
-            Some(InvalidKeyReason::BadCharacter { character: '\u{a0}' })
+            Some(InvalidKeyReason::BadCharacter {
+                character: '\u{a0}'
+            })
         );
         assert_eq!(reason(":1:clé-清"), None);
     }

@@ -67,7 +67,9 @@ pub mod backends;
 mod cache;
 mod codec;
 mod error;
+pub mod http;
 mod key;
+pub mod middleware;
 mod registry;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

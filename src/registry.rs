@@ -127,7 +127,11 @@ impl CacheConfig {
         }
 
         let timeout = pick(self.timeout, options.take_timeout("timeout")?, "timeout")?;
-        let key_prefix = pick(self.key_prefix.clone(), options.take("key_prefix")?, "key_prefix")?;
+        let key_prefix = pick(
+            self.key_prefix.clone(),
+            options.take("key_prefix")?,
+            "key_prefix",
+        )?;
         let version = pick(self.version, options.take("version")?, "version")?;
 
         let backend = backend_from_url(&url, &mut options).await?;
@@ -344,10 +348,8 @@ impl Caches {
 
     /// One `"default"` cache from a URL.
     pub async fn from_url(url: &str) -> Result<Caches> {
-        let config = CachesConfig::from([(
-            DEFAULT_CACHE_ALIAS.to_owned(),
-            CacheConfig::from_url(url),
-        )]);
+        let config =
+            CachesConfig::from([(DEFAULT_CACHE_ALIAS.to_owned(), CacheConfig::from_url(url))]);
         Caches::from_config(&config).await
     }
 
@@ -379,7 +381,9 @@ impl Caches {
 
     /// Every alias with its cache.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Cache)> {
-        self.caches.iter().map(|(alias, cache)| (alias.as_str(), cache))
+        self.caches
+            .iter()
+            .map(|(alias, cache)| (alias.as_str(), cache))
     }
 
     /// Closes every cache (Django's `close_caches`).

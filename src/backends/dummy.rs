@@ -56,7 +56,9 @@ impl CacheBackend for DummyBackend {
     }
 
     async fn incr(&self, key: &str, _delta: i64) -> Result<i64> {
-        Err(CacheError::MissingKey { key: key.to_owned() })
+        Err(CacheError::MissingKey {
+            key: key.to_owned(),
+        })
     }
 
     async fn clear(&self, _scope: ClearScope<'_>) -> Result<()> {
@@ -67,7 +69,11 @@ impl CacheBackend for DummyBackend {
         Ok(vec![None; keys.len()])
     }
 
-    async fn set_many(&self, _entries: Vec<(String, Bytes)>, _expiry: Expiry) -> Result<Vec<String>> {
+    async fn set_many(
+        &self,
+        _entries: Vec<(String, Bytes)>,
+        _expiry: Expiry,
+    ) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
 

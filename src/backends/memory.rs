@@ -119,7 +119,10 @@ impl MemoryBackendBuilder {
                 .max_capacity(bytes)
                 .build(),
             None => builder
-                .max_capacity(self.max_capacity.unwrap_or(MemoryBackend::DEFAULT_MAX_CAPACITY))
+                .max_capacity(
+                    self.max_capacity
+                        .unwrap_or(MemoryBackend::DEFAULT_MAX_CAPACITY),
+                )
                 .build(),
         };
         MemoryBackend { entries }
