@@ -38,7 +38,8 @@ pub const DEFAULT_MAX_BODY_SIZE: u64 = 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lifetime {
     /// `cache_page(ttl)`: the ttl wins over the response's `max-age`, in
-    /// both directions (Django's `page_timeout`).
+    /// both directions (Django's `page_timeout`), except that `max-age=0` is
+    /// never stored.
     Page(Duration),
     /// Site-wide: the response's `max-age` wins; this is used when it has
     /// none (Django's `CACHE_MIDDLEWARE_SECONDS`). `max-age=0` is never stored.
@@ -217,7 +218,8 @@ impl Policy {
     /// 2. `Set-Cookie` ([`SetCookiePolicy`]);
     /// 3. no `private`, `no-cache`, `no-store`;
     /// 4. no `Vary: *`;
-    /// 5. the lifetime ([`Lifetime`]); `max-age=0` is never stored;
+    /// 5. the lifetime ([`Lifetime`]); `max-age=0` is never stored, not even
+    ///    by `cache_page` (where Django's page timeout would win over it);
     /// 6. `Authorization` ([`AuthorizationPolicy`]);
     /// 7. stored when the status is 200 and the lifetime is not zero.
     pub fn decide(
@@ -252,15 +254,18 @@ impl Policy {
         if has_vary_header(response, "*") {
             return Err(Bypass::VaryStar);
         }
-        let timeout = match self.lifetime {
-            Lifetime::Page(ttl) => ttl,
-            Lifetime::Default(default) => match get_max_age(response) {
-                None => default,
-                Some(0) => return Err(Bypass::ZeroMaxAge),
-                // Negative: Django stores with a negative timeout, which
-                // expires at once, and patches max-age to 0.
-                Some(secs) => Duration::from_secs(u64::try_from(secs).unwrap_or(0)),
-            },
+        let max_age = get_max_age(response);
+        if max_age == Some(0) {
+            return Err(Bypass::ZeroMaxAge);
+        }
+        let timeout = match (self.lifetime, max_age) {
+            (Lifetime::Page(ttl), _) => ttl,
+            (Lifetime::Default(default), None) => default,
+            // Negative: Django stores with a negative timeout, which expires
+            // at once, and patches max-age to 0.
+            (Lifetime::Default(_), Some(secs)) => {
+                Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+            }
         };
         let mut vary_on_authorization = false;
         if authorized {
@@ -473,6 +478,7 @@ mod tests {
         assert_eq!(secs(site(), &long), Ok(3000));
         assert_eq!(secs(site(), &HeaderMap::new()), Ok(600));
         assert_eq!(secs(site(), &zero), Err(Bypass::ZeroMaxAge));
+        assert_eq!(secs(page(), &zero), Err(Bypass::ZeroMaxAge));
         let negative = headers(&[("cache-control", "max-age=-5")]);
         let storage = site()
             .decide(false, StatusCode::OK, &negative, SMALL)
