@@ -41,6 +41,7 @@
 //! |---|---|---|
 //! | (always) | `memory://?max_capacity=10000` or `?max_bytes=64MiB` | [`MemoryBackend`], in process, on moka |
 //! | (always) | `dummy://` | [`DummyBackend`], stores nothing |
+//! | `minijinja` | | [`fragment::CacheTag`]: Django's `{% cache %}` tag for minijinja |
 //! | `testing` | | [`testing`]: the conformance suite every backend passes |
 //!
 //! Build a backend with its own builder and wrap it in [`Cache::new`], or
@@ -67,6 +68,7 @@ pub mod backends;
 mod cache;
 mod codec;
 mod error;
+pub mod fragment;
 pub mod http;
 mod key;
 pub mod middleware;
@@ -86,3 +88,8 @@ pub use registry::{
     OptionValue,
 };
 pub use timeout::Timeout;
+
+// The README's code blocks are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

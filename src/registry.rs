@@ -331,15 +331,22 @@ impl Caches {
     /// [`ConfigError`] for a missing `"default"` or any bad entry (the error
     /// names it).
     pub async fn from_config(config: &CachesConfig) -> Result<Caches> {
-        if !config.contains_key(DEFAULT_CACHE_ALIAS) {
+        let mut caches = BTreeMap::new();
+        for (alias, entry) in config {
+            caches.insert(alias.clone(), entry.build().await?);
+        }
+        Caches::from_caches(caches)
+    }
+
+    /// A registry of caches built elsewhere (over backends of your own, say);
+    /// one must be `"default"`.
+    pub fn from_caches(caches: impl IntoIterator<Item = (String, Cache)>) -> Result<Caches> {
+        let caches: BTreeMap<String, Cache> = caches.into_iter().collect();
+        if !caches.contains_key(DEFAULT_CACHE_ALIAS) {
             return Err(ConfigError::UnknownAlias {
                 alias: DEFAULT_CACHE_ALIAS.to_owned(),
             }
             .into());
-        }
-        let mut caches = BTreeMap::new();
-        for (alias, entry) in config {
-            caches.insert(alias.clone(), entry.build().await?);
         }
         Ok(Caches {
             caches: Arc::new(caches),

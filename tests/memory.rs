@@ -1,0 +1,102 @@
+//! The memory backend: the conformance suite, plus its own guarantees
+//! (atomicity under concurrency, bounds).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_cache::testing::{concurrent_add, concurrent_incr};
+use tower_cache::{Cache, DynBackend, MemoryBackend, Timeout};
+
+async fn backend() -> DynBackend {
+    Arc::new(MemoryBackend::new())
+}
+
+tower_cache::conformance_suite!(backend);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_incr_is_atomic() {
+    let cache = Cache::new(backend().await);
+    cache.set("counter", &0, Timeout::Forever).await.unwrap();
+    assert_eq!(concurrent_incr(&cache, "counter", 100, 100).await, 10_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_add_has_exactly_one_winner() {
+    let cache = Cache::new(backend().await);
+    for round in 0..20 {
+        let key = format!("contested-{round}");
+        assert_eq!(concurrent_add(&cache, &key, 50).await, 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn incr_keeps_the_expiry() {
+    // Django's test_incr_decr_timeout (LocMemCacheTests).
+    let cache = Cache::new(backend().await);
+    cache
+        .set("n", &1, Duration::from_millis(600))
+        .await
+        .unwrap();
+    assert_eq!(cache.incr("n", 1).await.unwrap(), 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(cache.decr("n", 1).await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(cache.get::<i64>("n").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn entry_bound_evicts() {
+    let memory = MemoryBackend::builder().max_capacity(100).build();
+    let cache = Cache::new(Arc::new(memory.clone()));
+    for i in 0..1_000 {
+        cache
+            .set(&format!("k{i}"), &i, Timeout::Default)
+            .await
+            .unwrap();
+    }
+    memory.run_pending_tasks().await;
+    assert!(
+        memory.entry_count() <= 100,
+        "{} entries",
+        memory.entry_count()
+    );
+}
+
+#[tokio::test]
+async fn byte_bound_evicts() {
+    let memory = MemoryBackend::builder().max_bytes(64 * 1024).build();
+    let cache = Cache::new(Arc::new(memory.clone()));
+    let value = bytes::Bytes::from(vec![7u8; 1024]);
+    for i in 0..1_000 {
+        cache
+            .set_bytes(&format!("k{i}"), value.clone(), Timeout::Default)
+            .await
+            .unwrap();
+    }
+    memory.run_pending_tasks().await;
+    // Each entry weighs about 1 KiB + key + 64: at most ~60 fit in 64 KiB.
+    assert!(
+        memory.entry_count() <= 64,
+        "{} entries",
+        memory.entry_count()
+    );
+    assert!(memory.entry_count() > 0);
+}
+
+#[tokio::test]
+async fn separate_stores_are_isolated() {
+    // Django's test_multiple_caches: different LOCATIONs do not share entries.
+    let a = Cache::new(backend().await);
+    let b = Cache::new(backend().await);
+    a.set("value", &42, Timeout::Default).await.unwrap();
+    assert_eq!(b.get::<i64>("value").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn clones_share_entries() {
+    let memory = MemoryBackend::new();
+    let a = Cache::new(Arc::new(memory.clone()));
+    let b = Cache::new(Arc::new(memory));
+    a.set("value", &42, Timeout::Default).await.unwrap();
+    assert_eq!(b.get::<i64>("value").await.unwrap(), Some(42));
+}

@@ -1,0 +1,197 @@
+//! `Caches` and `CacheConfig`: URLs, configuration, and the errors that name
+//! what is wrong.
+
+use std::time::Duration;
+
+use tower_cache::{Cache, CacheConfig, CacheError, Caches, CachesConfig, ConfigError, Timeout};
+
+fn config_error(result: tower_cache::Result<impl std::fmt::Debug>) -> ConfigError {
+    match result {
+        Err(CacheError::Config(err)) => err,
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn memory_url_with_options() {
+    let cache = Cache::from_url("memory://?max_capacity=10&timeout=60&key_prefix=site&version=3")
+        .await
+        .unwrap();
+    assert_eq!(cache.key_prefix(), "site");
+    assert_eq!(cache.version(), 3);
+    assert_eq!(cache.default_timeout(), Some(Duration::from_secs(60)));
+    assert_eq!(cache.make_key("k").unwrap(), "site:3:k");
+    Cache::from_url("memory://?max_bytes=64MiB").await.unwrap();
+    Cache::from_url("memory://?max_bytes=1048576")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn defaults_are_djangos() {
+    let cache = Cache::from_url("memory://").await.unwrap();
+    assert_eq!(cache.default_timeout(), Some(Duration::from_secs(300)));
+    assert_eq!(cache.make_key("k").unwrap(), ":1:k");
+    let forever = Cache::from_url("memory://?timeout=none").await.unwrap();
+    assert_eq!(forever.default_timeout(), None);
+}
+
+#[tokio::test]
+async fn unknown_scheme_is_named() {
+    let err = config_error(Cache::from_url("nosuch://host").await);
+    assert!(matches!(err, ConfigError::UnknownScheme { ref scheme } if scheme == "nosuch"));
+    assert!(err.to_string().contains("\"nosuch\""), "{err}");
+}
+
+#[tokio::test]
+async fn bad_url_is_named() {
+    let err = config_error(Cache::from_url("not a url").await);
+    assert!(matches!(err, ConfigError::InvalidUrl { .. }), "{err}");
+    assert!(err.to_string().contains("not a url"), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_option_is_named_with_the_known_ones() {
+    let err = config_error(Cache::from_url("memory://?max_entries=5").await);
+    let message = err.to_string();
+    assert!(message.contains("\"max_entries\""), "{message}");
+    assert!(message.contains("max_capacity, max_bytes"), "{message}");
+    let err = config_error(Cache::from_url("dummy://?anything=1").await);
+    assert!(
+        matches!(
+            err,
+            ConfigError::UnknownOption {
+                backend: "dummy",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn bad_option_value_is_named() {
+    let err = config_error(Cache::from_url("memory://?max_capacity=lots").await);
+    assert!(
+        matches!(err, ConfigError::InvalidOption { ref option, ref value, .. } if option == "max_capacity" && value == "lots"),
+        "{err}"
+    );
+    let err = config_error(Cache::from_url("memory://?max_bytes=64 parsecs").await);
+    assert!(err.to_string().contains("max_bytes"), "{err}");
+    let err = config_error(Cache::from_url("memory://?timeout=soon").await);
+    assert!(err.to_string().contains("timeout"), "{err}");
+    let err = config_error(Cache::from_url("memory://?max_capacity=1&max_bytes=1MiB").await);
+    assert!(err.to_string().contains("not both"), "{err}");
+}
+
+#[tokio::test]
+async fn schemes_of_disabled_features_name_the_feature() {
+    let cases = [
+        ("redis://127.0.0.1:6379", "redis"),
+        ("memcached://127.0.0.1:11211", "memcached"),
+        ("sqlite://cache.db", "sqlite"),
+        ("postgres://localhost/db", "postgres"),
+        ("mysql://localhost/db", "mysql"),
+        ("file:///tmp/cache", "file"),
+    ];
+    for (url, feature) in cases {
+        match Cache::from_url(url).await {
+            // The feature is on in this build: the scheme is known.
+            Ok(_) | Err(CacheError::Backend { .. }) => {}
+            Err(CacheError::Config(ConfigError::FeatureDisabled { feature: f, .. })) => {
+                assert_eq!(f, feature, "{url}");
+                let message = Cache::from_url(url).await.unwrap_err().to_string();
+                assert!(
+                    message.contains(&format!("`{feature}` feature")),
+                    "{message}"
+                );
+            }
+            Err(other) => {
+                // A backend that needs a server may fail to connect here; it
+                // must still not call the scheme unknown.
+                assert!(
+                    !matches!(other, CacheError::Config(ConfigError::UnknownScheme { .. })),
+                    "{url}: {other}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn caches_from_config_like_djangos_caches() {
+    let config: CachesConfig = serde_json::from_str(
+        r#"{
+            "default": {"url": "memory://", "timeout": 60},
+            "forever": {"url": "memory://", "timeout": null, "key_prefix": "f", "version": 2,
+                        "options": {"max_capacity": 100}},
+            "off": {"url": "dummy://"}
+        }"#,
+    )
+    .unwrap();
+    let caches = Caches::from_config(&config).await.unwrap();
+    assert_eq!(
+        caches.default().default_timeout(),
+        Some(Duration::from_secs(60))
+    );
+    let forever = caches.get("forever").unwrap();
+    assert_eq!(forever.default_timeout(), None);
+    assert_eq!(forever.make_key("k").unwrap(), "f:2:k");
+    caches
+        .get("off")
+        .unwrap()
+        .set("k", "v", Timeout::Default)
+        .await
+        .unwrap();
+    assert_eq!(
+        caches.get("off").unwrap().get::<String>("k").await.unwrap(),
+        None
+    );
+    assert_eq!(caches.iter().count(), 3);
+    caches.close_all().await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_alias_has_djangos_message() {
+    let caches = Caches::from_url("memory://").await.unwrap();
+    let err = config_error(caches.get("nonexistent"));
+    assert_eq!(
+        err.to_string(),
+        "The connection \"nonexistent\" doesn't exist."
+    );
+}
+
+#[tokio::test]
+async fn config_without_default_is_an_error() {
+    let config = CachesConfig::from([("other".to_owned(), CacheConfig::from_url("memory://"))]);
+    let err = config_error(Caches::from_config(&config).await);
+    assert!(err.to_string().contains("default"), "{err}");
+}
+
+#[tokio::test]
+async fn setting_given_in_config_and_url_is_an_error() {
+    let config: CacheConfig =
+        serde_json::from_str(r#"{"url": "memory://?timeout=5", "timeout": 10}"#).unwrap();
+    let err = config_error(config.build().await);
+    assert!(err.to_string().contains("timeout"), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_config_fields_are_rejected() {
+    let err = serde_json::from_str::<CacheConfig>(r#"{"url": "memory://", "LOCATION": "x"}"#)
+        .unwrap_err();
+    assert!(err.to_string().contains("LOCATION"), "{err}");
+}
+
+#[tokio::test]
+async fn from_env_builds_the_default_cache() {
+    // Whatever CACHE_URL says (memory:// when unset), the default cache works.
+    // The environment is not changed here: tests run in parallel threads.
+    let caches = Caches::from_env().await.unwrap();
+    caches
+        .default()
+        .set("k", &1, Timeout::Default)
+        .await
+        .unwrap();
+    assert_eq!(caches.default().get::<i64>("k").await.unwrap(), Some(1));
+}
