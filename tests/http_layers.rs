@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::routing;
@@ -17,7 +16,8 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_cache::http::key::{VaryHeaders, page_key, url_hash};
 use tower_cache::http::policy::{AuthorizationPolicy, SetCookiePolicy};
 use tower_cache::middleware::{CacheLayer, FetchFromCacheLayer, UpdateCacheLayer, cache_page};
-use tower_cache::{Cache, CacheBackend, CacheError, ClearScope, Expiry, MemoryBackend};
+use tower_cache::testing::FailingBackend;
+use tower_cache::{Cache, MemoryBackend};
 
 type Origin = Arc<dyn Fn(&Request<Body>) -> Response<Full<Bytes>> + Send + Sync>;
 
@@ -726,52 +726,9 @@ async fn a_corrupt_entry_is_a_miss_and_is_replaced() {
     }
 }
 
-/// A backend whose every call fails, as a server that is down.
-#[derive(Debug)]
-struct Broken;
-
-#[async_trait]
-impl CacheBackend for Broken {
-    fn name(&self) -> &'static str {
-        "broken"
-    }
-    async fn get(&self, _: &str) -> tower_cache::Result<Option<Bytes>> {
-        Err(CacheError::backend("broken", "get", "connection refused"))
-    }
-    async fn set(&self, _: &str, _: Bytes, _: Expiry) -> tower_cache::Result<()> {
-        Err(CacheError::backend("broken", "set", "connection refused"))
-    }
-    async fn add(&self, _: &str, _: Bytes, _: Expiry) -> tower_cache::Result<bool> {
-        Err(CacheError::backend("broken", "add", "connection refused"))
-    }
-    async fn delete(&self, _: &str) -> tower_cache::Result<bool> {
-        Err(CacheError::backend(
-            "broken",
-            "delete",
-            "connection refused",
-        ))
-    }
-    async fn touch(&self, _: &str, _: Expiry) -> tower_cache::Result<bool> {
-        Err(CacheError::backend("broken", "touch", "connection refused"))
-    }
-    async fn has_key(&self, _: &str) -> tower_cache::Result<bool> {
-        Err(CacheError::backend(
-            "broken",
-            "has_key",
-            "connection refused",
-        ))
-    }
-    async fn incr(&self, _: &str, _: i64) -> tower_cache::Result<i64> {
-        Err(CacheError::backend("broken", "incr", "connection refused"))
-    }
-    async fn clear(&self, _: ClearScope<'_>) -> tower_cache::Result<()> {
-        Err(CacheError::backend("broken", "clear", "connection refused"))
-    }
-}
-
 #[tokio::test]
 async fn a_failing_backend_still_returns_the_origins_response() {
-    let broken = Cache::new(Arc::new(Broken));
+    let broken = Cache::new(Arc::new(FailingBackend));
     let origin = Counting::new(|_| page("from the origin", &[]));
     let per_route = ServiceBuilder::new()
         .layer(cache_page(Duration::from_secs(300)).cache(broken.clone()))
