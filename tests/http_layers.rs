@@ -12,10 +12,14 @@ use axum::routing;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
+use tower::Layer;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_cache::http::key::{VaryHeaders, page_key, url_hash};
 use tower_cache::http::policy::{AuthorizationPolicy, SetCookiePolicy};
-use tower_cache::middleware::{CacheLayer, FetchFromCacheLayer, UpdateCacheLayer, cache_page};
+use tower_cache::middleware::{
+    CacheLayer, CachePage, FetchFromCache, FetchFromCacheLayer, UpdateCache, UpdateCacheLayer,
+    cache_page,
+};
 use tower_cache::testing::FailingBackend;
 use tower_cache::{Cache, MemoryBackend};
 
@@ -80,6 +84,33 @@ fn fresh_cache() -> Cache {
     Cache::new(Arc::new(MemoryBackend::new()))
 }
 
+/// `cache_page(300 s)` on a cache of its own.
+fn ttl300() -> CacheLayer {
+    cache_page(Duration::from_secs(300)).cache(fresh_cache())
+}
+
+/// `origin` behind `cache_page(300 s)`.
+fn cached(origin: &Counting) -> CachePage<Counting> {
+    ttl300().layer(origin.clone())
+}
+
+/// `origin` behind the site-wide pair on `cache`.
+fn site_wide(origin: &Counting, cache: Cache) -> UpdateCache<FetchFromCache<Counting>> {
+    site_wide_with(UpdateCacheLayer::new(), origin, cache)
+}
+
+/// `origin` behind `update` and a fetch layer, both on `cache`.
+fn site_wide_with(
+    update: UpdateCacheLayer,
+    origin: &Counting,
+    cache: Cache,
+) -> UpdateCache<FetchFromCache<Counting>> {
+    ServiceBuilder::new()
+        .layer(update.cache(cache.clone()))
+        .layer(FetchFromCacheLayer::new().cache(cache))
+        .service(origin.clone())
+}
+
 fn get_req(uri: &str) -> http::request::Builder {
     Request::get(uri).header(header::HOST, "example.com")
 }
@@ -124,9 +155,7 @@ fn get(uri: &str) -> Request<Body> {
 #[tokio::test]
 async fn second_get_is_a_hit_and_the_origin_runs_once() {
     let origin = Counting::new(|_| page("hello", &[("content-type", "text/plain")]));
-    let svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(origin.clone());
+    let svc = cached(&origin);
     let first = send(&svc, get("/")).await;
     let second = send(&svc, get("/")).await;
     assert_eq!(origin.calls(), 1);
@@ -151,9 +180,7 @@ async fn second_get_is_a_hit_and_the_origin_runs_once() {
 #[tokio::test]
 async fn head_is_answered_from_the_get_entry_without_a_body() {
     let origin = Counting::new(|_| page("twelve bytes", &[]));
-    let svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(origin.clone());
+    let svc = cached(&origin);
     send(&svc, get("/")).await;
     let head = send(
         &svc,
@@ -172,9 +199,7 @@ async fn head_is_answered_from_the_get_entry_without_a_body() {
 #[tokio::test]
 async fn head_miss_is_stored_under_head_and_served_to_head() {
     let origin = Counting::new(|_| page("body", &[]));
-    let svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(origin.clone());
+    let svc = cached(&origin);
     let head = || {
         get_req("/")
             .method(Method::HEAD)
@@ -193,9 +218,7 @@ async fn head_miss_is_stored_under_head_and_served_to_head() {
 #[tokio::test]
 async fn post_is_never_cached() {
     let origin = Counting::new(|_| page("ok", &[]));
-    let svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(origin.clone());
+    let svc = cached(&origin);
     for _ in 0..2 {
         let reply = send(
             &svc,
@@ -249,14 +272,11 @@ async fn uncacheable_responses_are_not_stored() {
         ("vary", "Cookie, * , Pony"),
     ];
     for &(name, value) in cases {
-        for site_wide in [false, true] {
+        for is_site_wide in [false, true] {
             let origin = Counting::new(move |_| page("x", &[(name, value)]));
             let cache = fresh_cache();
-            let reply = if site_wide {
-                let svc = ServiceBuilder::new()
-                    .layer(UpdateCacheLayer::new().cache(cache.clone()))
-                    .layer(FetchFromCacheLayer::new().cache(cache))
-                    .service(origin.clone());
+            let reply = if is_site_wide {
+                let svc = site_wide(&origin, cache);
                 send(&svc, get("/")).await;
                 send(&svc, get("/")).await
             } else {
@@ -269,7 +289,7 @@ async fn uncacheable_responses_are_not_stored() {
             assert_eq!(
                 origin.calls(),
                 2,
-                "{name}: {value} (site-wide: {site_wide})"
+                "{name}: {value} (site-wide: {is_site_wide})"
             );
             assert!(
                 !reply.headers.contains_key(header::EXPIRES),
@@ -279,9 +299,7 @@ async fn uncacheable_responses_are_not_stored() {
     }
     // test_cache_control_not_cached_superstring: `myprivate` is cached.
     let origin = Counting::new(|_| page("x", &[("cache-control", "myprivate")]));
-    let svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(origin.clone());
+    let svc = cached(&origin);
     send(&svc, get("/")).await;
     send(&svc, get("/")).await;
     assert_eq!(origin.calls(), 1);
@@ -294,9 +312,7 @@ async fn not_modified_is_patched_but_not_stored() {
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         response
     });
-    let svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(origin.clone());
+    let svc = cached(&origin);
     let reply = send(&svc, get("/")).await;
     send(&svc, get("/")).await;
     assert_eq!(origin.calls(), 2);
@@ -313,36 +329,26 @@ async fn lifetime_precedence() {
 
     // cache_page(300) on max-age=1: still a hit after 1.3 s.
     let page_long = Counting::new(short_max_age);
-    let page_long_svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(page_long.clone());
+    let page_long_svc = cached(&page_long);
     // cache_page(1) on max-age=300: gone after 1.3 s.
     let page_short = Counting::new(long_max_age);
-    let page_short_svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(1)).cache(fresh_cache()))
-        .service(page_short.clone());
+    let page_short_svc = cache_page(Duration::from_secs(1))
+        .cache(fresh_cache())
+        .layer(page_short.clone());
     // site-wide, default 1 s, max-age=300: still a hit.
     let site_long = Counting::new(long_max_age);
-    let cache = fresh_cache();
-    let site_long_svc = ServiceBuilder::new()
-        .layer(
-            UpdateCacheLayer::new()
-                .timeout(Duration::from_secs(1))
-                .cache(cache.clone()),
-        )
-        .layer(FetchFromCacheLayer::new().cache(cache))
-        .service(site_long.clone());
+    let site_long_svc = site_wide_with(
+        UpdateCacheLayer::new().timeout(Duration::from_secs(1)),
+        &site_long,
+        fresh_cache(),
+    );
     // site-wide, default 300 s, max-age=1: gone.
     let site_short = Counting::new(short_max_age);
-    let cache = fresh_cache();
-    let site_short_svc = ServiceBuilder::new()
-        .layer(
-            UpdateCacheLayer::new()
-                .timeout(Duration::from_secs(300))
-                .cache(cache.clone()),
-        )
-        .layer(FetchFromCacheLayer::new().cache(cache))
-        .service(site_short.clone());
+    let site_short_svc = site_wide_with(
+        UpdateCacheLayer::new().timeout(Duration::from_secs(300)),
+        &site_short,
+        fresh_cache(),
+    );
 
     let first = send(&page_long_svc, get("/")).await;
     assert_eq!(
@@ -399,9 +405,7 @@ async fn different_vary_values_get_different_entries() {
         *response.body_mut() = Full::new(Bytes::from(format!("{encoding:?}")));
         response
     });
-    let svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(origin.clone());
+    let svc = cached(&origin);
     let with = |encoding: &str| {
         get_req("/")
             .header("accept-encoding", encoding)
@@ -430,9 +434,7 @@ async fn each_cookie_sees_its_own_page_on_vary_cookie() {
         *response.body_mut() = Full::new(Bytes::from(format!("page for {cookie}")));
         response
     });
-    let svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(origin.clone());
+    let svc = cached(&origin);
     let as_user = |cookie: &str| {
         get_req("/")
             .header(header::COOKIE, cookie)
@@ -463,9 +465,7 @@ async fn a_set_cookie_response_is_not_served_to_another_client() {
         );
         response
     });
-    let svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(origin.clone());
+    let svc = cached(&origin);
     let as_user = |user: &str| {
         get_req("/")
             .header("x-user", user)
@@ -484,24 +484,16 @@ async fn a_set_cookie_response_is_not_served_to_another_client() {
 
     // Django's rule, by choice: stored unless it varies on Cookie.
     let origin = Counting::new(|_| page("x", &[("set-cookie", "a=1")]));
-    let svc = ServiceBuilder::new()
-        .layer(
-            cache_page(Duration::from_secs(300))
-                .cache(fresh_cache())
-                .set_cookie(SetCookiePolicy::Django),
-        )
-        .service(origin.clone());
+    let svc = ttl300()
+        .set_cookie(SetCookiePolicy::Django)
+        .layer(origin.clone());
     send(&svc, get("/")).await;
     send(&svc, get("/")).await;
     assert_eq!(origin.calls(), 1);
     let origin = Counting::new(|_| page("x", &[("set-cookie", "csrftoken=1"), ("vary", "Cookie")]));
-    let svc = ServiceBuilder::new()
-        .layer(
-            cache_page(Duration::from_secs(300))
-                .cache(fresh_cache())
-                .set_cookie(SetCookiePolicy::Django),
-        )
-        .service(origin.clone());
+    let svc = ttl300()
+        .set_cookie(SetCookiePolicy::Django)
+        .layer(origin.clone());
     send(&svc, get("/")).await;
     send(&svc, get("/")).await;
     assert_eq!(origin.calls(), 2, "test_sensitive_cookie_not_cached");
@@ -518,9 +510,7 @@ async fn authorization_requests_are_not_served_a_cached_page() {
         *response.body_mut() = Full::new(Bytes::from(format!("page for {who}")));
         response
     });
-    let svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(origin.clone());
+    let svc = cached(&origin);
     let as_user = |auth: &str| {
         get_req("/")
             .header(header::AUTHORIZATION, auth)
@@ -546,9 +536,7 @@ async fn authorization_requests_are_not_served_a_cached_page() {
 
     // `public` makes it shareable (RFC 9111 section 3.5).
     let origin = Counting::new(|_| page("shared", &[("cache-control", "public")]));
-    let svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(origin.clone());
+    let svc = cached(&origin);
     send(&svc, as_user("Bearer alice")).await;
     send(&svc, as_user("Bearer bob")).await;
     send(&svc, get("/")).await;
@@ -566,13 +554,9 @@ async fn django_authorization_mode_varies_on_authorization() {
         *response.body_mut() = Full::new(Bytes::from(who));
         response
     });
-    let svc = ServiceBuilder::new()
-        .layer(
-            cache_page(Duration::from_secs(300))
-                .cache(fresh_cache())
-                .authorization(AuthorizationPolicy::VaryOnAuthorization),
-        )
-        .service(origin.clone());
+    let svc = ttl300()
+        .authorization(AuthorizationPolicy::VaryOnAuthorization)
+        .layer(origin.clone());
     let as_user = |auth: &str| {
         get_req("/")
             .header(header::AUTHORIZATION, auth)
@@ -597,9 +581,7 @@ async fn two_hosts_never_share_an_entry() {
         *response.body_mut() = Full::new(Bytes::from(host));
         response
     });
-    let svc = ServiceBuilder::new()
-        .layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()))
-        .service(origin.clone());
+    let svc = cached(&origin);
     let on = |host: &str| {
         Request::get("/")
             .header(header::HOST, host)

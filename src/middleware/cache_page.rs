@@ -1,21 +1,12 @@
 //! [`CacheLayer`] and [`cache_page`]: one route's cache, both sides in one.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body::Body;
-use tower_layer::Layer;
-use tower_service::Service;
-
-use super::body::CacheBody;
 use super::future::ResponseFuture;
 use super::settings::{
-    Settings, inner_accessors, key_suffix_builder, settings_builders, store_builders,
+    Settings, cache_layer, key_suffix_builder, settings_builders, store_builders,
 };
-use crate::error::BoxError;
 use crate::http::policy::{Lifetime, Policy};
 
 /// Caches the responses of the service it wraps for `ttl`: Django's
@@ -34,20 +25,21 @@ pub fn cache_page(ttl: Duration) -> CacheLayer {
     CacheLayer::new(ttl)
 }
 
-/// Fetch and update in one layer, for one route or a few: Django's
-/// `CacheMiddleware`, which `cache_page` is made of.
-///
-/// The `ttl` is the lifetime of every stored page, whatever its `max-age`
-/// says (as Django's `page_timeout`); responses are marked with `Expires`
-/// and `Cache-Control: max-age`. The rules are those of
-/// [`Policy::decide`](crate::http::policy::Policy::decide). See the
-/// [module docs](crate::middleware) for the whole picture.
-///
-/// Cloning is cheap (an `Arc`).
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct CacheLayer {
-    settings: Arc<Settings>,
+cache_layer! {
+    /// Fetch and update in one layer, for one route or a few: Django's
+    /// `CacheMiddleware`, which `cache_page` is made of.
+    ///
+    /// The `ttl` is the lifetime of every stored page, whatever its `max-age`
+    /// says (as Django's `page_timeout`); responses are marked with `Expires`
+    /// and `Cache-Control: max-age`. The rules are those of
+    /// [`Policy::decide`](crate::http::policy::Policy::decide). See the
+    /// [module docs](crate::middleware) for the whole picture.
+    ///
+    /// Cloning is cheap (an `Arc`).
+    layer CacheLayer;
+    /// The service of [`CacheLayer`].
+    service CachePage where S: [+ Clone + Send + 'static];
+    call(|this, request| ResponseFuture::lookup(this.settings.clone(), &mut this.inner, request, true));
 }
 
 impl CacheLayer {
@@ -65,46 +57,3 @@ store_builders!(
     "The lifetime of every stored page; it wins over the response's `max-age`."
 );
 key_suffix_builder!(CacheLayer);
-
-impl<S> Layer<S> for CacheLayer {
-    type Service = CachePage<S>;
-
-    fn layer(&self, inner: S) -> CachePage<S> {
-        CachePage {
-            inner,
-            settings: self.settings.clone(),
-        }
-    }
-}
-
-/// The service of [`CacheLayer`].
-#[derive(Debug, Clone)]
-pub struct CachePage<S> {
-    inner: S,
-    settings: Arc<Settings>,
-}
-
-inner_accessors!(CachePage);
-
-impl<S, ReqB, ResB> Service<Request<ReqB>> for CachePage<S>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
-    ReqB: Send + 'static,
-    ResB: Body + Send + 'static,
-    ResB::Data: Into<Bytes>,
-    ResB::Error: Into<BoxError>,
-{
-    type Response = Response<CacheBody<ResB>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S, ReqB, ResB>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::lookup(self.settings.clone(), ready, request, true)
-    }
-}

@@ -112,15 +112,21 @@ where
     ReqB: Send + 'static,
     ResB: Body + Send + 'static,
 {
-    /// The request side, then `service` on a miss: `store` says whether the
-    /// response is stored here ([`CachePage`](super::CachePage)) or marked for
-    /// an update layer ([`FetchFromCache`](super::FetchFromCache)).
+    /// The request side, then the ready `service` on a miss: `store` says
+    /// whether the response is stored here ([`CachePage`](super::CachePage))
+    /// or marked for an update layer ([`FetchFromCache`](super::FetchFromCache)).
     pub(crate) fn lookup(
         settings: Arc<Settings>,
-        mut service: S,
+        service: &mut S,
         request: Request<ReqB>,
         store: bool,
-    ) -> Self {
+    ) -> Self
+    where
+        S: Clone,
+    {
+        // The ready service goes with the request; a clone stays for the next.
+        let clone = service.clone();
+        let mut service = std::mem::replace(service, clone);
         let checked = Policy::check_method(request.method())
             .and_then(|()| url_hash(request.uri(), request.headers()).ok_or(Bypass::NoHost));
         let url = match checked {

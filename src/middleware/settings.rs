@@ -134,9 +134,42 @@ macro_rules! key_suffix_builder {
     };
 }
 
-/// `get_ref`, `get_mut` and `into_inner` for a service wrapping `inner`.
-macro_rules! inner_accessors {
-    ($service:ident) => {
+/// A layer, its service and the service's `Service` impl: what the three
+/// layers have in common. `call` makes the [`ResponseFuture`](super::ResponseFuture)
+/// from `self` and the request.
+macro_rules! cache_layer {
+    (
+        $(#[$layer_meta:meta])*
+        layer $layer:ident;
+        $(#[$service_meta:meta])*
+        service $service:ident where S: [$($bounds:tt)*];
+        call(|$this:ident, $request:ident| $call:expr);
+    ) => {
+        $(#[$layer_meta])*
+        #[derive(Debug, Clone)]
+        #[must_use]
+        pub struct $layer {
+            settings: std::sync::Arc<$crate::middleware::settings::Settings>,
+        }
+
+        impl<S> tower_layer::Layer<S> for $layer {
+            type Service = $service<S>;
+
+            fn layer(&self, inner: S) -> $service<S> {
+                $service {
+                    inner,
+                    settings: self.settings.clone(),
+                }
+            }
+        }
+
+        $(#[$service_meta])*
+        #[derive(Debug, Clone)]
+        pub struct $service<S> {
+            inner: S,
+            settings: std::sync::Arc<$crate::middleware::settings::Settings>,
+        }
+
         impl<S> $service<S> {
             /// The inner service.
             pub fn get_ref(&self) -> &S {
@@ -153,7 +186,33 @@ macro_rules! inner_accessors {
                 self.inner
             }
         }
+
+        impl<S, ReqB, ResB> tower_service::Service<http::Request<ReqB>> for $service<S>
+        where
+            S: tower_service::Service<http::Request<ReqB>, Response = http::Response<ResB>> $($bounds)*,
+            ReqB: Send + 'static,
+            ResB: http_body::Body + Send + 'static,
+            ResB::Data: Into<bytes::Bytes>,
+            ResB::Error: Into<$crate::BoxError>,
+        {
+            type Response = http::Response<$crate::middleware::CacheBody<ResB>>;
+            type Error = S::Error;
+            type Future = $crate::middleware::ResponseFuture<S, ReqB, ResB>;
+
+            fn poll_ready(
+                &mut self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), Self::Error>> {
+                self.inner.poll_ready(cx)
+            }
+
+            fn call(&mut self, request: http::Request<ReqB>) -> Self::Future {
+                let $this = self;
+                let $request = request;
+                $call
+            }
+        }
     };
 }
 
-pub(crate) use {inner_accessors, key_suffix_builder, settings_builders, store_builders};
+pub(crate) use {cache_layer, key_suffix_builder, settings_builders, store_builders};

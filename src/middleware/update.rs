@@ -1,35 +1,30 @@
 //! [`UpdateCacheLayer`]: the response side of site-wide caching.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body::Body;
-use tower_layer::Layer;
-use tower_service::Service;
-
-use super::body::CacheBody;
 use super::future::{After, ResponseFuture};
-use super::settings::{Settings, inner_accessors, settings_builders, store_builders};
-use crate::error::BoxError;
+use super::settings::{Settings, cache_layer, settings_builders, store_builders};
 use crate::http::policy::{Lifetime, Policy};
 
-/// Stores the responses that [`FetchFromCacheLayer`](super::FetchFromCacheLayer)
-/// marked as misses (Django's `UpdateCacheMiddleware`), under the rules of
-/// [`Policy::decide`](crate::http::policy::Policy::decide): the response's
-/// `max-age` is the lifetime, or the layer's [`timeout`](UpdateCacheLayer::timeout)
-/// (default 600 s, Django's `CACHE_MIDDLEWARE_SECONDS`) when it has none.
-///
-/// Put it outermost. A response that did not pass the fetch layer is never
-/// stored. See the [module docs](crate::middleware) for an example.
-///
-/// Cloning is cheap (an `Arc`).
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct UpdateCacheLayer {
-    settings: Arc<Settings>,
+cache_layer! {
+    /// Stores the responses that [`FetchFromCacheLayer`](super::FetchFromCacheLayer)
+    /// marked as misses (Django's `UpdateCacheMiddleware`), under the rules of
+    /// [`Policy::decide`](crate::http::policy::Policy::decide): the response's
+    /// `max-age` is the lifetime, or the layer's [`timeout`](UpdateCacheLayer::timeout)
+    /// (default 600 s, Django's `CACHE_MIDDLEWARE_SECONDS`) when it has none.
+    ///
+    /// Put it outermost. A response that did not pass the fetch layer is never
+    /// stored. See the [module docs](crate::middleware) for an example.
+    ///
+    /// Cloning is cheap (an `Arc`).
+    layer UpdateCacheLayer;
+    /// The service of [`UpdateCacheLayer`].
+    service UpdateCache where S: [];
+    call(|this, request| {
+        let future = this.inner.call(request);
+        ResponseFuture::inner(this.settings.clone(), future, After::StoreIfMarked)
+    });
 }
 
 impl UpdateCacheLayer {
@@ -55,48 +50,3 @@ store_builders!(
     UpdateCacheLayer,
     "How long a page without `max-age` is kept (default 600 s); a response's own `max-age` wins."
 );
-
-impl<S> Layer<S> for UpdateCacheLayer {
-    type Service = UpdateCache<S>;
-
-    fn layer(&self, inner: S) -> UpdateCache<S> {
-        UpdateCache {
-            inner,
-            settings: self.settings.clone(),
-        }
-    }
-}
-
-/// The service of [`UpdateCacheLayer`].
-#[derive(Debug, Clone)]
-pub struct UpdateCache<S> {
-    inner: S,
-    settings: Arc<Settings>,
-}
-
-inner_accessors!(UpdateCache);
-
-impl<S, ReqB, ResB> Service<Request<ReqB>> for UpdateCache<S>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-    ReqB: Send + 'static,
-    ResB: Body + Send + 'static,
-    ResB::Data: Into<Bytes>,
-    ResB::Error: Into<BoxError>,
-{
-    type Response = Response<CacheBody<ResB>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S, ReqB, ResB>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        ResponseFuture::inner(
-            self.settings.clone(),
-            self.inner.call(request),
-            After::StoreIfMarked,
-        )
-    }
-}
