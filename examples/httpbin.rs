@@ -284,6 +284,25 @@ pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool, log: Log) -
         .layer(from_fn_with_state(log, timing))
 }
 
+/// INFO for everything; with `--verbose`, tower-cache's DEBUG events too
+/// (one per request: hit, miss or bypass, and what was stored).
+fn init_logging(verbose: bool) {
+    use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::prelude::*;
+    let cache_level = if verbose {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::INFO
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("tower_cache", cache_level);
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_target(false))
+        .with(filter)
+        .init();
+}
+
 #[tokio::main]
 async fn main() {
     if let Err(message) = run().await {
@@ -294,15 +313,7 @@ async fn main() {
 
 async fn run() -> Result<(), String> {
     let options = parse_args(std::env::args().skip(1))?;
-    let level = if options.verbose {
-        tracing::Level::DEBUG
-    } else {
-        tracing::Level::INFO
-    };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_target(false)
-        .init();
+    init_logging(options.verbose);
     let ttl = ttl_from_env()?;
     let caches = Caches::from_env()
         .await

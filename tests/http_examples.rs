@@ -1,4 +1,4 @@
-//! The demo (`examples/httpbin.rs`) end to end on ephemeral loopback ports,
+//! The HTTP examples: the demo (`examples/httpbin.rs`) end to end on ephemeral loopback ports,
 //! with a 0.2 s upstream delay instead of 2 s.
 
 #[allow(dead_code, unreachable_pub)]
@@ -170,4 +170,48 @@ fn arguments() {
             .unwrap_err()
             .contains("unknown argument")
     );
+}
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/site_wide.rs"]
+mod site_wide;
+
+/// `examples/site_wide.rs`: `/` is cached, `/account` (private) is not.
+#[tokio::test]
+async fn site_wide_example_caches_public_pages_only() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let app = site_wide::app(Cache::from_url("memory://").await.unwrap());
+    let fetch = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let request = Request::get(path)
+                .header("host", "localhost")
+                .body(Body::empty())
+                .unwrap();
+            let response = app.oneshot(request).await.unwrap();
+            let age = response.headers().contains_key("age");
+            let control = response.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (age, control, body)
+        }
+    };
+    let (age, control, _) = fetch("/").await;
+    assert_eq!((age, control.as_str()), (false, "max-age=60"));
+    let (age, _, _) = fetch("/").await;
+    assert!(age, "the second / is a hit");
+    let (_, control, _) = fetch("/news").await;
+    assert_eq!(control, "max-age=10");
+    assert!(fetch("/news").await.0, "/news is a hit too");
+    for _ in 0..2 {
+        let (age, control, body) = fetch("/account").await;
+        assert_eq!((age, control.as_str()), (false, "private"));
+        assert!(body.starts_with(b"Your account"));
+    }
 }
