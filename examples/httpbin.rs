@@ -20,6 +20,8 @@
 //! * `--delay SECS`: the upstream delay the view asks for (default 2);
 //! * `--site-wide`: cache with the two site-wide layers instead of `cache_page`;
 //! * `--verbose`: log every cache hit, miss and store;
+//! * `--serve-upstream ADDR`: only run the bundled upstream there (it also
+//!   answers `GET /count` with its number of calls; `scripts/loadtest` uses it);
 //! * `CACHE_TTL=seconds` (default 300) and `CACHE_URL` (default `memory://`;
 //!   any scheme the registry knows, e.g. `redis://127.0.0.1:6379/1` with the
 //!   `redis` feature).
@@ -58,6 +60,8 @@ pub struct Options {
     pub site_wide: bool,
     /// Log cache events.
     pub verbose: bool,
+    /// Only serve the bundled upstream, on this address (for `scripts/loadtest`).
+    pub serve_upstream: Option<SocketAddr>,
 }
 
 const USAGE: &str =
@@ -71,6 +75,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
         delay: 2.0,
         site_wide: false,
         verbose: false,
+        serve_upstream: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -95,6 +100,13 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
                     .ok_or_else(|| format!("--delay {v:?}: expected seconds, such as 2 or 0.2"))?;
             }
             "--site-wide" => options.site_wide = true,
+            "--serve-upstream" => {
+                let v = value("--serve-upstream")?;
+                options.serve_upstream = Some(
+                    v.parse()
+                        .map_err(|e| format!("--serve-upstream {v:?}: {e}"))?,
+                );
+            }
             "--verbose" | "-v" => options.verbose = true,
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -145,7 +157,8 @@ pub async fn http_get(
 // ---- the bundled upstream ----------------------------------------------------
 
 /// The httpbin-like upstream: `GET /delay/{n}` sleeps `n` seconds (at most
-/// 10, as httpbin) and answers a small JSON document; `calls` counts them.
+/// 10, as httpbin) and answers a small JSON document; `calls` counts them,
+/// and `GET /count` tells the count.
 pub fn upstream_app(calls: Arc<AtomicUsize>) -> Router {
     async fn delay(
         State(calls): State<Arc<AtomicUsize>>,
@@ -314,6 +327,16 @@ async fn main() {
 async fn run() -> Result<(), String> {
     let options = parse_args(std::env::args().skip(1))?;
     init_logging(options.verbose);
+    if let Some(addr) = options.serve_upstream {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        println!("Bundled httpbin upstream on http://{addr} (/delay/{{n}}, /count)");
+        let upstream = upstream_app(Arc::new(AtomicUsize::new(0)));
+        return axum::serve(listener, upstream)
+            .await
+            .map_err(|e| e.to_string());
+    }
     let ttl = ttl_from_env()?;
     let caches = Caches::from_env()
         .await
