@@ -182,8 +182,12 @@ pub fn upstream_app(calls: Arc<AtomicUsize>) -> Router {
         )
             .into_response()
     }
+    async fn count(State(calls): State<Arc<AtomicUsize>>) -> String {
+        format!("{}\n", calls.load(Ordering::SeqCst))
+    }
     Router::new()
         .route("/delay/{n}", get(delay))
+        .route("/count", get(count))
         .with_state(calls)
 }
 
@@ -204,7 +208,7 @@ pub struct Demo {
 }
 
 /// The tutorial's view: call the slow API, then render the page.
-async fn home(State(demo): State<Demo>) -> Response {
+async fn home(State(demo): State<Arc<Demo>>) -> Response {
     let url = format!("{}/delay/{}", demo.upstream, demo.delay);
     match http_get(&demo.client, &url).await {
         Ok((status, _, _)) if status.is_success() => {
@@ -293,8 +297,38 @@ pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool, log: Log) -
             .route_layer(cache_page(ttl).cache(cache))
     };
     router
-        .with_state(demo)
+        .with_state(Arc::new(demo))
         .layer(from_fn_with_state(log, timing))
+}
+
+/// A [`Log`] that prints on stdout from a thread of its own, every 20 ms, so
+/// that a request never waits for the terminal nor wakes a thread.
+fn stdout_log() -> Log {
+    use std::io::Write;
+    use std::sync::Mutex;
+    let pending = Arc::new(Mutex::new(String::new()));
+    let writer = pending.clone();
+    std::thread::spawn(move || {
+        let mut batch = String::new();
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            if let Ok(mut pending) = writer.lock() {
+                std::mem::swap(&mut *pending, &mut batch);
+            }
+            if !batch.is_empty() {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(batch.as_bytes());
+                let _ = out.flush();
+                batch.clear();
+            }
+        }
+    });
+    Arc::new(move |line| {
+        if let Ok(mut pending) = pending.lock() {
+            pending.push_str(&line);
+            pending.push('\n');
+        }
+    })
 }
 
 /// INFO for everything; with `--verbose`, tower-cache's DEBUG events too
@@ -359,7 +393,7 @@ async fn run() -> Result<(), String> {
         upstream: upstream.clone(),
         delay: options.delay,
     };
-    let log: Log = Arc::new(|line| println!("{line}"));
+    let log = stdout_log();
     let app = app(demo, caches.default().clone(), ttl, options.site_wide, log);
     let listener = TcpListener::bind(options.listen).await.map_err(|e| {
         format!(

@@ -238,18 +238,6 @@ impl Cache {
         self.backend.get(&self.make_key(key)?).await
     }
 
-    /// The raw bytes stored under each of `keys`, in order, `None` for each
-    /// miss: one backend round trip where the backend can do it in one
-    /// (the HTTP layers look up a page's header list and its likely entry so).
-    pub async fn get_many_bytes(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        let made = keys
-            .iter()
-            .map(|key| self.make_key(key))
-            .collect::<Result<Vec<_>>>()?;
-        let refs: Vec<&str> = made.iter().map(String::as_str).collect();
-        self.backend.get_many(&refs).await
-    }
-
     /// The value stored under `key`, or `None` on a miss.
     ///
     /// A stored `None` (of an `Option<T>`) is a hit: `get::<Option<T>>` returns

@@ -2,9 +2,10 @@
 //! caching they share: the lookup (request side) and the store (response side).
 //!
 //! Request side (Django's `FetchFromCacheMiddleware.process_request`): GET and
-//! HEAD with a usable host look up the header list and, in the same backend
-//! call, the entry a page without `Vary` would have; a page with `Vary` costs
-//! one more get. A hit is answered without calling the inner service.
+//! HEAD with a usable host look up the entry a page without `Vary` would
+//! have (one backend get), then, on a miss, the header list and the entry
+//! for the request's varying headers. A hit is answered without calling the
+//! inner service.
 //!
 //! Response side (`UpdateCacheMiddleware.process_response`): the rules of
 //! [`Policy::decide`], then the body is read (bounded by the size limit) and
@@ -17,7 +18,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
@@ -102,6 +103,9 @@ pin_project! {
         Finish {
             future: BoxFuture<Response<CacheBody<ResB>>>,
         },
+        Ready {
+            response: Option<Response<CacheBody<ResB>>>,
+        },
         Done,
     }
 }
@@ -115,6 +119,11 @@ where
     /// The request side, then the ready `service` on a miss: `store` says
     /// whether the response is stored here ([`CachePage`](super::CachePage))
     /// or marked for an update layer ([`FetchFromCache`](super::FetchFromCache)).
+    ///
+    /// The lookup is polled once at once: a backend that answers without
+    /// waiting (the memory backend) gives a hit without cloning the inner
+    /// service, or a miss that calls the ready service itself. Only a lookup
+    /// that has to wait takes the ready service along and leaves a clone.
     pub(crate) fn lookup(
         settings: Arc<Settings>,
         service: &mut S,
@@ -124,9 +133,6 @@ where
     where
         S: Clone,
     {
-        // The ready service goes with the request; a clone stays for the next.
-        let clone = service.clone();
-        let mut service = std::mem::replace(service, clone);
         let checked = Policy::check_method(request.method())
             .and_then(|()| url_hash(request.uri(), request.headers()).ok_or(Bypass::NoHost));
         let url = match checked {
@@ -137,13 +143,34 @@ where
                 return ResponseFuture::inner(settings, service.call(request), After::Nothing);
             }
         };
-        let lookup = Box::pin(lookup(settings.clone(), request, url, store));
-        ResponseFuture {
-            state: State::Lookup {
-                lookup,
-                service: Some(service),
+        let mut lookup: BoxFuture<Looked<ReqB, ResB>> =
+            Box::pin(lookup(settings.clone(), request, url, store));
+        match lookup
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(Looked::Hit(response)) => ResponseFuture {
+                state: State::Ready {
+                    response: Some(response),
+                },
+                settings,
             },
-            settings,
+            Poll::Ready(Looked::Miss(request, after)) => {
+                let future = service.call(request);
+                ResponseFuture::inner(settings, future, after)
+            }
+            Poll::Pending => {
+                // The ready service goes with the request; a clone stays for the next.
+                let clone = service.clone();
+                let service = std::mem::replace(service, clone);
+                ResponseFuture {
+                    state: State::Lookup {
+                        lookup,
+                        service: Some(service),
+                    },
+                    settings,
+                }
+            }
         }
     }
 
@@ -199,6 +226,11 @@ where
                 }
                 StateProj::Finish { future } => {
                     let response = ready!(future.as_mut().poll(cx));
+                    this.state.set(State::Done);
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Ready { response } => {
+                    let response = response.take().expect("response is taken once");
                     this.state.set(State::Done);
                     return Poll::Ready(Ok(response));
                 }
@@ -272,6 +304,14 @@ async fn lookup<ReqB, ResB>(
 
 /// The entry for a request and its key, or why there is none. Corrupt
 /// entries are deleted.
+///
+/// The GET entry of a page without `Vary` is looked up first, under the key
+/// Django's layout gives it (the md5 of no header values): a hit there costs
+/// one backend get. Only when it misses is the header list read, and the
+/// entry for the request's values of the varying headers (Django's order of
+/// lookups). An entry under that key was stored from a response without
+/// `Vary`, so it answers any request while it lives (RFC 9111 section 4.1),
+/// even if the page has begun to vary since.
 async fn find(
     settings: &Settings,
     method: &Method,
@@ -279,21 +319,15 @@ async fn find(
     url: &Md5Hex,
     suffix: &str,
 ) -> Result<(String, StoredResponse), &'static str> {
-    let cache = settings.cache();
     let prefix = &settings.key_prefix;
-    let list_key = header_key(prefix, url, suffix);
     let plain_key = page_key(prefix, &Method::GET, url, &empty_vary(), suffix);
-    let found = cache.get_many_bytes(&[&list_key, &plain_key]).await;
-    let (list, plain) = match found.as_deref() {
-        Ok([list, plain]) => (list.clone(), plain.clone()),
-        Ok(_) => return Err("backend answered the wrong number of keys"),
-        Err(error) => {
-            tracing::warn!(target: TARGET, key = %list_key, error = &*error as &dyn std::error::Error,
-                "cache lookup failed; serving from the origin");
-            return Err("backend error");
-        }
-    };
-    let list = list.ok_or("header list not learned")?;
+    if let Some(entry) = get(settings, &plain_key).await? {
+        return decode(settings, plain_key, entry).await;
+    }
+    let list_key = header_key(prefix, url, suffix);
+    let list = get(settings, &list_key)
+        .await?
+        .ok_or("header list not learned")?;
     let Some(list) = VaryHeaders::decode(&list) else {
         forget(settings, &list_key).await;
         return Err("corrupt header list");
@@ -303,8 +337,8 @@ async fn find(
     } else {
         list.hash(headers)
     };
+    let mut entry = None;
     let mut key = plain_key;
-    let mut entry = if list.is_empty() { plain } else { None };
     if !list.is_empty() {
         key = page_key(prefix, &Method::GET, url, &vary, suffix);
         entry = get(settings, &key).await?;
@@ -313,7 +347,14 @@ async fn find(
         key = page_key(prefix, &Method::HEAD, url, &vary, suffix);
         entry = get(settings, &key).await?;
     }
-    let entry = entry.ok_or("no entry")?;
+    decode(settings, key, entry.ok_or("no entry")?).await
+}
+
+async fn decode(
+    settings: &Settings,
+    key: String,
+    entry: Bytes,
+) -> Result<(String, StoredResponse), &'static str> {
     match StoredResponse::decode(entry) {
         Ok(stored) => Ok((key, stored)),
         Err(error) => {
