@@ -32,9 +32,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -43,7 +42,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_cache::middleware::{FetchFromCacheLayer, UpdateCacheLayer, cache_page};
 use tower_cache::{Cache, Caches};
 
@@ -194,7 +193,7 @@ pub fn upstream_app(calls: Arc<AtomicUsize>) -> Router {
 // ---- the app -------------------------------------------------------------------
 
 /// Where the timing middleware writes its lines.
-pub type Log = Arc<dyn Fn(String) + Send + Sync>;
+pub type Log = Arc<dyn Fn(std::fmt::Arguments<'_>) + Send + Sync>;
 
 /// What the view needs.
 #[derive(Clone)]
@@ -270,15 +269,62 @@ pub fn render_page(content: &str, now: SystemTime) -> String {
     )
 }
 
-/// The tutorial's `metric_middleware`: `Total time: 2.01s` per request.
-async fn timing(State(log): State<Log>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let response = next.run(request).await;
-    log(format!(
-        "Total time: {:.2}s",
-        started.elapsed().as_secs_f64()
-    ));
-    response
+/// The tutorial's `metric_middleware`, as a small Tower service: logs
+/// `Total time: 2.01s` when the inner service has answered.
+#[derive(Clone)]
+struct Timing<S> {
+    inner: S,
+    log: Log,
+}
+
+impl<S, B> Service<axum::http::Request<B>> for Timing<S>
+where
+    S: Service<axum::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TimingFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        TimingFuture {
+            inner: self.inner.call(request),
+            started: Instant::now(),
+            log: self.log.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct TimingFuture<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        log: Log,
+    }
+}
+
+impl<F: Future> Future for TimingFuture<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let output = std::task::ready!(this.inner.poll(cx));
+        (this.log)(format_args!(
+            "Total time: {:.2}s",
+            this.started.elapsed().as_secs_f64()
+        ));
+        std::task::Poll::Ready(output)
+    }
 }
 
 /// The app: `/` cached for `ttl` in `cache`, per view (`cache_page`) or
@@ -298,7 +344,10 @@ pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool, log: Log) -
     };
     router
         .with_state(Arc::new(demo))
-        .layer(from_fn_with_state(log, timing))
+        .layer(tower::layer::layer_fn(move |inner| Timing {
+            inner,
+            log: log.clone(),
+        }))
 }
 
 /// A [`Log`] that prints on stdout from a thread of its own, every 20 ms, so
@@ -324,9 +373,9 @@ fn stdout_log() -> Log {
         }
     });
     Arc::new(move |line| {
+        use std::fmt::Write as _;
         if let Ok(mut pending) = pending.lock() {
-            pending.push_str(&line);
-            pending.push('\n');
+            let _ = writeln!(pending, "{line}");
         }
     })
 }

@@ -179,7 +179,8 @@ impl StoredResponse {
             None
         };
         let count = usize::from(r.u16()?);
-        let mut headers = HeaderMap::with_capacity(count);
+        // Room for what a hit adds (`Age`, a HEAD's `Content-Length`).
+        let mut headers = HeaderMap::with_capacity(count + 2);
         for _ in 0..count {
             let len = usize::from(r.u16()?);
             let name =
