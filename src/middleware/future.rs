@@ -405,6 +405,7 @@ fn hit_response<B>(entry: StoredResponse, head: bool) -> Response<CacheBody<B>> 
     response
 }
 
+#[allow(clippy::large_enum_variant)] // `Now` is the common case: boxing it would cost every request an allocation.
 enum Respond<ResB> {
     Now(Response<CacheBody<ResB>>),
     Later(BoxFuture<Response<CacheBody<ResB>>>),
