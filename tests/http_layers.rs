@@ -885,3 +885,42 @@ async fn unknown_alias_is_an_error() {
         .unwrap_err();
     assert!(error.to_string().contains("other"), "{error}");
 }
+
+/// Django's language and time-zone suffix, as an option: the tutorial's
+/// exact Redis keys (`Cache` makes the `:1:`), and `Vary: Accept-Language`
+/// left out of the key as Django does with `USE_I18N`.
+#[tokio::test]
+async fn key_suffix_gives_the_tutorials_keys() {
+    use tower_cache::http::key::KeySuffix;
+    let cache = fresh_cache();
+    let origin = Counting::new(|_| page("x", &[("vary", "Accept-Language")]));
+    let suffix = KeySuffix::new(|_, _| ".en-us.UTC".to_owned()).skip_accept_language();
+    let svc = ttl300()
+        .cache(cache.clone())
+        .key_suffix(suffix)
+        .layer(origin.clone());
+    let request = |language: &str| {
+        Request::get("/")
+            .header(header::HOST, "127.0.0.1:8000")
+            .header("accept-language", language)
+            .body(Body::empty())
+            .unwrap()
+    };
+    send(&svc, request("en")).await;
+    assert_eq!(
+        cache.make_key("views.decorators.cache.cache_page..GET.17abf5259517d604cc9599a00b7385d6.d41d8cd98f00b204e9800998ecf8427e.en-us.UTC").unwrap(),
+        ":1:views.decorators.cache.cache_page..GET.17abf5259517d604cc9599a00b7385d6.d41d8cd98f00b204e9800998ecf8427e.en-us.UTC"
+    );
+    for key in [
+        "views.decorators.cache.cache_header..17abf5259517d604cc9599a00b7385d6.en-us.UTC",
+        "views.decorators.cache.cache_page..GET.17abf5259517d604cc9599a00b7385d6.d41d8cd98f00b204e9800998ecf8427e.en-us.UTC",
+    ] {
+        assert!(cache.get_bytes(key).await.unwrap().is_some(), "{key}");
+    }
+    send(&svc, request("fr")).await;
+    assert_eq!(
+        origin.calls(),
+        1,
+        "the language is in the suffix, not in the Vary hash"
+    );
+}
