@@ -192,8 +192,9 @@ pub fn upstream_app(calls: Arc<AtomicUsize>) -> Router {
 
 // ---- the app -------------------------------------------------------------------
 
-/// Where the timing middleware writes its lines.
-pub type Log = Arc<dyn Fn(std::fmt::Arguments<'_>) + Send + Sync>;
+/// Where the timing middleware writes its lines (a `'static` reference, so
+/// that a request does not touch a shared reference count).
+pub type Log = &'static (dyn Fn(std::fmt::Arguments<'_>) + Send + Sync);
 
 /// What the view needs.
 #[derive(Clone)]
@@ -296,7 +297,7 @@ where
         TimingFuture {
             inner: self.inner.call(request),
             started: Instant::now(),
-            log: self.log.clone(),
+            log: self.log,
         }
     }
 }
@@ -344,25 +345,34 @@ pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool, log: Log) -
     };
     router
         .with_state(Arc::new(demo))
-        .layer(tower::layer::layer_fn(move |inner| Timing {
-            inner,
-            log: log.clone(),
-        }))
+        .layer(tower::layer::layer_fn(move |inner| Timing { inner, log }))
 }
 
-/// A [`Log`] that prints on stdout from a thread of its own, every 20 ms, so
-/// that a request never waits for the terminal nor wakes a thread.
+/// A [`Log`] that prints on stdout from a thread of its own, every 20 ms,
+/// so that a request never waits for the terminal: each server thread
+/// appends to a buffer of its own (no lock shared between requests), and the
+/// printing thread collects them.
 fn stdout_log() -> Log {
-    use std::io::Write;
+    use std::fmt::Write as _;
+    use std::io::Write as _;
     use std::sync::Mutex;
-    let pending = Arc::new(Mutex::new(String::new()));
-    let writer = pending.clone();
-    std::thread::spawn(move || {
+    type Buffer = Arc<Mutex<String>>;
+    static BUFFERS: Mutex<Vec<Buffer>> = Mutex::new(Vec::new());
+    thread_local! {
+        static MINE: Buffer = {
+            let buffer = Buffer::default();
+            BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).push(buffer.clone());
+            buffer
+        };
+    }
+    std::thread::spawn(|| {
         let mut batch = String::new();
         loop {
             std::thread::sleep(Duration::from_millis(20));
-            if let Ok(mut pending) = writer.lock() {
-                std::mem::swap(&mut *pending, &mut batch);
+            for buffer in BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                let mut lines = buffer.lock().unwrap_or_else(|e| e.into_inner());
+                batch.push_str(&lines);
+                lines.clear();
             }
             if !batch.is_empty() {
                 let mut out = std::io::stdout().lock();
@@ -372,12 +382,11 @@ fn stdout_log() -> Log {
             }
         }
     });
-    Arc::new(move |line| {
-        use std::fmt::Write as _;
-        if let Ok(mut pending) = pending.lock() {
-            let _ = writeln!(pending, "{line}");
-        }
-    })
+    Box::leak(Box::new(|line: std::fmt::Arguments<'_>| {
+        MINE.with(|buffer| {
+            let _ = writeln!(buffer.lock().unwrap_or_else(|e| e.into_inner()), "{line}");
+        });
+    }))
 }
 
 /// INFO for everything; with `--verbose`, tower-cache's DEBUG events too

@@ -48,7 +48,9 @@ async fn start(site_wide: bool, upstream: Option<String>) -> Running {
         cache,
         Duration::from_secs(300),
         site_wide,
-        Arc::new(move |line| sink.lock().unwrap().push(line.to_string())),
+        Box::leak(Box::new(move |line: std::fmt::Arguments<'_>| {
+            sink.lock().unwrap().push(line.to_string())
+        })),
     );
     Running {
         url: serve(app).await,

@@ -39,7 +39,7 @@ cache_layer! {
     layer CacheLayer;
     /// The service of [`CacheLayer`].
     service CachePage where S: [+ Clone + Send + 'static];
-    call(|this, request| ResponseFuture::lookup(this.settings.clone(), &mut this.inner, request, true));
+    call(|this, request| ResponseFuture::lookup(&this.settings, &mut this.inner, request, true));
 }
 
 impl CacheLayer {

@@ -22,7 +22,7 @@ cache_layer! {
     layer FetchFromCacheLayer;
     /// The service of [`FetchFromCacheLayer`].
     service FetchFromCache where S: [+ Clone + Send + 'static];
-    call(|this, request| ResponseFuture::lookup(this.settings.clone(), &mut this.inner, request, false));
+    call(|this, request| ResponseFuture::lookup(&this.settings, &mut this.inner, request, false));
 }
 
 impl FetchFromCacheLayer {

@@ -84,7 +84,8 @@ pin_project! {
     {
         #[pin]
         state: State<S, ReqB, ResB, S::Future>,
-        settings: Arc<Settings>,
+        // `None` once a hit is known: a hit needs no settings.
+        settings: Option<Arc<Settings>>,
     }
 }
 
@@ -125,7 +126,7 @@ where
     /// service, or a miss that calls the ready service itself. Only a lookup
     /// that has to wait takes the ready service along and leaves a clone.
     pub(crate) fn lookup(
-        settings: Arc<Settings>,
+        settings: &Arc<Settings>,
         service: &mut S,
         request: Request<ReqB>,
         store: bool,
@@ -140,9 +141,14 @@ where
             Err(bypass) => {
                 tracing::debug!(target: TARGET, method = %request.method(), uri = %request.uri(),
                     reason = %bypass, "cache bypass");
-                return ResponseFuture::inner(settings, service.call(request), After::Nothing);
+                return ResponseFuture::inner(
+                    settings.clone(),
+                    service.call(request),
+                    After::Nothing,
+                );
             }
         };
+        // The one clone of the settings a hit costs (the future is 'static).
         let mut lookup: BoxFuture<Looked<ReqB, ResB>> =
             Box::pin(lookup(settings.clone(), request, url, store));
         match lookup
@@ -153,11 +159,11 @@ where
                 state: State::Ready {
                     response: Some(response),
                 },
-                settings,
+                settings: None,
             },
             Poll::Ready(Looked::Miss(request, after)) => {
                 let future = service.call(request);
-                ResponseFuture::inner(settings, future, after)
+                ResponseFuture::inner(settings.clone(), future, after)
             }
             Poll::Pending => {
                 // The ready service goes with the request; a clone stays for the next.
@@ -168,7 +174,7 @@ where
                         lookup,
                         service: Some(service),
                     },
-                    settings,
+                    settings: Some(settings.clone()),
                 }
             }
         }
@@ -181,7 +187,7 @@ where
                 future,
                 after: Some(after),
             },
-            settings,
+            settings: Some(settings),
         }
     }
 }
@@ -216,7 +222,8 @@ where
                 StateProj::Inner { future, after } => {
                     let response = ready!(future.poll(cx))?;
                     let after = after.take().expect("response is handled once");
-                    match respond(this.settings, after, response) {
+                    let settings = this.settings.as_ref().expect("kept for the response side");
+                    match respond(settings, after, response) {
                         Respond::Now(response) => {
                             this.state.set(State::Done);
                             return Poll::Ready(Ok(response));
