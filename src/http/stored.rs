@@ -14,7 +14,7 @@
 //! ```
 //!
 //! Decoding never copies the body: it is the entry the backend returned,
-//! advanced past the head ([`Buf::advance`](bytes::Buf::advance)), so a hit
+//! advanced past the head ([`Buf::advance`]), so a hit
 //! costs one reference count on the entry and no copy. The few small header
 //! values are copied out instead of sliced: under concurrent hits on one
 //! page, each slice would be one more atomic operation on the entry's shared
