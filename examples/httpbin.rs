@@ -320,9 +320,13 @@ impl<F: Future> Future for TimingFuture<F> {
     ) -> std::task::Poll<F::Output> {
         let this = self.project();
         let output = std::task::ready!(this.inner.poll(cx));
+        // Hundredths of a second, rounded, as Python's `{:.2f}` shows them
+        // (integer formatting: cheaper than a float's, on every request).
+        let hundredths = (this.started.elapsed().as_micros() + 5_000) / 10_000;
         (this.log)(format_args!(
-            "Total time: {:.2}s",
-            this.started.elapsed().as_secs_f64()
+            "Total time: {}.{:02}s",
+            hundredths / 100,
+            hundredths % 100
         ));
         std::task::Poll::Ready(output)
     }
