@@ -41,6 +41,8 @@
 //! |---|---|---|
 //! | (always) | `memory://?max_capacity=10000` or `?max_bytes=64MiB` | [`MemoryBackend`], in process, on moka |
 //! | (always) | `dummy://` | [`DummyBackend`], stores nothing |
+//! | `redis` | `redis://host:6379/0`, `rediss://...`, `redis://primary,replica/0`, `redis+cluster://h1,h2,h3` | `RedisBackend`: one server, a primary with read replicas, or Redis Cluster |
+//! | `memcached` | `memcached://host:11211[,host:11211...]` | `MemcachedBackend`: one or several servers, rendezvous-hashed |
 //! | `minijinja` | | [`fragment::CacheTag`]: Django's `{% cache %}` tag for minijinja |
 //! | `testing` | | [`testing`]: the conformance suite every backend passes |
 //!
@@ -98,6 +100,12 @@ mod timeout;
 
 pub use backend::{CacheBackend, ClearScope, DynBackend, Expiry};
 pub use backends::{DummyBackend, MemoryBackend};
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+pub use backends::{MemcachedBackend, MemcachedBackendBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use backends::{RedisBackend, RedisBackendBuilder};
 pub use cache::{Cache, CacheBuilder};
 pub use error::{BoxError, CacheError, ConfigError, InvalidKeyReason, Result};
 pub use key::{KeyFunction, MAX_KEY_LENGTH, validate_key};

@@ -114,10 +114,7 @@ impl CacheConfig {
     /// [`ConfigError`] naming the bad URL, scheme or option; a backend error
     /// when a server must be reached to build the backend.
     pub async fn build(&self) -> Result<Cache> {
-        let url = Url::parse(&self.url).map_err(|source| ConfigError::InvalidUrl {
-            url: self.url.clone(),
-            source,
-        })?;
+        let (url, servers) = parse_location(&self.url)?;
         let mut options = BackendOptions::default();
         for (name, value) in url.query_pairs() {
             options.insert(name.into_owned(), value.into_owned())?;
@@ -134,7 +131,7 @@ impl CacheConfig {
         )?;
         let version = pick(self.version, options.take("version")?, "version")?;
 
-        let backend = backend_from_url(&url, &mut options).await?;
+        let backend = backend_from_url(&url, &servers, &mut options).await?;
         let mut builder = Cache::builder(backend);
         if let Some(timeout) = timeout {
             builder = builder.default_timeout(timeout);
@@ -161,11 +158,64 @@ fn pick<T>(field: Option<T>, query: Option<T>, name: &str) -> Result<Option<T>> 
     }
 }
 
+/// Parses a cache URL whose authority may list several servers, as
+/// `redis://:pw@h1:6379,h2:6379/0` or `memcached://h1:11211,h2:11211`, which
+/// [`Url`] alone cannot parse. Returns the URL with only the first server in
+/// it, and every server of the authority (`host` or `host:port`, in order;
+/// empty when the URL names no host).
+fn parse_location(raw: &str) -> Result<(Url, Vec<String>)> {
+    let invalid = |source| ConfigError::InvalidUrl {
+        url: raw.to_owned(),
+        source,
+    };
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return Ok((Url::parse(raw).map_err(invalid)?, Vec::new()));
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, hosts) = match authority.rfind('@') {
+        Some(at) => authority.split_at(at + 1),
+        None => ("", authority),
+    };
+    let servers: Vec<String> = if hosts.is_empty() {
+        Vec::new()
+    } else {
+        hosts.split(',').map(str::to_owned).collect()
+    };
+    if servers.len() <= 1 {
+        return Ok((Url::parse(raw).map_err(invalid)?, servers));
+    }
+    if servers.iter().any(String::is_empty) {
+        return Err(invalid(url::ParseError::EmptyHost).into());
+    }
+    let first = format!("{scheme}://{userinfo}{}{tail}", servers[0]);
+    Ok((Url::parse(&first).map_err(invalid)?, servers))
+}
+
 /// Makes the backend a URL names. Schemes of backends whose feature is off
 /// are a [`ConfigError::FeatureDisabled`], so a typo and a missing feature
 /// read differently.
-async fn backend_from_url(url: &Url, options: &mut BackendOptions) -> Result<DynBackend> {
+///
+/// `servers` lists every server of the URL's authority (see
+/// [`parse_location`]); only the redis and memcached schemes accept several.
+async fn backend_from_url(
+    url: &Url,
+    servers: &[String],
+    options: &mut BackendOptions,
+) -> Result<DynBackend> {
     let scheme = url.scheme();
+    let several = matches!(
+        scheme,
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "memcached" | "memcache"
+    );
+    if servers.len() > 1 && !several {
+        return Err(ConfigError::InvalidOption {
+            option: "(URL host)".into(),
+            value: servers.join(","),
+            reason: format!("a {scheme}:// URL names one location; only redis and memcached URLs list several servers"),
+        }
+        .into());
+    }
     let disabled = |feature: &'static str| -> Result<DynBackend> {
         Err(ConfigError::FeatureDisabled {
             scheme: scheme.to_owned(),
@@ -179,8 +229,26 @@ async fn backend_from_url(url: &Url, options: &mut BackendOptions) -> Result<Dyn
             options.finish("dummy", "(none)")?;
             Ok(Arc::new(DummyBackend))
         }
-        "redis" | "rediss" | "redis+cluster" => disabled("redis"),
-        "memcached" | "memcache" => disabled("memcached"),
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => {
+            #[cfg(feature = "redis")]
+            {
+                return Ok(Arc::new(
+                    crate::backends::RedisBackend::from_url(url, servers, options).await?,
+                ));
+            }
+            #[cfg(not(feature = "redis"))]
+            disabled("redis")
+        }
+        "memcached" | "memcache" => {
+            #[cfg(feature = "memcached")]
+            {
+                return Ok(Arc::new(
+                    crate::backends::MemcachedBackend::from_url(url, servers, options).await?,
+                ));
+            }
+            #[cfg(not(feature = "memcached"))]
+            disabled("memcached")
+        }
         "sqlite" => disabled("sqlite"),
         "postgres" | "postgresql" => disabled("postgres"),
         "mysql" | "mariadb" => disabled("mysql"),

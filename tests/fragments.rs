@@ -332,3 +332,52 @@ mod minijinja_tag {
         assert_eq!(html, "<nav>x</nav><ul>objects loaded 1 times</ul>");
     }
 }
+
+#[cfg(feature = "redis")]
+mod common;
+
+/// The same guarantees on a shared, remote backend: two app servers (two
+/// caches, two connection pools) share one rendered fragment.
+#[cfg(feature = "redis")]
+mod on_redis {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::common::{server_url, unique};
+    use super::render_counted;
+    use tower_cache::fragment::make_template_fragment_key;
+    use tower_cache::{Cache, CacheConfig};
+
+    async fn app_server(prefix: &str) -> Cache {
+        let mut config = CacheConfig::from_url(server_url("REDIS_URL"));
+        config.key_prefix = Some(prefix.to_owned());
+        config.build().await.expect("a cache on REDIS_URL")
+    }
+
+    #[tokio::test]
+    async fn app_servers_share_fragments_and_invalidation() {
+        let prefix = unique("fragments");
+        let (one, two) = (app_server(&prefix).await, app_server(&prefix).await);
+        let renders = AtomicUsize::new(0);
+        assert_eq!(
+            render_counted(&one, &["7"], &renders).await,
+            "<ul>render 1</ul>"
+        );
+        assert_eq!(
+            render_counted(&two, &["7"], &renders).await,
+            "<ul>render 1</ul>"
+        );
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        render_counted(&two, &["8"], &renders).await;
+        assert_eq!(renders.load(Ordering::SeqCst), 2);
+        assert!(
+            one.delete(&make_template_fragment_key("object_list", ["7"]))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            render_counted(&two, &["7"], &renders).await,
+            "<ul>render 3</ul>"
+        );
+        one.clear().await.unwrap();
+    }
+}

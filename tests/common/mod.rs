@@ -1,0 +1,175 @@
+//! Helpers shared by the Redis and memcached tests: server URLs from the
+//! environment, and private servers that a test may stop and start again.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The URL in `var`; without it the test fails, saying how to run it.
+pub fn server_url(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: run the whole suite with ./scripts/test (it starts the servers), \
+             or point {var} at a running server"
+        )
+    })
+}
+
+/// A name no other test or run uses.
+pub fn unique(name: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{nanos:x}", std::process::id())
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_until_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} on port {port} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A server process of the test's own, stopped by its pid.
+pub struct Server {
+    child: Option<Child>,
+    kind: Kind,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: PathBuf,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Redis,
+    Memcached,
+}
+
+fn spawn(kind: Kind, port: u16, dir: &Path) -> Child {
+    let (program, package) = match kind {
+        Kind::Redis => ("redis-server", "redis-server"),
+        Kind::Memcached => ("memcached", "memcached"),
+    };
+    let mut command = Command::new(program);
+    match kind {
+        Kind::Redis => command.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            dir.to_str().unwrap(),
+        ]),
+        Kind::Memcached => command.args([
+            "-u",
+            "nobody",
+            "-l",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-m",
+            "64",
+        ]),
+    };
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {program} ({e}): install the {package} package (./scripts/test does)"
+            )
+        })
+}
+
+impl Server {
+    fn start(kind: Kind, port: u16) -> Server {
+        let dir = std::env::temp_dir().join(unique("tower-cache-server"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = spawn(kind, port, &dir);
+        wait_until_listening(port, "server");
+        Server {
+            child: Some(child),
+            kind,
+            port,
+            dir,
+        }
+    }
+
+    /// A private redis-server on a free port.
+    pub fn redis() -> Server {
+        Server::start(Kind::Redis, free_port())
+    }
+
+    /// A private memcached on a free port.
+    pub fn memcached() -> Server {
+        Server::start(Kind::Memcached, free_port())
+    }
+
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the process by its pid and waits for it to go.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts the server again on the same port (empty).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = Some(spawn(self.kind, self.port, &self.dir));
+        wait_until_listening(self.port, "restarted server");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Retries `attempt` for up to `within`, returning the first success.
+pub async fn eventually<T, E: std::fmt::Debug, F, Fut>(within: Duration, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(err) if Instant::now() >= deadline => {
+                panic!("still failing after {within:?}: {err:?}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The memcached backend against one real server: the conformance suite
+//! (`clear` is memcached's `flush_all`, so `global_clear`), interop with
+//! memcached's own `incr`, oversized values, and memcached's counter rules.
+//! Needs `./scripts/test`, or MEMCACHED_URL.
+#![cfg(feature = "memcached")]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+
+use bytes::Bytes;
+use common::{server_url, unique};
+use tower_cache::{Cache, CacheError, DynBackend, Timeout};
+
+async fn backend() -> DynBackend {
+    let url = server_url("MEMCACHED_URL");
+    Cache::from_url(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot build a cache from {url}: {e}"))
+        .backend()
+        .clone()
+}
+
+tower_cache::conformance_suite!(backend, global_clear);
+
+/// Sends one text-protocol command to the server and returns its first line.
+fn memcached_command(command: &str) -> String {
+    let url = server_url("MEMCACHED_URL");
+    let address = url
+        .trim_start_matches("memcached://")
+        .split(',')
+        .next()
+        .unwrap();
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(command.as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line.trim_end().to_owned()
+}
+
+#[tokio::test]
+async fn memcacheds_own_incr_works_on_our_integers() {
+    let _no_flush = CONFORMANCE_CLEAR_LOCK.read().await;
+    let cache = Cache::new(backend().await);
+    let key = unique("interop");
+    cache.set(&key, &41, Timeout::Default).await.unwrap();
+    assert_eq!(memcached_command(&format!("incr :1:{key} 1\r\n")), "42");
+    assert_eq!(cache.get::<i64>(&key).await.unwrap(), Some(42));
+    assert_eq!(cache.incr(&key, 8).await.unwrap(), 50);
+    assert_eq!(
+        memcached_command(&format!("get :1:{key}\r\n")),
+        format!("VALUE :1:{key} 0 2")
+    );
+}
+
+#[tokio::test]
+async fn oversized_values_fail_clearly_and_leave_nothing_behind() {
+    let _no_flush = CONFORMANCE_CLEAR_LOCK.read().await;
+    let cache = Cache::new(backend().await);
+    let key = unique("big");
+    let big = Bytes::from(vec![b'x'; 2 * 1024 * 1024]);
+    cache
+        .set(&key, "old value", Timeout::Default)
+        .await
+        .unwrap();
+
+    let err = cache
+        .set_bytes(&key, big.clone(), Timeout::Default)
+        .await
+        .unwrap_err();
+    let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(chain.contains("item size limit"), "{chain}");
+    // As in Django, the old value does not linger.
+    assert_eq!(cache.get::<String>(&key).await.unwrap(), None);
+
+    // set_many stores the others and names the failed key.
+    let small = unique("small");
+    let failed = cache
+        .set_many(
+            [
+                (key.as_str(), serde_json::json!("x".repeat(2 * 1024 * 1024))),
+                (small.as_str(), serde_json::json!(1)),
+            ],
+            Timeout::Default,
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed, [key.as_str()]);
+    assert_eq!(cache.get::<i64>(&small).await.unwrap(), Some(1));
+    // The connection is still in step after the refused value.
+    assert_eq!(cache.get::<i64>(&small).await.unwrap(), Some(1));
+}
+
+#[tokio::test]
+async fn counters_follow_memcached_rules() {
+    let _no_flush = CONFORMANCE_CLEAR_LOCK.read().await;
+    let cache = Cache::new(backend().await);
+    let key = unique("counter");
+    cache.set(&key, &3, Timeout::Default).await.unwrap();
+    // memcached's decr stops at 0 (Django on memcached gives 0 too).
+    assert_eq!(cache.decr(&key, 10).await.unwrap(), 0);
+    // Past i64::MAX: undone, and an error.
+    cache.set(&key, &i64::MAX, Timeout::Default).await.unwrap();
+    assert!(matches!(
+        cache.incr(&key, 1).await,
+        Err(CacheError::Overflow { .. })
+    ));
+    assert_eq!(cache.get::<i64>(&key).await.unwrap(), Some(i64::MAX));
+    // A negative number is not a memcached counter.
+    cache.set(&key, &-5, Timeout::Default).await.unwrap();
+    assert!(matches!(
+        cache.incr(&key, 1).await,
+        Err(CacheError::NotAnInteger { .. })
+    ));
+}
+
+#[tokio::test]
+async fn incr_keeps_the_lifetime() {
+    let _no_flush = CONFORMANCE_CLEAR_LOCK.read().await;
+    let cache = Cache::new(backend().await);
+    let key = unique("short");
+    cache
+        .set(&key, &1, std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(cache.incr(&key, 1).await.unwrap(), 2);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(cache.get::<i64>(&key).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn urls_are_checked() {
+    for (url, needle) in [
+        ("memcached://127.0.0.1:1?pool_sise=3", "pool_sise"),
+        ("memcached://user:pw@127.0.0.1:1", "credentials"),
+        ("memcached://127.0.0.1:1,,127.0.0.1:2", "invalid cache URL"),
+    ] {
+        let err = Cache::from_url(url).await.unwrap_err();
+        assert!(err.to_string().contains(needle), "{url}: {err}");
+    }
+}

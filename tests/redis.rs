@@ -1,0 +1,372 @@
+//! The Redis backend against real servers: the conformance suite on one
+//! server, on a primary with a replica and on a 3-node Redis Cluster, plus
+//! interop with redis-cli, atomicity across two pools, prefix-only clear and
+//! an outage (these need `./scripts/test`, or REDIS_URL, REDIS_REPLICA_URL,
+//! REDIS_CLUSTER_URL and the redis-server and redis-cli programs).
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Server, eventually, server_url, unique};
+use tower_cache::{Cache, CacheError, DynBackend, Timeout};
+
+async fn cache_from(url: &str) -> Cache {
+    Cache::from_url(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot build a cache from {url}: {e}"))
+}
+
+/// `url` with `option` added to its query.
+fn with_option(url: &str, option: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{option}")
+}
+
+mod single {
+    use super::*;
+
+    async fn backend() -> DynBackend {
+        cache_from(&server_url("REDIS_URL")).await.backend().clone()
+    }
+
+    tower_cache::conformance_suite!(backend);
+}
+
+mod primary_and_replica {
+    use super::*;
+
+    /// Reads go to the replica: `wait_replicas=1` makes every write wait
+    /// until the replica has it, so the suite reads its own writes.
+    async fn backend() -> DynBackend {
+        let url = with_option(&server_url("REDIS_REPLICA_URL"), "wait_replicas=1");
+        cache_from(&url).await.backend().clone()
+    }
+
+    tower_cache::conformance_suite!(backend);
+
+    #[tokio::test]
+    async fn writes_go_to_the_primary_and_reads_to_the_replica() {
+        let url = server_url("REDIS_REPLICA_URL");
+        let cache = cache_from(&with_option(&url, "wait_replicas=1")).await;
+        assert!(format!("{:?}", cache.backend()).contains("primary+replicas"));
+        let key = unique("replicated");
+        cache.set(&key, &7, Timeout::Default).await.unwrap();
+        // The replica holds it (redis-cli on the second server).
+        let replica = url.split(',').nth(1).unwrap();
+        let replica_url = format!("redis://{replica}");
+        assert_eq!(redis_cli(&replica_url, &["GET", &format!(":1:{key}")]), "7");
+        assert_eq!(cache.get::<i64>(&key).await.unwrap(), Some(7));
+        assert_eq!(cache.incr(&key, 1).await.unwrap(), 8);
+    }
+}
+
+mod cluster {
+    use super::*;
+
+    async fn backend() -> DynBackend {
+        cache_from(&server_url("REDIS_CLUSTER_URL"))
+            .await
+            .backend()
+            .clone()
+    }
+
+    tower_cache::conformance_suite!(backend);
+
+    /// The node addresses of the cluster URL.
+    fn nodes() -> Vec<String> {
+        let url = server_url("REDIS_CLUSTER_URL");
+        let hosts = url.split("://").nth(1).unwrap();
+        hosts
+            .split(['/', '?'])
+            .next()
+            .unwrap()
+            .split(',')
+            .map(|node| format!("redis://{node}"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn many_keys_span_every_node() {
+        let cache = Cache::builder(backend().await)
+            .key_prefix(unique("slots"))
+            .build();
+        let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+        let entries: Vec<(&str, i64)> = keys.iter().map(|k| k.as_str()).zip(0..).collect();
+        assert!(
+            cache
+                .set_many(entries, Timeout::Default)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let found = cache.get_many::<i64, _, _>(&keys).await.unwrap();
+        assert_eq!(found.len(), 200);
+        // Every node holds some of them: MGET and DEL really crossed slots.
+        for node in nodes() {
+            let pattern = format!("{}:1:k*", cache.key_prefix());
+            let held = redis_cli(&node, &["--scan", "--pattern", &pattern]);
+            assert!(!held.is_empty(), "{node} holds none of the keys");
+        }
+        cache.delete_many(&keys[..100]).await.unwrap();
+        assert_eq!(cache.get_many::<i64, _, _>(&keys).await.unwrap().len(), 100);
+    }
+
+    #[tokio::test]
+    async fn clear_reaches_every_node_and_only_the_prefix() {
+        let backend = backend().await;
+        let doomed = Cache::builder(backend.clone())
+            .key_prefix(unique("doomed"))
+            .build();
+        let kept = Cache::builder(backend).key_prefix(unique("kept")).build();
+        let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+        for cache in [&doomed, &kept] {
+            let entries: Vec<(&str, i64)> = keys.iter().map(|k| k.as_str()).zip(0..).collect();
+            cache.set_many(entries, Timeout::Default).await.unwrap();
+        }
+        let foreign = unique("foreign");
+        for node in nodes() {
+            // `-c` follows the redirect to the key's node.
+            redis_cli(
+                &node,
+                &["-c", "SET", &format!("{foreign}-{node}"), "untouched"],
+            );
+        }
+        doomed.clear().await.unwrap();
+        assert!(
+            doomed
+                .get_many::<i64, _, _>(&keys)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(kept.get_many::<i64, _, _>(&keys).await.unwrap().len(), 100);
+        for node in nodes() {
+            let value = redis_cli(&node, &["-c", "GET", &format!("{foreign}-{node}")]);
+            assert_eq!(value, "untouched");
+        }
+        kept.clear().await.unwrap();
+    }
+}
+
+mod tls {
+    use super::*;
+
+    async fn backend() -> DynBackend {
+        cache_from(&server_url("REDIS_TLS_URL"))
+            .await
+            .backend()
+            .clone()
+    }
+
+    tower_cache::conformance_suite!(backend);
+
+    #[tokio::test]
+    async fn an_untrusted_certificate_is_an_error_not_a_hang() {
+        let url = server_url("REDIS_TLS_URL");
+        // The system's roots do not include the test CA.
+        let untrusted = url.split('?').next().unwrap();
+        let cache = cache_from(untrusted).await;
+        let started = Instant::now();
+        assert!(cache.get::<i64>("k").await.is_err());
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let err = Cache::from_url(&format!("{untrusted}?ca_file=/nonexistent/ca.pem"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("ca_file"), "{err}");
+    }
+}
+
+/// Runs redis-cli against `url` and returns its trimmed output.
+fn redis_cli(url: &str, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .arg("-u")
+        .arg(url)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run redis-cli ({e}): install redis-tools (./scripts/test does)")
+        });
+    assert!(
+        output.status.success(),
+        "redis-cli {args:?} failed: {output:?}"
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn redis_cli_sees_djangos_keys_and_increments_our_integers() {
+    let url = server_url("REDIS_URL");
+    let cache = cache_from(&url).await;
+    let key = unique("interop");
+    cache.set(&key, &41, Timeout::Default).await.unwrap();
+    // Django's layout with an empty prefix: `:1:key`.
+    let made = format!(":1:{key}");
+    assert_eq!(redis_cli(&url, &["KEYS", &format!("*{key}*")]), made);
+    // The stored form is the decimal text redis understands.
+    assert_eq!(redis_cli(&url, &["INCRBY", &made, "1"]), "42");
+    assert_eq!(cache.get::<i64>(&key).await.unwrap(), Some(42));
+    assert_eq!(cache.incr(&key, 8).await.unwrap(), 50);
+    assert_eq!(redis_cli(&url, &["GET", &made]), "50");
+    // Its expiry is the default 300 s, in milliseconds.
+    let ttl: i64 = redis_cli(&url, &["PTTL", &made]).parse().unwrap();
+    assert!((290_000..=300_000).contains(&ttl), "{ttl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_pools_increment_and_add_atomically() {
+    let url = server_url("REDIS_URL");
+    let (a, b) = (cache_from(&url).await, cache_from(&url).await);
+    let key = unique("counter");
+    a.set(&key, &0, Timeout::Default).await.unwrap();
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let (cache, key) = (if i % 2 == 0 { a.clone() } else { b.clone() }, key.clone());
+            tokio::spawn(async move { cache.incr(&key, 1).await.unwrap() })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(b.get::<i64>(&key).await.unwrap(), Some(1000));
+
+    for round in 0..5 {
+        let key = unique(&format!("contested{round}"));
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let (cache, key) = (if i % 2 == 0 { a.clone() } else { b.clone() }, key.clone());
+                tokio::spawn(async move { cache.add(&key, &i, Timeout::Default).await.unwrap() })
+            })
+            .collect();
+        let mut winners = 0;
+        for task in tasks {
+            winners += usize::from(task.await.unwrap());
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn clear_leaves_other_prefixes_and_foreign_keys() {
+    let url = server_url("REDIS_URL");
+    let doomed = Cache::builder(cache_from(&url).await.backend().clone())
+        .key_prefix(unique("doomed*[x]"))
+        .build();
+    let kept = Cache::builder(doomed.backend().clone())
+        .key_prefix(unique("kept"))
+        .build();
+    let foreign = unique("foreign");
+    redis_cli(&url, &["SET", &foreign, "not a cache key"]);
+    for i in 0..2500 {
+        doomed
+            .set(&format!("k{i}"), &i, Timeout::Default)
+            .await
+            .unwrap();
+    }
+    doomed
+        .with_version(2)
+        .set("v2", &1, Timeout::Default)
+        .await
+        .unwrap();
+    kept.set("k1", &1, Timeout::Default).await.unwrap();
+
+    doomed.clear().await.unwrap();
+
+    assert_eq!(doomed.get::<i64>("k1").await.unwrap(), None);
+    assert_eq!(doomed.get::<i64>("k2499").await.unwrap(), None);
+    assert_eq!(doomed.with_version(2).get::<i64>("v2").await.unwrap(), None);
+    assert_eq!(kept.get::<i64>("k1").await.unwrap(), Some(1));
+    assert_eq!(redis_cli(&url, &["GET", &foreign]), "not a cache key");
+    kept.clear().await.unwrap();
+    redis_cli(&url, &["DEL", &foreign]);
+}
+
+#[tokio::test]
+async fn incr_errors_are_the_caches_own() {
+    let cache = cache_from(&server_url("REDIS_URL")).await;
+    let key = unique("big");
+    cache.set(&key, &i64::MAX, Timeout::Default).await.unwrap();
+    assert!(matches!(
+        cache.incr(&key, 1).await,
+        Err(CacheError::Overflow { .. })
+    ));
+    cache.set(&key, "text", Timeout::Default).await.unwrap();
+    assert!(matches!(
+        cache.incr(&key, 1).await,
+        Err(CacheError::NotAnInteger { .. })
+    ));
+}
+
+#[tokio::test]
+async fn bad_options_are_named() {
+    let err = Cache::from_url("redis://127.0.0.1:1/0?pool_sise=3")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("pool_sise"), "{err}");
+    let err = Cache::from_url("redis://127.0.0.1:1/0?command_timeout=soon")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("command_timeout"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_gives_errors_in_time_and_the_same_cache_recovers() {
+    let mut server = Server::redis();
+    let url = format!(
+        "redis://{}/0?connect_timeout=300ms&command_timeout=300ms",
+        server.address()
+    );
+    let cache = cache_from(&url).await;
+    cache.set("before", &1, Timeout::Default).await.unwrap();
+
+    server.stop();
+    let bound = Duration::from_millis(600 + 400);
+    for attempt in 0..3 {
+        let started = Instant::now();
+        let get = cache.get::<i64>("before").await;
+        let set = cache.set("during", &2, Timeout::Default).await;
+        let incr = cache.incr("before", 1).await;
+        let elapsed = started.elapsed();
+        assert!(
+            get.is_err() && set.is_err() && incr.is_err(),
+            "attempt {attempt}: {get:?} {set:?} {incr:?}"
+        );
+        assert!(elapsed < bound * 3, "three operations took {elapsed:?}");
+    }
+
+    server.restart();
+    eventually(Duration::from_secs(10), || {
+        cache.set("after", &3, Timeout::Default)
+    })
+    .await;
+    assert_eq!(cache.get::<i64>("after").await.unwrap(), Some(3));
+    // The restarted server is empty.
+    assert_eq!(cache.get::<i64>("before").await.unwrap(), None);
+    drop(Arc::new(()));
+}
+
+#[tokio::test]
+async fn urls_list_servers_and_only_redis_and_memcached_take_several() {
+    // Connections are made on first use: no server is needed to build.
+    let cache = Cache::from_url("redis://:secret@127.0.0.1:1,127.0.0.1:2/3?wait_replicas=1")
+        .await
+        .unwrap();
+    let debug = format!("{:?}", cache.backend());
+    assert!(debug.contains("primary+replicas"), "{debug}");
+    assert!(
+        debug.contains("127.0.0.1:2/3") && !debug.contains("secret"),
+        "{debug}"
+    );
+    let cluster = Cache::from_url("redis://127.0.0.1:1,127.0.0.1:2?cluster=true")
+        .await
+        .unwrap();
+    assert!(format!("{:?}", cluster.backend()).contains("cluster"));
+    let err = Cache::from_url("memory://a,b").await.unwrap_err();
+    assert!(
+        err.to_string().contains("only redis and memcached"),
+        "{err}"
+    );
+}
