@@ -924,3 +924,101 @@ async fn key_suffix_gives_the_tutorials_keys() {
         "the language is in the suffix, not in the Vary hash"
     );
 }
+
+/// The memory backend, but every call waits once before answering, as a
+/// backend over the network does: the layers then take their waiting path
+/// (the lookup keeps the ready inner service and leaves a clone).
+#[derive(Debug, Default)]
+struct Waiting(MemoryBackend);
+
+#[async_trait::async_trait]
+impl tower_cache::CacheBackend for Waiting {
+    fn name(&self) -> &'static str {
+        "waiting"
+    }
+    async fn get(&self, key: &str) -> tower_cache::Result<Option<Bytes>> {
+        tokio::task::yield_now().await;
+        self.0.get(key).await
+    }
+    async fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        expiry: tower_cache::Expiry,
+    ) -> tower_cache::Result<()> {
+        tokio::task::yield_now().await;
+        self.0.set(key, value, expiry).await
+    }
+    async fn add(
+        &self,
+        key: &str,
+        value: Bytes,
+        expiry: tower_cache::Expiry,
+    ) -> tower_cache::Result<bool> {
+        tokio::task::yield_now().await;
+        self.0.add(key, value, expiry).await
+    }
+    async fn delete(&self, key: &str) -> tower_cache::Result<bool> {
+        tokio::task::yield_now().await;
+        self.0.delete(key).await
+    }
+    async fn touch(&self, key: &str, expiry: tower_cache::Expiry) -> tower_cache::Result<bool> {
+        tokio::task::yield_now().await;
+        self.0.touch(key, expiry).await
+    }
+    async fn has_key(&self, key: &str) -> tower_cache::Result<bool> {
+        tokio::task::yield_now().await;
+        self.0.has_key(key).await
+    }
+    async fn incr(&self, key: &str, delta: i64) -> tower_cache::Result<i64> {
+        tokio::task::yield_now().await;
+        self.0.incr(key, delta).await
+    }
+    async fn clear(&self, scope: tower_cache::ClearScope<'_>) -> tower_cache::Result<()> {
+        tokio::task::yield_now().await;
+        self.0.clear(scope).await
+    }
+}
+
+#[tokio::test]
+async fn a_backend_that_waits_gives_the_same_answers() {
+    let cache = Cache::new(Arc::new(Waiting::default()));
+    let origin = Counting::new(|request| {
+        let encoding = request.headers().get("accept-encoding").cloned();
+        let mut response = page("", &[("vary", "Accept-Encoding")]);
+        *response.body_mut() = Full::new(Bytes::from(format!("{encoding:?}")));
+        response
+    });
+    let per_route = ttl300().cache(cache.clone()).layer(origin.clone());
+    let with = |encoding: &str| {
+        get_req("/")
+            .header("accept-encoding", encoding)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let gzip = send(&per_route, with("gzip")).await;
+    assert_eq!(send(&per_route, with("gzip")).await.body, gzip.body);
+    send(&per_route, with("br")).await;
+    let head = send(
+        &per_route,
+        get_req("/")
+            .method(Method::HEAD)
+            .header("accept-encoding", "gzip")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(head.body.is_empty());
+    assert_eq!(
+        origin.calls(),
+        2,
+        "gzip stored, then a hit; br stored; HEAD from the gzip entry"
+    );
+
+    let origin = Counting::new(|_| page("site", &[]));
+    let site = site_wide(&origin, Cache::new(Arc::new(Waiting::default())));
+    for _ in 0..3 {
+        assert_eq!(send(&site, get("/")).await.body, "site");
+    }
+    assert_eq!(origin.calls(), 1);
+}
