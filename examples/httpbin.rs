@@ -20,6 +20,7 @@
 //! * `--delay SECS`: the upstream delay the view asks for (default 2);
 //! * `--site-wide`: cache with the two site-wide layers instead of `cache_page`;
 //! * `--verbose`: log every cache hit, miss and store;
+//! * `--quiet`: no timing log (to load-test the cache without it);
 //! * `--serve-upstream ADDR`: only run the bundled upstream there (it also
 //!   answers `GET /count` with its number of calls; `scripts/loadtest` uses it);
 //! * `CACHE_TTL=seconds` (default 300) and `CACHE_URL` (default `memory://`;
@@ -59,6 +60,8 @@ pub struct Options {
     pub site_wide: bool,
     /// Log cache events.
     pub verbose: bool,
+    /// No timing log (for load tests of the cache alone).
+    pub quiet: bool,
     /// Only serve the bundled upstream, on this address (for `scripts/loadtest`).
     pub serve_upstream: Option<SocketAddr>,
 }
@@ -74,6 +77,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
         delay: 2.0,
         site_wide: false,
         verbose: false,
+        quiet: false,
         serve_upstream: None,
     };
     let mut args = args.into_iter();
@@ -107,6 +111,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
                 );
             }
             "--verbose" | "-v" => options.verbose = true,
+            "--quiet" | "-q" => options.quiet = true,
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -333,8 +338,8 @@ impl<F: Future> Future for TimingFuture<F> {
 }
 
 /// The app: `/` cached for `ttl` in `cache`, per view (`cache_page`) or
-/// site-wide, inside the timing middleware.
-pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool, log: Log) -> Router {
+/// site-wide, inside the timing middleware when there is a `log`.
+pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool, log: Option<Log>) -> Router {
     let router = Router::new();
     let router = if site_wide {
         router.route("/", get(home)).layer(
@@ -347,9 +352,11 @@ pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool, log: Log) -
             .route("/", get(home))
             .route_layer(cache_page(ttl).cache(cache))
     };
-    router
-        .with_state(Arc::new(demo))
-        .layer(tower::layer::layer_fn(move |inner| Timing { inner, log }))
+    let router = router.with_state(Arc::new(demo));
+    match log {
+        Some(log) => router.layer(tower::layer::layer_fn(move |inner| Timing { inner, log })),
+        None => router,
+    }
 }
 
 /// A [`Log`] that prints on stdout from a thread of its own, every 20 ms,
@@ -455,7 +462,7 @@ async fn run() -> Result<(), String> {
         upstream: upstream.clone(),
         delay: options.delay,
     };
-    let log = stdout_log();
+    let log = (!options.quiet).then(stdout_log);
     let app = app(demo, caches.default().clone(), ttl, options.site_wide, log);
     let listener = TcpListener::bind(options.listen).await.map_err(|e| {
         format!(

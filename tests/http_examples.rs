@@ -48,9 +48,9 @@ async fn start(site_wide: bool, upstream: Option<String>) -> Running {
         cache,
         Duration::from_secs(300),
         site_wide,
-        Box::leak(Box::new(move |line: std::fmt::Arguments<'_>| {
+        Some(Box::leak(Box::new(move |line: std::fmt::Arguments<'_>| {
             sink.lock().unwrap().push(line.to_string())
-        })),
+        }))),
     );
     Running {
         url: serve(app).await,
@@ -165,6 +165,7 @@ fn arguments() {
     assert_eq!(custom.listen.to_string(), "127.0.0.1:9000");
     assert_eq!(custom.upstream.as_deref(), Some("http://127.0.0.1:8080"));
     assert_eq!((custom.delay, custom.site_wide), (0.5, true));
+    assert!(args(&["--quiet"]).unwrap().quiet);
     assert!(args(&["--delay", "soon"]).unwrap_err().contains("--delay"));
     assert!(args(&["--listen"]).unwrap_err().contains("needs a value"));
     assert!(
