@@ -54,6 +54,24 @@
 //! configure caches by name with [`Caches`] (Django's `CACHES`), from a
 //! config file or the `CACHE_URL` environment variable.
 //!
+//! # Caching whole responses
+//!
+//! [`middleware`] has Django's per-view and per-site caches as Tower layers,
+//! in the default build: [`cache_page(ttl)`](middleware::cache_page) for a
+//! route, [`UpdateCacheLayer`](middleware::UpdateCacheLayer) and
+//! [`FetchFromCacheLayer`](middleware::FetchFromCacheLayer) for a whole
+//! router, with Django 6.1's page keys and rules ([`http`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{Router, routing::get};
+//! use tower_cache::middleware::cache_page;
+//!
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "rendered once every five minutes" }))
+//!     .route_layer(cache_page(Duration::from_secs(300)));
+//! ```
+//!
 //! # Keys
 //!
 //! Keys are made as Django makes them, `key_prefix:version:key` (`:1:k` by
@@ -75,7 +93,9 @@ mod cache;
 mod codec;
 mod error;
 pub mod fragment;
+pub mod http;
 mod key;
+pub mod middleware;
 mod registry;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -1,0 +1,75 @@
+//! A cache hit through `cache_page` on the memory backend against a bare
+//! handler serving the same bytes, both behind an Axum router, in one run.
+//!
+//! Run with `cargo bench --bench http`. The figure that matters is the ratio
+//! of `bare_handler` to `cache_page_hit` time per request (goal: the hit
+//! costs little more than the bare handler; `scripts/loadtest` measures the
+//! same over real connections).
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use axum::http::header::{CONTENT_TYPE, HOST};
+use axum::routing::get;
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use tower_cache::middleware::cache_page;
+use tower_cache::{Cache, MemoryBackend};
+
+/// The size of the perf anchors' page body.
+const PAGE_LEN: usize = 688;
+
+fn router(page: Bytes) -> Router {
+    Router::new().route(
+        "/",
+        get(move || {
+            let page = page.clone();
+            async move { ([(CONTENT_TYPE, "text/html; charset=utf-8")], page) }
+        }),
+    )
+}
+
+async fn one_request(app: &Router) -> Bytes {
+    let request = Request::get("/")
+        .header(HOST, "127.0.0.1:8000")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap().to_bytes()
+}
+
+fn hit_vs_bare(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let page = Bytes::from(vec![b'x'; PAGE_LEN]);
+    let bare = router(page.clone());
+    let cache = Cache::new(Arc::new(MemoryBackend::new()));
+    let cached = router(page).route_layer(cache_page(Duration::from_secs(300)).cache(cache));
+    // Warm the cache: every measured request below is a hit.
+    rt.block_on(async {
+        one_request(&cached).await;
+        assert_eq!(one_request(&cached).await.len(), PAGE_LEN);
+    });
+
+    let mut group = c.benchmark_group("http");
+    group.bench_function("bare_handler", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(one_request(&bare).await) })
+    });
+    group.bench_function("cache_page_hit", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(one_request(&cached).await) })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hit_vs_bare);
+criterion_main!(benches);

@@ -1,0 +1,600 @@
+//! Page keys in Django 6.1's exact layout and hashing.
+//!
+//! A cached page lives under two keys, both then made by [`Cache`](crate::Cache)
+//! (`prefix:version:key`):
+//!
+//! * the header-list key, `views.decorators.cache.cache_header.<key_prefix>.<md5 of URL>`,
+//!   holds the request headers the response varies on ([`VaryHeaders`]);
+//! * the page key, `views.decorators.cache.cache_page.<key_prefix>.<METHOD>.<md5 of URL>.<md5 of those headers' values>`,
+//!   holds the response.
+//!
+//! The URL is the absolute URL of the request (scheme, `Host`, path and
+//! query), so two hosts never share an entry. The values of the varying headers
+//! are fed to md5 as netstrings (`4:gzip,`), an absent header as `-,`, so
+//! that values moved between headers never collide (Django 6.1.3).
+//!
+//! ```
+//! use http::{HeaderMap, HeaderValue, Method, Uri, header};
+//! use tower_cache::http::key::{VaryHeaders, header_key, page_key, url_hash};
+//!
+//! let mut request = HeaderMap::new();
+//! request.insert(header::HOST, HeaderValue::from_static("www.example.com"));
+//! let url = url_hash(&Uri::from_static("/cache/test/"), &request).unwrap();
+//! assert_eq!(url.as_str(), "18a03f9c9649f7d684af5db3524f5c99");
+//!
+//! // The response had no Vary header: the empty list, md5 of nothing.
+//! let vary = VaryHeaders::default();
+//! assert_eq!(
+//!     page_key("settingsprefix", &Method::GET, &url, &vary.hash(&request), ""),
+//!     "views.decorators.cache.cache_page.settingsprefix.GET.\
+//!      18a03f9c9649f7d684af5db3524f5c99.d41d8cd98f00b204e9800998ecf8427e",
+//! );
+//! assert_eq!(
+//!     header_key("settingsprefix", &url, ""),
+//!     "views.decorators.cache.cache_header.settingsprefix.18a03f9c9649f7d684af5db3524f5c99",
+//! );
+//! ```
+//!
+//! # Differences from Django
+//!
+//! * The path is hashed as the client sent it (percent-encoded), where Django
+//!   decodes and re-escapes it; the two agree for plain ASCII paths.
+//! * A varying header is looked up under its own name, so `Vary: Content-Type`
+//!   varies on the request's `Content-Type` (Django looks up `HTTP_CONTENT_TYPE`,
+//!   which WSGI never sets, and so never varies on it).
+//! * The header list is stored in a small text format of this crate, not pickled.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{ACCEPT_LANGUAGE, HOST, VARY};
+use http::{HeaderMap, HeaderName, Method, Uri};
+use md5::{Digest, Md5};
+
+use super::headers::split_header_value;
+
+/// The start of every page key.
+pub const PAGE_KEY_PREFIX: &str = "views.decorators.cache.cache_page";
+
+/// The start of every header-list key.
+pub const HEADER_KEY_PREFIX: &str = "views.decorators.cache.cache_header";
+
+/// An md5 digest as 32 lowercase hex digits, kept on the stack.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Md5Hex([u8; 32]);
+
+impl Md5Hex {
+    fn of(hasher: Md5) -> Md5Hex {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digest = hasher.finalize();
+        let mut out = [0u8; 32];
+        for (i, byte) in digest.iter().enumerate() {
+            out[2 * i] = HEX[usize::from(byte >> 4)];
+            out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+        }
+        Md5Hex(out)
+    }
+
+    /// The md5 of `bytes`.
+    pub fn digest(bytes: &[u8]) -> Md5Hex {
+        let mut hasher = Md5::new();
+        hasher.update(bytes);
+        Md5Hex::of(hasher)
+    }
+
+    /// The hex digits.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Md5Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Md5Hex({})", self.as_str())
+    }
+}
+
+impl fmt::Display for Md5Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The request's host as Django's `get_host` gives it: the `Host` header, or
+/// the URI's authority (HTTP/2's `:authority`) when there is none. `None`
+/// when it is missing or not a valid host (Django's `host_validation_re`):
+/// such a request is not cached.
+pub fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    let host = match headers.get(HOST) {
+        Some(value) => value.to_str().ok()?,
+        None => uri.authority()?.as_str(),
+    };
+    is_valid_host(host).then_some(host)
+}
+
+/// `^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?$`, case-insensitive.
+fn is_valid_host(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some(end) = rest.find(']') else {
+            return false;
+        };
+        let inner = &rest[..end];
+        let valid_v6 = inner.contains(':')
+            && inner
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        if !valid_v6 {
+            return false;
+        }
+        (&host[..end + 2], &rest[end + 1..])
+    } else {
+        match host.find(':') {
+            Some(at) => (&host[..at], &host[at..]),
+            None => (host, ""),
+        }
+    };
+    let name_ok = name.starts_with('[')
+        || (!name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    name_ok && port_ok
+}
+
+/// The md5 of the request's absolute URL, `scheme://host/path?query` (Django's
+/// `build_absolute_uri`), without building the URL. The scheme is the URI's
+/// (`http` when the request line has none). `None` when the request has no
+/// usable host ([`request_host`]).
+pub fn url_hash(uri: &Uri, headers: &HeaderMap) -> Option<Md5Hex> {
+    let host = request_host(uri, headers)?;
+    let mut hasher = Md5::new();
+    hasher.update(uri.scheme_str().unwrap_or("http").as_bytes());
+    hasher.update(b"://");
+    hasher.update(host.as_bytes());
+    hasher.update(uri.path().as_bytes());
+    if let Some(query) = uri.query().filter(|q| !q.is_empty()) {
+        hasher.update(b"?");
+        hasher.update(query.as_bytes());
+    }
+    Some(Md5Hex::of(hasher))
+}
+
+/// The header-list key: `views.decorators.cache.cache_header.<key_prefix>.<url>` + `suffix`.
+pub fn header_key(key_prefix: &str, url: &Md5Hex, suffix: &str) -> String {
+    let mut key =
+        String::with_capacity(HEADER_KEY_PREFIX.len() + key_prefix.len() + 34 + suffix.len());
+    key.push_str(HEADER_KEY_PREFIX);
+    key.push('.');
+    key.push_str(key_prefix);
+    key.push('.');
+    key.push_str(url.as_str());
+    key.push_str(suffix);
+    key
+}
+
+/// The page key: `views.decorators.cache.cache_page.<key_prefix>.<METHOD>.<url>.<vary>` + `suffix`.
+pub fn page_key(
+    key_prefix: &str,
+    method: &Method,
+    url: &Md5Hex,
+    vary: &Md5Hex,
+    suffix: &str,
+) -> String {
+    let method = method.as_str();
+    let mut key = String::with_capacity(
+        PAGE_KEY_PREFIX.len() + key_prefix.len() + method.len() + 68 + suffix.len(),
+    );
+    key.push_str(PAGE_KEY_PREFIX);
+    key.push('.');
+    key.push_str(key_prefix);
+    key.push('.');
+    key.push_str(method);
+    key.push('.');
+    key.push_str(url.as_str());
+    key.push('.');
+    key.push_str(vary.as_str());
+    key.push_str(suffix);
+    key
+}
+
+/// The request headers a response varies on, in Django's order (sorted by
+/// WSGI name, `HTTP_ACCEPT_ENCODING` before `HTTP_COOKIE`), as stored under
+/// the header-list key. Empty when the response has no `Vary`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VaryHeaders {
+    /// Lowercased names, sorted; `None` beside a name that is not a valid
+    /// header name (such a header is never in a request: it hashes as absent).
+    names: Vec<(String, Option<HeaderName>)>,
+}
+
+/// The first bytes of a stored header list.
+const VARY_MAGIC: &[u8] = b"tcv1\n";
+
+impl VaryHeaders {
+    /// The list from a response's `Vary` headers (Django's `learn_cache_key`):
+    /// tokens trimmed, sorted as Django sorts them, duplicates kept.
+    /// `skip_accept_language` drops `Accept-Language`, as Django does when
+    /// the key carries the language ([`KeySuffix::skip_accept_language`]).
+    /// A `Vary: *` response must not get here (it is never stored).
+    pub fn from_response(headers: &HeaderMap, skip_accept_language: bool) -> VaryHeaders {
+        let mut names: Vec<(String, Option<HeaderName>)> = headers
+            .get_all(VARY)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(split_header_value)
+            .map(str::to_ascii_lowercase)
+            .filter(|name| !(skip_accept_language && name == ACCEPT_LANGUAGE.as_str()))
+            .map(|name| {
+                let parsed = HeaderName::from_bytes(name.as_bytes()).ok();
+                (name, parsed)
+            })
+            .collect();
+        names.sort_by(|a, b| wsgi_order(&a.0, &b.0));
+        VaryHeaders { names }
+    }
+
+    /// Whether the response varies on nothing.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The lowercased header names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The md5 of the request's values of these headers (Django 6.1's
+    /// `_generate_cache_key`): each present header as a netstring of its
+    /// value (repeated headers joined with `,`, as WSGI servers join them),
+    /// each absent one as `-,`.
+    pub fn hash(&self, request: &HeaderMap) -> Md5Hex {
+        let mut hasher = Md5::new();
+        let mut digits = itoa::Buffer::new();
+        for (_, name) in &self.names {
+            let all = name.as_ref().map(|name| request.get_all(name));
+            let Some(all) = all.filter(|all| all.iter().next().is_some()) else {
+                hasher.update(b"-,");
+                continue;
+            };
+            let len = all.iter().map(|value| value.len()).sum::<usize>() + all.iter().count() - 1;
+            hasher.update(digits.format(len).as_bytes());
+            hasher.update(b":");
+            for (i, value) in all.iter().enumerate() {
+                if i > 0 {
+                    hasher.update(b",");
+                }
+                hasher.update(value.as_bytes());
+            }
+            hasher.update(b",");
+        }
+        Md5Hex::of(hasher)
+    }
+
+    /// The bytes stored under the header-list key.
+    pub fn encode(&self) -> Bytes {
+        let mut out = Vec::with_capacity(
+            VARY_MAGIC.len() + self.names.iter().map(|n| n.0.len() + 1).sum::<usize>(),
+        );
+        out.extend_from_slice(VARY_MAGIC);
+        for (name, _) in &self.names {
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'\n');
+        }
+        Bytes::from(out)
+    }
+
+    /// The list back from [`encode`](VaryHeaders::encode)'s bytes; `None` for
+    /// anything else (an entry of another version or program: a miss).
+    pub fn decode(bytes: &[u8]) -> Option<VaryHeaders> {
+        let rest = bytes.strip_prefix(VARY_MAGIC)?;
+        if rest.is_empty() {
+            return Some(VaryHeaders::default());
+        }
+        let text = std::str::from_utf8(rest.strip_suffix(b"\n")?).ok()?;
+        let names = text
+            .split('\n')
+            .map(|name| {
+                let parsed = HeaderName::from_bytes(name.as_bytes()).ok();
+                (name.to_owned(), parsed)
+            })
+            .collect();
+        Some(VaryHeaders { names })
+    }
+}
+
+/// Compares header names as Django compares their WSGI names
+/// (`HTTP_` + upper case, `-` as `_`).
+fn wsgi_order(a: &str, b: &str) -> Ordering {
+    let wsgi = |byte: u8| {
+        if byte == b'-' {
+            b'_'
+        } else {
+            byte.to_ascii_uppercase()
+        }
+    };
+    a.bytes().map(wsgi).cmp(b.bytes().map(wsgi))
+}
+
+type SuffixFn = dyn Fn(&HeaderMap, &http::Extensions) -> String + Send + Sync;
+
+/// Something appended to every page and header-list key: Django's language
+/// and time-zone suffix (`.en-us.UTC`), off by default.
+///
+/// The function sees the request's headers and extensions (where a locale
+/// middleware can leave the request's language).
+///
+/// ```
+/// use tower_cache::http::key::KeySuffix;
+///
+/// // What Django appends with USE_I18N and USE_TZ in the tutorial: `.en-us.UTC`.
+/// let suffix = KeySuffix::new(|_headers, _extensions| ".en-us.UTC".to_owned()).skip_accept_language();
+/// ```
+#[derive(Clone)]
+pub struct KeySuffix {
+    make: Arc<SuffixFn>,
+    skip_accept_language: bool,
+}
+
+impl KeySuffix {
+    /// A suffix made by `make` for each request.
+    pub fn new(
+        make: impl Fn(&HeaderMap, &http::Extensions) -> String + Send + Sync + 'static,
+    ) -> KeySuffix {
+        KeySuffix {
+            make: Arc::new(make),
+            skip_accept_language: false,
+        }
+    }
+
+    /// The suffix carries the request's language, so a `Vary: Accept-Language`
+    /// is left out of the key, as Django does with `USE_I18N` (ticket #18191).
+    #[must_use]
+    pub fn skip_accept_language(mut self) -> KeySuffix {
+        self.skip_accept_language = true;
+        self
+    }
+
+    /// Whether `Vary: Accept-Language` is left out of keys.
+    pub fn skips_accept_language(&self) -> bool {
+        self.skip_accept_language
+    }
+
+    /// The suffix for one request.
+    pub fn make(&self, headers: &HeaderMap, extensions: &http::Extensions) -> String {
+        (self.make)(headers, extensions)
+    }
+}
+
+impl fmt::Debug for KeySuffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySuffix")
+            .field("skip_accept_language", &self.skip_accept_language)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn host(host: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_str(host).unwrap());
+        headers
+    }
+
+    fn vary(value: &str) -> VaryHeaders {
+        let mut headers = HeaderMap::new();
+        headers.insert(VARY, HeaderValue::from_str(value).unwrap());
+        VaryHeaders::from_response(&headers, false)
+    }
+
+    /// The URL hashes of Django's `test_get_cache_key*` and `TestWithTemplateResponse`.
+    #[test]
+    fn url_hashes_are_djangos() {
+        let table = [
+            (
+                "www.example.com",
+                "/cache/test/",
+                "18a03f9c9649f7d684af5db3524f5c99",
+            ),
+            (
+                "www.example.com",
+                "/cache/test/?test=1",
+                "beaf87a9a99ee81c673ea2d67ccbec2a",
+            ),
+            (
+                "testserver",
+                "/cache/test/",
+                "58a0a05c8a5620f813686ff969c26853",
+            ),
+            (
+                "testserver",
+                "/cache/test/?test=1",
+                "0f1c2d56633c943073c4569d9a9502fe",
+            ),
+            // The seed tutorial's Redis keys: http://127.0.0.1:8000/
+            ("127.0.0.1:8000", "/", "17abf5259517d604cc9599a00b7385d6"),
+        ];
+        for (h, path, expected) in table {
+            let uri: Uri = path.parse().unwrap();
+            assert_eq!(
+                url_hash(&uri, &host(h)).unwrap().as_str(),
+                expected,
+                "{h}{path}"
+            );
+        }
+        // An empty query is no query, as in Django.
+        let uri: Uri = "/cache/test/?".parse().unwrap();
+        assert_eq!(
+            url_hash(&uri, &host("testserver")).unwrap().as_str(),
+            "58a0a05c8a5620f813686ff969c26853"
+        );
+    }
+
+    #[test]
+    fn authority_is_used_without_host_and_bad_hosts_are_refused() {
+        let uri: Uri = "http://testserver/cache/test/".parse().unwrap();
+        assert_eq!(
+            url_hash(&uri, &HeaderMap::new()).unwrap().as_str(),
+            "58a0a05c8a5620f813686ff969c26853"
+        );
+        assert!(url_hash(&Uri::from_static("/"), &HeaderMap::new()).is_none());
+        for bad in [
+            "",
+            "exa mple.com",
+            "example.com:",
+            "example.com:80x",
+            "a/b",
+            "[zz::1]",
+            "ex@mple",
+        ] {
+            assert!(!is_valid_host(bad), "{bad:?}");
+        }
+        for good in [
+            "example.com",
+            "EXAMPLE.com:8000",
+            "127.0.0.1:8000",
+            "[::1]",
+            "[::1]:8080",
+            "xn--bcher-kva.ch",
+        ] {
+            assert!(is_valid_host(good), "{good:?}");
+        }
+        // Different hosts, different keys (test_cache_key_varies_by_url).
+        let uri = Uri::from_static("/cache/test");
+        assert_ne!(
+            url_hash(&uri, &host("host1.example.com")),
+            url_hash(&uri, &host("host2.example.com"))
+        );
+    }
+
+    /// `test_get_cache_key` and `test_learn_cache_key`.
+    #[test]
+    fn page_keys_are_djangos() {
+        let request = host("www.example.com");
+        let url = url_hash(&Uri::from_static("/cache/test/"), &request).unwrap();
+        let none = VaryHeaders::default().hash(&request);
+        assert_eq!(none.as_str(), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            page_key("localprefix", &Method::GET, &url, &none, ""),
+            "views.decorators.cache.cache_page.localprefix.GET.18a03f9c9649f7d684af5db3524f5c99.d41d8cd98f00b204e9800998ecf8427e"
+        );
+        // Vary: Pony, no Pony header: md5("-,").
+        let pony = vary("Pony");
+        assert_eq!(
+            pony.hash(&request).as_str(),
+            "4792b9bac48c3f0441b0d9b0d7af8f2c"
+        );
+        assert_eq!(
+            page_key("", &Method::GET, &url, &pony.hash(&request), ""),
+            "views.decorators.cache.cache_page..GET.18a03f9c9649f7d684af5db3524f5c99.4792b9bac48c3f0441b0d9b0d7af8f2c"
+        );
+    }
+
+    /// The tutorial's keys, as Redis showed them (Cache makes the `:1:`).
+    #[test]
+    fn tutorial_keys() {
+        let request = host("127.0.0.1:8000");
+        let url = url_hash(&Uri::from_static("/"), &request).unwrap();
+        let vary = VaryHeaders::default().hash(&request);
+        assert_eq!(
+            format!(":1:{}", header_key("", &url, ".en-us.UTC")),
+            ":1:views.decorators.cache.cache_header..17abf5259517d604cc9599a00b7385d6.en-us.UTC"
+        );
+        assert_eq!(
+            format!(
+                ":1:{}",
+                page_key("", &Method::GET, &url, &vary, ".en-us.UTC")
+            ),
+            ":1:views.decorators.cache.cache_page..GET.17abf5259517d604cc9599a00b7385d6.d41d8cd98f00b204e9800998ecf8427e.en-us.UTC"
+        );
+    }
+
+    /// The digest's verified framing: `[HTTP_ACCEPT_ENCODING, HTTP_COOKIE]` with
+    /// `gzip` and an empty Cookie hashes the bytes `4:gzip,0:,`.
+    #[test]
+    fn values_are_netstrings() {
+        let mut request = HeaderMap::new();
+        request.insert("accept-encoding", HeaderValue::from_static("gzip"));
+        request.insert("cookie", HeaderValue::from_static(""));
+        let list = vary("Cookie, Accept-Encoding");
+        assert_eq!(
+            list.names().collect::<Vec<_>>(),
+            ["accept-encoding", "cookie"]
+        );
+        assert_eq!(list.hash(&request), Md5Hex::digest(b"4:gzip,0:,"));
+    }
+
+    /// `test_cache_key_blank_header` and `test_learn_cache_key_no_header_collision`.
+    #[test]
+    fn absent_empty_and_moved_values_never_collide() {
+        let list = vary("X-Region, X-Tenant");
+        let mut a = HeaderMap::new();
+        a.insert("x-region", HeaderValue::from_static("EU"));
+        a.insert("x-tenant", HeaderValue::from_static(""));
+        let mut b = HeaderMap::new();
+        b.insert("x-region", HeaderValue::from_static(""));
+        b.insert("x-tenant", HeaderValue::from_static("EU"));
+        let mut c = HeaderMap::new();
+        c.insert("x-region", HeaderValue::from_static("EU"));
+        let hashes = [
+            list.hash(&a),
+            list.hash(&b),
+            list.hash(&c),
+            list.hash(&HeaderMap::new()),
+        ];
+        for i in 0..hashes.len() {
+            for j in i + 1..hashes.len() {
+                assert_ne!(hashes[i], hashes[j], "{i} vs {j}");
+            }
+        }
+        // Absent is `-,`, empty is `0:,`.
+        let list = vary("Pony");
+        let mut empty = HeaderMap::new();
+        empty.insert("pony", HeaderValue::from_static(""));
+        assert_eq!(list.hash(&empty), Md5Hex::digest(b"0:,"));
+        assert_eq!(list.hash(&HeaderMap::new()), Md5Hex::digest(b"-,"));
+    }
+
+    #[test]
+    fn repeated_request_headers_are_joined() {
+        let mut request = HeaderMap::new();
+        request.append("x-a", HeaderValue::from_static("1"));
+        request.append("x-a", HeaderValue::from_static("22"));
+        assert_eq!(vary("X-A").hash(&request), Md5Hex::digest(b"4:1,22,"));
+    }
+
+    /// `test_learn_cache_key_strips_whitespace`, Django's sort order, and the
+    /// Accept-Language rule of `USE_I18N`.
+    #[test]
+    fn lists_are_trimmed_sorted_and_round_trip() {
+        assert_eq!(vary(" Cookie ").names().collect::<Vec<_>>(), ["cookie"]);
+        // HTTP_X_A sorts after HTTP_XA ('_' > 'A'), unlike "x-a" < "xa".
+        assert_eq!(vary("x-a, xa").names().collect::<Vec<_>>(), ["xa", "x-a"]);
+        let mut headers = HeaderMap::new();
+        headers.insert(VARY, HeaderValue::from_static("Accept-Language, Cookie"));
+        assert_eq!(
+            VaryHeaders::from_response(&headers, true)
+                .names()
+                .collect::<Vec<_>>(),
+            ["cookie"]
+        );
+        let list = vary("Cookie, Accept-Encoding, X-Custom");
+        assert_eq!(VaryHeaders::decode(&list.encode()), Some(list));
+        assert_eq!(
+            VaryHeaders::decode(&VaryHeaders::default().encode()),
+            Some(VaryHeaders::default())
+        );
+        assert_eq!(VaryHeaders::decode(b"\x80\x05pickle"), None);
+        assert_eq!(VaryHeaders::decode(b"tcv1\ncookie"), None);
+    }
+}

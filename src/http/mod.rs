@@ -1,0 +1,15 @@
+//! Pure HTTP caching helpers: Django's `django.utils.cache`, with no Tower
+//! types and no I/O.
+//!
+//! * [`key`]: page keys and header-list keys in Django 6.1's layout and hashing;
+//! * [`policy`]: which requests are served and which responses stored;
+//! * [`headers`]: `Cache-Control`, `Vary`, `Expires` and `max-age` helpers;
+//! * [`stored`]: the binary layout of a cached response.
+//!
+//! The layers in [`middleware`](crate::middleware) are thin plumbing over
+//! these functions; use them directly to build other integrations.
+
+pub mod headers;
+pub mod key;
+pub mod policy;
+pub mod stored;

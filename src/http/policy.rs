@@ -1,0 +1,575 @@
+//! Which requests are served from the cache and which responses are stored:
+//! Django 6.1's rules (`FetchFromCacheMiddleware.process_request`,
+//! `UpdateCacheMiddleware.process_response`), with safer defaults.
+//!
+//! Every rule is a pure function of the request's and the response's
+//! headers; the layers only act on the answers.
+//!
+//! ```
+//! use std::time::Duration;
+//! use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+//! use tower_cache::http::policy::{Bypass, BodySize, Lifetime, Policy};
+//!
+//! let policy = Policy::new(Lifetime::Page(Duration::from_secs(300)));
+//! let mut response = HeaderMap::new();
+//! let body = BodySize { lower: 5, upper: Some(5) };
+//!
+//! let store = policy.decide(false, StatusCode::OK, &response, body).unwrap();
+//! assert_eq!(store.timeout, Duration::from_secs(300));
+//! assert!(store.store);
+//!
+//! response.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+//! assert_eq!(policy.decide(false, StatusCode::OK, &response, body).unwrap_err(),
+//!            Bypass::CacheControl("private"));
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use http::header::{AUTHORIZATION, SET_COOKIE};
+use http::{HeaderMap, Method, StatusCode};
+
+use super::headers::{find_cache_directive, get_max_age, has_vary_header};
+
+/// The default limit on a stored body: 1 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 1024 * 1024;
+
+/// How long a stored page lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// `cache_page(ttl)`: the ttl wins over the response's `max-age`, in
+    /// both directions (Django's `page_timeout`), except that `max-age=0` is
+    /// never stored.
+    Page(Duration),
+    /// Site-wide: the response's `max-age` wins; this is used when it has
+    /// none (Django's `CACHE_MIDDLEWARE_SECONDS`). `max-age=0` is never stored.
+    Default(Duration),
+}
+
+/// What to do with responses that set cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SetCookiePolicy {
+    /// Never store a response with `Set-Cookie` (the default): one client's
+    /// cookie is never handed to another.
+    #[default]
+    NeverStore,
+    /// Django 6.1: store it, cookies and all, unless it also varies on
+    /// `Cookie` (digest 5.4 step 3).
+    Django,
+}
+
+/// What to do with requests that carry `Authorization`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AuthorizationPolicy {
+    /// RFC 9111 section 3.5, the default: such a request is neither served
+    /// from nor stored in the cache unless the response says `public`,
+    /// `s-maxage` or `must-revalidate`.
+    #[default]
+    SharedCache,
+    /// Django 6.1: store it, but add `Vary: Authorization` (unless the
+    /// response says `public`), so each credential gets its own entry.
+    VaryOnAuthorization,
+}
+
+/// The size of a response body as its `size_hint` tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodySize {
+    /// At least this many bytes.
+    pub lower: u64,
+    /// At most this many bytes, when known: a body without it has no known
+    /// end (a stream) and is never stored.
+    pub upper: Option<u64>,
+}
+
+/// Why a request is not served from the cache or a response not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Bypass {
+    /// Not GET or HEAD.
+    Method,
+    /// No usable `Host` (or `:authority`).
+    NoHost,
+    /// The request carries `Authorization` and the entry or response is not
+    /// marked `public`, `s-maxage` or `must-revalidate`.
+    Authorization,
+    /// Status other than 200 (and 304, which is patched but not stored).
+    Status(StatusCode),
+    /// A body without a known end.
+    UnknownLength,
+    /// A body over the size limit.
+    TooLarge,
+    /// The response sets a cookie ([`SetCookiePolicy::NeverStore`]).
+    SetCookie,
+    /// The response sets a cookie and varies on `Cookie`.
+    SetCookieVaryCookie,
+    /// `Cache-Control` has this directive (`private`, `no-cache`, `no-store`).
+    CacheControl(&'static str),
+    /// `Vary: *`.
+    VaryStar,
+    /// `max-age=0`.
+    ZeroMaxAge,
+    /// The request did not go through [`FetchFromCache`](crate::middleware::FetchFromCache).
+    NotFetched,
+}
+
+impl Bypass {
+    /// A short reason for logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Bypass::Method => "method is not GET or HEAD",
+            Bypass::NoHost => "no usable Host",
+            Bypass::Authorization => "request has Authorization and the response is not public",
+            Bypass::Status(_) => "status is not 200",
+            Bypass::UnknownLength => "body has no known end",
+            Bypass::TooLarge => "body is over the size limit",
+            Bypass::SetCookie => "response sets a cookie",
+            Bypass::SetCookieVaryCookie => "response sets a cookie and varies on Cookie",
+            Bypass::CacheControl("private") => "Cache-Control: private",
+            Bypass::CacheControl("no-store") => "Cache-Control: no-store",
+            Bypass::CacheControl(_) => "Cache-Control: no-cache",
+            Bypass::VaryStar => "Vary: *",
+            Bypass::ZeroMaxAge => "max-age=0",
+            Bypass::NotFetched => "request did not pass FetchFromCache",
+        }
+    }
+}
+
+impl fmt::Display for Bypass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bypass::Status(status) => write!(f, "status {} is not 200", status.as_u16()),
+            other => f.write_str(other.reason()),
+        }
+    }
+}
+
+/// What to do with a response that passed the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Storage {
+    /// The lifetime: `Expires` and `max-age` are patched with it, and the
+    /// entry is kept that long.
+    pub timeout: Duration,
+    /// Whether to store it: `false` for a 304 or a zero lifetime, whose
+    /// headers are patched all the same (as Django does).
+    pub store: bool,
+    /// Add `Vary: Authorization` before learning the key
+    /// ([`AuthorizationPolicy::VaryOnAuthorization`]).
+    pub vary_on_authorization: bool,
+}
+
+/// The rules, with their switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// How long pages live.
+    pub lifetime: Lifetime,
+    /// Responses that set cookies.
+    pub set_cookie: SetCookiePolicy,
+    /// Requests with `Authorization`.
+    pub authorization: AuthorizationPolicy,
+    /// The largest body stored, in bytes; larger ones pass through untouched.
+    pub max_body_size: u64,
+}
+
+/// The directives that let a shared cache answer a request with
+/// `Authorization` (RFC 9111 section 3.5).
+const SHAREABLE: &[&str] = &["public", "s-maxage", "must-revalidate"];
+
+impl Policy {
+    /// The rules with their safe defaults and `lifetime`.
+    pub fn new(lifetime: Lifetime) -> Policy {
+        Policy {
+            lifetime,
+            set_cookie: SetCookiePolicy::default(),
+            authorization: AuthorizationPolicy::default(),
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+        }
+    }
+
+    /// Whether a request may be answered from the cache at all (before any
+    /// lookup): only GET and HEAD.
+    pub fn check_method(method: &Method) -> Result<(), Bypass> {
+        if method == Method::GET || method == Method::HEAD {
+            Ok(())
+        } else {
+            Err(Bypass::Method)
+        }
+    }
+
+    /// Whether a stored response may answer this request: always, except a
+    /// request with `Authorization` under [`AuthorizationPolicy::SharedCache`]
+    /// gets only entries marked `public`, `s-maxage` or `must-revalidate`.
+    pub fn may_serve(&self, authorized: bool, stored: &HeaderMap) -> Result<(), Bypass> {
+        if authorized
+            && self.authorization == AuthorizationPolicy::SharedCache
+            && find_cache_directive(stored, SHAREABLE).is_none()
+        {
+            return Err(Bypass::Authorization);
+        }
+        Ok(())
+    }
+
+    /// Whether a response is stored, and for how long: Django's
+    /// `process_response` rules in order (digest 5.4), then this crate's
+    /// switches. `Err` means "return it untouched".
+    ///
+    /// 1. status 200 or 304, and a body with a known end within the limit;
+    /// 2. `Set-Cookie` ([`SetCookiePolicy`]);
+    /// 3. no `private`, `no-cache`, `no-store`;
+    /// 4. no `Vary: *`;
+    /// 5. the lifetime ([`Lifetime`]); `max-age=0` is never stored, not even
+    ///    by `cache_page` (where Django's page timeout would win over it);
+    /// 6. `Authorization` ([`AuthorizationPolicy`]);
+    /// 7. stored when the status is 200 and the lifetime is not zero.
+    pub fn decide(
+        &self,
+        authorized: bool,
+        status: StatusCode,
+        response: &HeaderMap,
+        body: BodySize,
+    ) -> Result<Storage, Bypass> {
+        if status != StatusCode::OK && status != StatusCode::NOT_MODIFIED {
+            return Err(Bypass::Status(status));
+        }
+        match body.upper {
+            None => return Err(Bypass::UnknownLength),
+            Some(upper) if upper > self.max_body_size => return Err(Bypass::TooLarge),
+            Some(_) => {}
+        }
+        if response.contains_key(SET_COOKIE) {
+            match self.set_cookie {
+                SetCookiePolicy::NeverStore => return Err(Bypass::SetCookie),
+                SetCookiePolicy::Django if has_vary_header(response, "Cookie") => {
+                    return Err(Bypass::SetCookieVaryCookie);
+                }
+                SetCookiePolicy::Django => {}
+            }
+        }
+        if let Some(directive) =
+            find_cache_directive(response, &["private", "no-cache", "no-store"])
+        {
+            return Err(Bypass::CacheControl(directive));
+        }
+        if has_vary_header(response, "*") {
+            return Err(Bypass::VaryStar);
+        }
+        let max_age = get_max_age(response);
+        if max_age == Some(0) {
+            return Err(Bypass::ZeroMaxAge);
+        }
+        let timeout = match (self.lifetime, max_age) {
+            (Lifetime::Page(ttl), _) => ttl,
+            (Lifetime::Default(default), None) => default,
+            // Negative: Django stores with a negative timeout, which expires
+            // at once, and patches max-age to 0.
+            (Lifetime::Default(_), Some(secs)) => {
+                Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+            }
+        };
+        let mut vary_on_authorization = false;
+        if authorized {
+            match self.authorization {
+                AuthorizationPolicy::SharedCache => {
+                    if find_cache_directive(response, SHAREABLE).is_none() {
+                        return Err(Bypass::Authorization);
+                    }
+                }
+                AuthorizationPolicy::VaryOnAuthorization => {
+                    vary_on_authorization = find_cache_directive(response, &["public"]).is_none();
+                }
+            }
+        }
+        Ok(Storage {
+            timeout,
+            store: status == StatusCode::OK && timeout.as_secs() > 0,
+            vary_on_authorization,
+        })
+    }
+}
+
+/// Whether the request carries a non-empty `Authorization` header.
+pub fn is_authorized(request: &HeaderMap) -> bool {
+    request
+        .get_all(AUTHORIZATION)
+        .iter()
+        .any(|value| !value.as_bytes().iter().all(u8::is_ascii_whitespace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    const SMALL: BodySize = BodySize {
+        lower: 4,
+        upper: Some(4),
+    };
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    fn page() -> Policy {
+        Policy::new(Lifetime::Page(Duration::from_secs(300)))
+    }
+
+    fn site() -> Policy {
+        Policy::new(Lifetime::Default(Duration::from_secs(600)))
+    }
+
+    #[test]
+    fn only_get_and_head() {
+        assert!(Policy::check_method(&Method::GET).is_ok());
+        assert!(Policy::check_method(&Method::HEAD).is_ok());
+        for method in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS] {
+            assert_eq!(Policy::check_method(&method), Err(Bypass::Method));
+        }
+    }
+
+    #[test]
+    fn only_200_is_stored_and_304_is_patched() {
+        let p = page();
+        assert!(
+            p.decide(false, StatusCode::OK, &HeaderMap::new(), SMALL)
+                .unwrap()
+                .store
+        );
+        let not_modified = p
+            .decide(false, StatusCode::NOT_MODIFIED, &HeaderMap::new(), SMALL)
+            .unwrap();
+        assert!(!not_modified.store);
+        for status in [
+            StatusCode::NOT_FOUND,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::CREATED,
+        ] {
+            assert_eq!(
+                p.decide(false, status, &HeaderMap::new(), SMALL),
+                Err(Bypass::Status(status))
+            );
+        }
+    }
+
+    /// `test_cache_control_not_cached`, `..._superstring`, `test_qualified_cache_control_value_not_cached`.
+    #[test]
+    fn uncacheable_cache_control() {
+        for value in [
+            "private",
+            "no-cache",
+            "no-store",
+            "PRIVATE",
+            "NO-store",
+            "private=\"Set-Cookie\"",
+            "no-cache=\"Set-Cookie\"",
+            "no-store=\"Set-Cookie\"",
+            "private =\"Set-Cookie\"",
+            "no-cache = \"Set-Cookie\"",
+        ] {
+            let response = headers(&[("cache-control", value)]);
+            assert!(
+                matches!(
+                    page().decide(false, StatusCode::OK, &response, SMALL),
+                    Err(Bypass::CacheControl(_))
+                ),
+                "{value}"
+            );
+        }
+        let response = headers(&[("cache-control", "myprivate")]);
+        assert!(
+            page()
+                .decide(false, StatusCode::OK, &response, SMALL)
+                .is_ok()
+        );
+    }
+
+    /// `test_vary_asterisk_not_cached`.
+    #[test]
+    fn vary_star() {
+        for value in ["*", " * ", "Cookie, * , Pony"] {
+            let response = headers(&[("vary", value)]);
+            assert_eq!(
+                page().decide(false, StatusCode::OK, &response, SMALL),
+                Err(Bypass::VaryStar),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn body_must_have_a_known_end_within_the_limit() {
+        let p = page();
+        let none = HeaderMap::new();
+        assert_eq!(
+            p.decide(
+                false,
+                StatusCode::OK,
+                &none,
+                BodySize {
+                    lower: 0,
+                    upper: None
+                }
+            ),
+            Err(Bypass::UnknownLength)
+        );
+        let big = DEFAULT_MAX_BODY_SIZE + 1;
+        assert_eq!(
+            p.decide(
+                false,
+                StatusCode::OK,
+                &none,
+                BodySize {
+                    lower: big,
+                    upper: Some(big)
+                }
+            ),
+            Err(Bypass::TooLarge)
+        );
+        let limit = BodySize {
+            lower: DEFAULT_MAX_BODY_SIZE,
+            upper: Some(DEFAULT_MAX_BODY_SIZE),
+        };
+        assert!(p.decide(false, StatusCode::OK, &none, limit).is_ok());
+    }
+
+    /// `test_sensitive_cookie_not_cached`, `test_refreshed_cookie_not_cached`, and the safer default.
+    #[test]
+    fn cookies() {
+        let sets = headers(&[("set-cookie", "csrftoken=abc")]);
+        let sets_and_varies = headers(&[("set-cookie", "csrftoken=abc"), ("vary", "Cookie")]);
+        assert_eq!(
+            page().decide(false, StatusCode::OK, &sets, SMALL),
+            Err(Bypass::SetCookie)
+        );
+        let django = Policy {
+            set_cookie: SetCookiePolicy::Django,
+            ..page()
+        };
+        assert!(
+            django
+                .decide(false, StatusCode::OK, &sets, SMALL)
+                .unwrap()
+                .store
+        );
+        assert_eq!(
+            django.decide(false, StatusCode::OK, &sets_and_varies, SMALL),
+            Err(Bypass::SetCookieVaryCookie)
+        );
+    }
+
+    /// `test_cache_page_timeout` and the site-wide precedence of max-age.
+    #[test]
+    fn lifetime_precedence() {
+        let short = headers(&[("cache-control", "max-age=1")]);
+        let long = headers(&[("cache-control", "max-age=3000")]);
+        let zero = headers(&[("cache-control", "max-age=0")]);
+        let secs = |policy: Policy, h: &HeaderMap| {
+            policy
+                .decide(false, StatusCode::OK, h, SMALL)
+                .map(|s| s.timeout.as_secs())
+        };
+        assert_eq!(secs(page(), &short), Ok(300));
+        assert_eq!(secs(page(), &long), Ok(300));
+        assert_eq!(secs(site(), &short), Ok(1));
+        assert_eq!(secs(site(), &long), Ok(3000));
+        assert_eq!(secs(site(), &HeaderMap::new()), Ok(600));
+        assert_eq!(secs(site(), &zero), Err(Bypass::ZeroMaxAge));
+        assert_eq!(secs(page(), &zero), Err(Bypass::ZeroMaxAge));
+        let negative = headers(&[("cache-control", "max-age=-5")]);
+        let storage = site()
+            .decide(false, StatusCode::OK, &negative, SMALL)
+            .unwrap();
+        assert!(!storage.store);
+        // cache_page(0): patched, never stored.
+        let zero_page = Policy::new(Lifetime::Page(Duration::ZERO));
+        assert!(
+            !zero_page
+                .decide(false, StatusCode::OK, &HeaderMap::new(), SMALL)
+                .unwrap()
+                .store
+        );
+    }
+
+    /// RFC 9111 3.5 by default; Django's Vary: Authorization on request
+    /// (`test_vary_on_authorization_for_authorization_header`, `..._exceptions`,
+    /// `..._qualified_public_directive`, `..._superstring`).
+    #[test]
+    fn authorization() {
+        let plain = HeaderMap::new();
+        let public = headers(&[("cache-control", "public, max-age=60")]);
+        assert_eq!(
+            page().decide(true, StatusCode::OK, &plain, SMALL),
+            Err(Bypass::Authorization)
+        );
+        for ok in ["public", "s-maxage=60", "must-revalidate"] {
+            let response = headers(&[("cache-control", ok)]);
+            assert!(
+                page()
+                    .decide(true, StatusCode::OK, &response, SMALL)
+                    .is_ok(),
+                "{ok}"
+            );
+        }
+        assert_eq!(page().may_serve(true, &plain), Err(Bypass::Authorization));
+        assert!(page().may_serve(true, &public).is_ok());
+        assert!(page().may_serve(false, &plain).is_ok());
+
+        let django = Policy {
+            authorization: AuthorizationPolicy::VaryOnAuthorization,
+            ..page()
+        };
+        assert!(
+            django
+                .decide(true, StatusCode::OK, &plain, SMALL)
+                .unwrap()
+                .vary_on_authorization
+        );
+        assert!(
+            !django
+                .decide(false, StatusCode::OK, &plain, SMALL)
+                .unwrap()
+                .vary_on_authorization
+        );
+        assert!(
+            !django
+                .decide(true, StatusCode::OK, &public, SMALL)
+                .unwrap()
+                .vary_on_authorization
+        );
+        let qualified = headers(&[("cache-control", "public=\"abc\"")]);
+        assert!(
+            !django
+                .decide(true, StatusCode::OK, &qualified, SMALL)
+                .unwrap()
+                .vary_on_authorization
+        );
+        let superstring = headers(&[("cache-control", "no-public")]);
+        assert!(
+            django
+                .decide(true, StatusCode::OK, &superstring, SMALL)
+                .unwrap()
+                .vary_on_authorization
+        );
+        assert!(django.may_serve(true, &plain).is_ok());
+
+        // test_no_vary_on_authorization_for_empty_authorization_header
+        assert!(!is_authorized(&headers(&[("authorization", "")])));
+        assert!(is_authorized(&headers(&[("authorization", "Basic dTpw")])));
+    }
+
+    #[test]
+    fn reasons_read_well() {
+        assert_eq!(
+            Bypass::Status(StatusCode::NOT_FOUND).to_string(),
+            "status 404 is not 200"
+        );
+        assert_eq!(
+            Bypass::CacheControl("no-store").to_string(),
+            "Cache-Control: no-store"
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! A cached response as bytes: a compact, versioned binary layout.
+//!
+//! ```text
+//! "tcr" version(1)        4 bytes  magic and layout version
+//! status                  u16      big-endian, as every integer below
+//! flags                   u16      bit 0: an age base follows
+//! stored_at               u64      Unix seconds when the entry was made
+//! [age_base]              i64      Expires - max-age, in Unix seconds (Django's Age rule)
+//! header count            u16
+//!   name length           u16      then the name (lowercase)
+//!   value length          u32      then the value
+//! extension length        u32      then that many bytes, skipped by this version
+//! body                    the rest of the entry
+//! ```
+//!
+//! Decoding never copies the body: it is the entry the backend returned,
+//! advanced past the head ([`Buf::advance`]), so a hit
+//! costs one reference count on the entry and no copy. The few small header
+//! values are copied out instead of sliced: under concurrent hits on one
+//! page, each slice would be one more atomic operation on the entry's shared
+//! count, which costs more than copying a few dozen bytes. The extension block is
+//! room for what later versions keep beside a response (tags, staleness) that
+//! this version can skip. Anything that does not decode (another version,
+//! truncated, foreign bytes) is a [`DecodeError`]: the caller treats it as a
+//! miss.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{HeaderMap, HeaderValue, StatusCode, header};
+//! use tower_cache::http::stored::StoredResponse;
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+//! let entry = StoredResponse::encode(StatusCode::OK, &headers, b"<p>hi</p>", 1_700_000_000, None).unwrap();
+//!
+//! let decoded = StoredResponse::decode(entry.clone()).unwrap();
+//! assert_eq!(decoded.status, StatusCode::OK);
+//! assert_eq!(decoded.headers[header::CONTENT_TYPE], "text/html");
+//! assert_eq!(decoded.body, "<p>hi</p>");
+//! // The body points into the entry: no copy.
+//! assert_eq!(decoded.body.as_ptr(), entry[entry.len() - 9..].as_ptr());
+//! ```
+
+use std::fmt;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+const MAGIC: &[u8; 3] = b"tcr";
+/// The layout version this crate writes and reads.
+pub const VERSION: u8 = 1;
+const FLAG_AGE_BASE: u16 = 1;
+
+/// A response read back from the cache.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoredResponse {
+    /// The status code.
+    pub status: StatusCode,
+    /// The headers, as stored (hop-by-hop headers and `Content-Length` are not).
+    pub headers: HeaderMap,
+    /// The body: the backend's bytes, not copied.
+    pub body: Bytes,
+    /// When the entry was made, in Unix seconds.
+    pub stored_at: u64,
+    /// `Expires` minus `max-age` of the stored response, in Unix seconds,
+    /// when it had both: a hit's `Age` is `now - age_base` (at least 0), as
+    /// Django computes it.
+    pub age_base: Option<i64>,
+}
+
+/// Why bytes are not a stored response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(&'static str);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not a cached response: {}", self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Why a response cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeError(&'static str);
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "response cannot be cached: {}", self.0)
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Whether a response header is kept in the cache: not the hop-by-hop ones
+/// (RFC 9110 section 7.6.1), nor `Content-Length`, which comes from the body.
+pub fn is_stored_header(name: &HeaderName) -> bool {
+    use http::header::{
+        CONNECTION, CONTENT_LENGTH, PROXY_AUTHENTICATE, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+    };
+    !(name == CONTENT_LENGTH
+        || name == CONNECTION
+        || name == TRANSFER_ENCODING
+        || name == TE
+        || name == TRAILER
+        || name == UPGRADE
+        || name == PROXY_AUTHENTICATE
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection")
+}
+
+impl StoredResponse {
+    /// The entry for a response: status, the headers that
+    /// [`is_stored_header`] keeps, and the body.
+    ///
+    /// # Errors
+    ///
+    /// [`EncodeError`] when there are more than 65,535 headers or a header
+    /// value over 4 GiB.
+    pub fn encode(
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        stored_at: u64,
+        age_base: Option<i64>,
+    ) -> Result<Bytes, EncodeError> {
+        let kept = || headers.iter().filter(|(name, _)| is_stored_header(name));
+        let count =
+            u16::try_from(kept().count()).map_err(|_| EncodeError("more than 65535 headers"))?;
+        let header_bytes: usize = kept().map(|(n, v)| 6 + n.as_str().len() + v.len()).sum();
+        let mut out =
+            BytesMut::with_capacity(4 + 2 + 2 + 8 + 8 + 2 + header_bytes + 4 + body.len());
+        out.put_slice(MAGIC);
+        out.put_u8(VERSION);
+        out.put_u16(status.as_u16());
+        out.put_u16(if age_base.is_some() { FLAG_AGE_BASE } else { 0 });
+        out.put_u64(stored_at);
+        if let Some(base) = age_base {
+            out.put_i64(base);
+        }
+        out.put_u16(count);
+        for (name, value) in kept() {
+            let name = name.as_str().as_bytes();
+            // Header names are short: http caps them far below 64 KiB.
+            out.put_u16(
+                u16::try_from(name.len()).map_err(|_| EncodeError("header name too long"))?,
+            );
+            out.put_slice(name);
+            out.put_u32(
+                u32::try_from(value.len()).map_err(|_| EncodeError("header value too long"))?,
+            );
+            out.put_slice(value.as_bytes());
+        }
+        out.put_u32(0); // no extensions in this version
+        out.put_slice(body);
+        Ok(out.freeze())
+    }
+
+    /// Reads an entry written by [`encode`](StoredResponse::encode), without
+    /// copying the body.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] for anything that is not an entry of this version.
+    pub fn decode(mut entry: Bytes) -> Result<StoredResponse, DecodeError> {
+        let mut r = Reader {
+            entry: &entry,
+            at: 0,
+        };
+        if r.take(3)? != MAGIC {
+            return Err(DecodeError("bad magic"));
+        }
+        if r.u8()? != VERSION {
+            return Err(DecodeError("unknown layout version"));
+        }
+        let status = StatusCode::from_u16(r.u16()?).map_err(|_| DecodeError("bad status"))?;
+        let flags = r.u16()?;
+        let stored_at = r.u64()?;
+        let age_base = if flags & FLAG_AGE_BASE != 0 {
+            Some(i64::from_be_bytes(r.array()?))
+        } else {
+            None
+        };
+        let count = usize::from(r.u16()?);
+        // Room for what a hit adds (`Age`, a HEAD's `Content-Length`).
+        let mut headers = HeaderMap::with_capacity(count + 2);
+        for _ in 0..count {
+            let len = usize::from(r.u16()?);
+            let name =
+                HeaderName::from_bytes(r.take(len)?).map_err(|_| DecodeError("bad header name"))?;
+            let len = r.u32()? as usize;
+            let value = HeaderValue::from_bytes(r.take(len)?)
+                .map_err(|_| DecodeError("bad header value"))?;
+            headers.append(name, value);
+        }
+        let extensions = r.u32()? as usize;
+        r.take(extensions)?;
+        // The body is the entry itself, advanced past the head.
+        let body_start = r.at;
+        entry.advance(body_start);
+        let body = entry;
+        Ok(StoredResponse {
+            status,
+            headers,
+            body,
+            stored_at,
+            age_base,
+        })
+    }
+}
+
+struct Reader<'a> {
+    entry: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|end| *end <= self.entry.len());
+        let end = end.ok_or(DecodeError("truncated"))?;
+        let slice = &self.entry[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header;
+
+    fn sample() -> Bytes {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        headers.append(header::SET_COOKIE, HeaderValue::from_static("a=1"));
+        headers.append(header::SET_COOKIE, HeaderValue::from_static("b=2"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        headers.insert("x-opaque", HeaderValue::from_bytes(b"\xfe\xff").unwrap());
+        StoredResponse::encode(StatusCode::OK, &headers, b"hello", 42, Some(-7)).unwrap()
+    }
+
+    #[test]
+    fn round_trip_keeps_everything_but_hop_by_hop_headers() {
+        let stored = StoredResponse::decode(sample()).unwrap();
+        assert_eq!(stored.status, StatusCode::OK);
+        assert_eq!(stored.body, "hello");
+        assert_eq!(stored.stored_at, 42);
+        assert_eq!(stored.age_base, Some(-7));
+        assert_eq!(stored.headers.get_all(header::SET_COOKIE).iter().count(), 2);
+        assert_eq!(stored.headers["x-opaque"].as_bytes(), b"\xfe\xff");
+        assert!(!stored.headers.contains_key(header::CONTENT_LENGTH));
+        assert!(!stored.headers.contains_key(header::CONNECTION));
+        assert_eq!(stored.headers.len(), 4);
+    }
+
+    #[test]
+    fn every_truncation_and_foreign_bytes_are_errors_not_panics() {
+        let entry = sample();
+        // Cutting into the header block or before it fails; cutting the body
+        // only shortens it, which is why the body is last.
+        let body_start = entry.len() - 5;
+        for cut in 0..body_start {
+            assert!(
+                StoredResponse::decode(entry.slice(..cut)).is_err(),
+                "cut at {cut}"
+            );
+        }
+        assert!(StoredResponse::decode(Bytes::from_static(b"\x80\x05\x95pickled")).is_err());
+        let mut other_version = entry.to_vec();
+        other_version[3] = 2;
+        assert_eq!(
+            StoredResponse::decode(Bytes::from(other_version)).unwrap_err(),
+            DecodeError("unknown layout version")
+        );
+        let mut bad_status = entry.to_vec();
+        bad_status[4..6].copy_from_slice(&1u16.to_be_bytes());
+        assert!(StoredResponse::decode(Bytes::from(bad_status)).is_err());
+    }
+
+    #[test]
+    fn extensions_are_skipped() {
+        let entry =
+            StoredResponse::encode(StatusCode::OK, &HeaderMap::new(), b"body", 1, None).unwrap();
+        let mut with_ext = entry[..entry.len() - 8].to_vec();
+        with_ext.extend_from_slice(&3u32.to_be_bytes());
+        with_ext.extend_from_slice(b"xyzbody");
+        let stored = StoredResponse::decode(Bytes::from(with_ext)).unwrap();
+        assert_eq!(stored.body, "body");
+    }
+}

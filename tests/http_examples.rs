@@ -1,0 +1,220 @@
+//! The HTTP examples: the demo (`examples/httpbin.rs`) end to end on ephemeral loopback ports,
+//! with a 0.2 s upstream delay instead of 2 s.
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/httpbin.rs"]
+mod httpbin;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use tokio::net::TcpListener;
+use tower_cache::Cache;
+
+const DELAY: f64 = 0.2;
+
+struct Running {
+    url: String,
+    upstream_calls: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<String>>>,
+    client: httpbin::HttpClient,
+}
+
+async fn serve(router: axum::Router) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+async fn start(site_wide: bool, upstream: Option<String>) -> Running {
+    let upstream_calls = Arc::new(AtomicUsize::new(0));
+    let upstream = match upstream {
+        Some(url) => url,
+        None => serve(httpbin::upstream_app(upstream_calls.clone())).await,
+    };
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    let demo = httpbin::Demo {
+        client: httpbin::http_client(),
+        upstream,
+        delay: DELAY,
+    };
+    let cache = Cache::from_url("memory://").await.unwrap();
+    let app = httpbin::app(
+        demo,
+        cache,
+        Duration::from_secs(300),
+        site_wide,
+        Some(Box::leak(Box::new(move |line: std::fmt::Arguments<'_>| {
+            sink.lock().unwrap().push(line.to_string())
+        }))),
+    );
+    Running {
+        url: serve(app).await,
+        upstream_calls,
+        log,
+        client: httpbin::http_client(),
+    }
+}
+
+async fn ten_requests(site_wide: bool) {
+    let demo = start(site_wide, None).await;
+    let mut pages = Vec::new();
+    for i in 0..10 {
+        let started = Instant::now();
+        let (status, headers, body) = httpbin::http_get(&demo.client, &format!("{}/", demo.url))
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["cache-control"], "max-age=300");
+        assert!(headers.contains_key("expires"));
+        assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+        let page = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            page.contains("Results received!") && page.contains("Get new data"),
+            "{page}"
+        );
+        if i == 0 {
+            assert!(
+                took >= Duration::from_secs_f64(DELAY),
+                "the first request waits for the API: {took:?}"
+            );
+            assert!(!headers.contains_key("age"));
+        } else {
+            assert_eq!(headers["age"], "0");
+        }
+        pages.push(page);
+    }
+    assert_eq!(
+        demo.upstream_calls.load(Ordering::SeqCst),
+        1,
+        "one upstream call for ten requests"
+    );
+    assert!(
+        pages.iter().all(|p| *p == pages[0]),
+        "every hit is the first page, time and all"
+    );
+
+    let log = demo.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 10, "{log:?}");
+    let secs = |line: &str| -> f64 {
+        line.strip_prefix("Total time: ")
+            .and_then(|rest| rest.strip_suffix('s'))
+            .unwrap_or_else(|| panic!("not a timing line: {line:?}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(secs(&log[0]) >= 0.19, "{log:?}");
+    for line in &log[1..] {
+        assert_eq!(line, "Total time: 0.00s");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_view_cache_calls_the_upstream_once_for_ten_requests() {
+    ten_requests(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_wide_cache_calls_the_upstream_once_for_ten_requests() {
+    ten_requests(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_error_is_a_502_and_never_cached() {
+    // A port that was free a moment ago: connections are refused.
+    let closed = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let demo = start(false, Some(closed)).await;
+    for _ in 0..2 {
+        let (status, headers, body) = httpbin::http_get(&demo.client, &format!("{}/", demo.url))
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert!(!headers.contains_key("cache-control") && !headers.contains_key("expires"));
+        assert!(String::from_utf8_lossy(&body).contains("502 Bad gateway"));
+    }
+    assert_eq!(demo.log.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn arguments() {
+    let args = |list: &[&str]| httpbin::parse_args(list.iter().map(|s| s.to_string()));
+    let defaults = args(&[]).unwrap();
+    assert_eq!(defaults.listen.to_string(), "127.0.0.1:8000");
+    assert_eq!(
+        (defaults.delay, defaults.site_wide, defaults.upstream),
+        (2.0, false, None)
+    );
+    let custom = args(&[
+        "--listen",
+        "127.0.0.1:9000",
+        "--upstream",
+        "http://127.0.0.1:8080/",
+        "--delay",
+        "0.5",
+        "--site-wide",
+    ])
+    .unwrap();
+    assert_eq!(custom.listen.to_string(), "127.0.0.1:9000");
+    assert_eq!(custom.upstream.as_deref(), Some("http://127.0.0.1:8080"));
+    assert_eq!((custom.delay, custom.site_wide), (0.5, true));
+    assert!(args(&["--quiet"]).unwrap().quiet);
+    assert!(args(&["--delay", "soon"]).unwrap_err().contains("--delay"));
+    assert!(args(&["--listen"]).unwrap_err().contains("needs a value"));
+    assert!(
+        args(&["--frobnicate"])
+            .unwrap_err()
+            .contains("unknown argument")
+    );
+}
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/site_wide.rs"]
+mod site_wide;
+
+/// `examples/site_wide.rs`: `/` is cached, `/account` (private) is not.
+#[tokio::test]
+async fn site_wide_example_caches_public_pages_only() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let app = site_wide::app(Cache::from_url("memory://").await.unwrap());
+    let fetch = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let request = Request::get(path)
+                .header("host", "localhost")
+                .body(Body::empty())
+                .unwrap();
+            let response = app.oneshot(request).await.unwrap();
+            let age = response.headers().contains_key("age");
+            let control = response.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (age, control, body)
+        }
+    };
+    let (age, control, _) = fetch("/").await;
+    assert_eq!((age, control.as_str()), (false, "max-age=60"));
+    let (age, _, _) = fetch("/").await;
+    assert!(age, "the second / is a hit");
+    let (_, control, _) = fetch("/news").await;
+    assert_eq!(control, "max-age=10");
+    assert!(fetch("/news").await.0, "/news is a hit too");
+    for _ in 0..2 {
+        let (age, control, body) = fetch("/account").await;
+        assert_eq!((age, control.as_str()), (false, "private"));
+        assert!(body.starts_with(b"Your account"));
+    }
+}
