@@ -4,6 +4,8 @@ use std::fmt::{Display, Write};
 
 use md5::{Digest, Md5};
 
+use crate::http::key::Md5Hex;
+
 /// Which Django's fragment key layout to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -71,14 +73,7 @@ where
             }
         }
     }
-    let mut key = String::with_capacity(fragment_name.len() + 48);
-    key.push_str("template.cache.");
-    key.push_str(fragment_name);
-    key.push('.');
-    for byte in hasher.finalize() {
-        let _ = write!(key, "{byte:02x}");
-    }
-    key
+    format!("template.cache.{fragment_name}.{}", Md5Hex::of(hasher))
 }
 
 #[cfg(test)]

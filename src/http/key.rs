@@ -66,7 +66,8 @@ pub const HEADER_KEY_PREFIX: &str = "views.decorators.cache.cache_header";
 pub struct Md5Hex([u8; 32]);
 
 impl Md5Hex {
-    fn of(hasher: Md5) -> Md5Hex {
+    /// The digest of what `hasher` was fed.
+    pub(crate) fn of(hasher: Md5) -> Md5Hex {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let digest = hasher.finalize();
         let mut out = [0u8; 32];
