@@ -161,11 +161,13 @@ impl Harness {
 }
 
 /// Runs `tasks` concurrent tasks that each `incr` `key` by one `per_task`
-/// times (the key must hold an integer) and returns the final value.
-pub async fn concurrent_incr(cache: &Cache, key: &str, tasks: usize, per_task: usize) -> i64 {
+/// times, task `i` through `caches[i % caches.len()]` (several caches over
+/// one store stand for several app servers), and returns the final value.
+/// The key must hold an integer.
+pub async fn concurrent_incr(caches: &[Cache], key: &str, tasks: usize, per_task: usize) -> i64 {
     let handles: Vec<_> = (0..tasks)
-        .map(|_| {
-            let (cache, key) = (cache.clone(), key.to_owned());
+        .map(|i| {
+            let (cache, key) = (caches[i % caches.len()].clone(), key.to_owned());
             tokio::spawn(async move {
                 for _ in 0..per_task {
                     cache.incr(&key, 1).await.expect("incr");
@@ -176,14 +178,19 @@ pub async fn concurrent_incr(cache: &Cache, key: &str, tasks: usize, per_task: u
     for handle in handles {
         handle.await.expect("incr task panicked");
     }
-    cache.get::<i64>(key).await.expect("get").expect("counter")
+    caches[0]
+        .get::<i64>(key)
+        .await
+        .expect("get")
+        .expect("counter")
 }
 
-/// Runs `tasks` concurrent `add`s of `key` and returns how many said they stored.
-pub async fn concurrent_add(cache: &Cache, key: &str, tasks: usize) -> usize {
+/// Runs `tasks` concurrent `add`s of `key`, task `i` through
+/// `caches[i % caches.len()]`, and returns how many said they stored.
+pub async fn concurrent_add(caches: &[Cache], key: &str, tasks: usize) -> usize {
     let handles: Vec<_> = (0..tasks)
         .map(|i| {
-            let (cache, key) = (cache.clone(), key.to_owned());
+            let (cache, key) = (caches[i % caches.len()].clone(), key.to_owned());
             tokio::spawn(async move { cache.add(&key, &i, Timeout::Default).await.expect("add") })
         })
         .collect();

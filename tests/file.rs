@@ -319,16 +319,16 @@ async fn concurrent_incr_and_add_are_atomic() {
     let (_, two) = cache_in(dir.path());
     one.set("counter", &0, Timeout::Forever).await.unwrap();
     let (a, b) = tokio::join!(
-        concurrent_incr(&one, "counter", 25, 4),
-        concurrent_incr(&two, "counter", 25, 4)
+        concurrent_incr(std::slice::from_ref(&one), "counter", 25, 4),
+        concurrent_incr(std::slice::from_ref(&two), "counter", 25, 4)
     );
     assert_eq!(a.max(b), 200);
     assert_eq!(one.get::<i64>("counter").await.unwrap(), Some(200));
     for round in 0..5 {
         let key = format!("contested-{round}");
         let (x, y) = tokio::join!(
-            concurrent_add(&one, &key, 10),
-            concurrent_add(&two, &key, 10)
+            concurrent_add(std::slice::from_ref(&one), &key, 10),
+            concurrent_add(std::slice::from_ref(&two), &key, 10)
         );
         assert_eq!(x + y, 1, "round {round}");
     }

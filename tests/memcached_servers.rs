@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Server, eventually, server_url, unique};
+use tower_cache::testing::{concurrent_add, concurrent_incr};
 use tower_cache::{Cache, DynBackend, MemcachedBackend, Timeout};
 
 async fn backend() -> DynBackend {
@@ -133,31 +134,12 @@ async fn one_server_down_misses_its_keys_and_the_cache_recovers() {
 async fn two_caches_increment_and_add_atomically() {
     let _no_flush = CONFORMANCE_CLEAR_LOCK.read().await;
     let (a, b) = (Cache::new(backend().await), Cache::new(backend().await));
+    let caches = [a, b];
     let key = unique("counter");
-    a.set(&key, &0, Timeout::Default).await.unwrap();
-    let tasks: Vec<_> = (0..1000)
-        .map(|i| {
-            let (cache, key) = (if i % 2 == 0 { a.clone() } else { b.clone() }, key.clone());
-            tokio::spawn(async move { cache.incr(&key, 1).await.unwrap() })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    assert_eq!(b.get::<i64>(&key).await.unwrap(), Some(1000));
-
+    caches[0].set(&key, &0, Timeout::Default).await.unwrap();
+    assert_eq!(concurrent_incr(&caches, &key, 1000, 1).await, 1000);
     for round in 0..5 {
         let key = unique(&format!("contested{round}"));
-        let tasks: Vec<_> = (0..50)
-            .map(|i| {
-                let (cache, key) = (if i % 2 == 0 { a.clone() } else { b.clone() }, key.clone());
-                tokio::spawn(async move { cache.add(&key, &i, Timeout::Default).await.unwrap() })
-            })
-            .collect();
-        let mut winners = 0;
-        for task in tasks {
-            winners += usize::from(task.await.unwrap());
-        }
-        assert_eq!(winners, 1, "round {round}");
+        assert_eq!(concurrent_add(&caches, &key, 50).await, 1, "round {round}");
     }
 }

@@ -17,7 +17,10 @@ tower_cache::conformance_suite!(backend);
 async fn concurrent_incr_is_atomic() {
     let cache = Cache::new(backend().await);
     cache.set("counter", &0, Timeout::Forever).await.unwrap();
-    assert_eq!(concurrent_incr(&cache, "counter", 100, 100).await, 10_000);
+    assert_eq!(
+        concurrent_incr(std::slice::from_ref(&cache), "counter", 100, 100).await,
+        10_000
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -25,7 +28,11 @@ async fn concurrent_add_has_exactly_one_winner() {
     let cache = Cache::new(backend().await);
     for round in 0..20 {
         let key = format!("contested-{round}");
-        assert_eq!(concurrent_add(&cache, &key, 50).await, 1, "round {round}");
+        assert_eq!(
+            concurrent_add(std::slice::from_ref(&cache), &key, 50).await,
+            1,
+            "round {round}"
+        );
     }
 }
 

@@ -155,7 +155,10 @@ pub(crate) async fn incr_race(url: &str) {
     let backend = fresh(url, |b| b).await;
     let cache = cache_over(&backend);
     cache.set("counter", &0, Timeout::Forever).await.unwrap();
-    assert_eq!(concurrent_incr(&cache, "counter", 1000, 1).await, 1000);
+    assert_eq!(
+        concurrent_incr(std::slice::from_ref(&cache), "counter", 1000, 1).await,
+        1000
+    );
 }
 
 /// Of many concurrent `add`s of an absent (or expired) key, one wins.
@@ -172,7 +175,11 @@ pub(crate) async fn add_race(url: &str) {
                 .unwrap();
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert_eq!(concurrent_add(&cache, &key, 20).await, 1, "round {round}");
+        assert_eq!(
+            concurrent_add(std::slice::from_ref(&cache), &key, 20).await,
+            1,
+            "round {round}"
+        );
     }
 }
 
