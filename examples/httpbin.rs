@@ -359,44 +359,25 @@ pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool, log: Option
     }
 }
 
-/// A [`Log`] that prints on stdout from a thread of its own, every 20 ms,
-/// so that a request never waits for the terminal: each server thread
-/// appends to a buffer of its own (no lock shared between requests), and the
-/// printing thread collects them.
+/// A [`Log`] that prints on stdout from a thread of its own, so that a
+/// request never waits for the terminal: lines go through a channel, in the
+/// order the requests finished, and the printing thread writes each batch as
+/// soon as it arrives.
 fn stdout_log() -> Log {
-    use std::fmt::Write as _;
     use std::io::Write as _;
-    use std::sync::Mutex;
-    type Buffer = Arc<Mutex<String>>;
-    static BUFFERS: Mutex<Vec<Buffer>> = Mutex::new(Vec::new());
-    thread_local! {
-        static MINE: Buffer = {
-            let buffer = Buffer::default();
-            BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).push(buffer.clone());
-            buffer
-        };
-    }
-    std::thread::spawn(|| {
-        let mut batch = String::new();
-        loop {
-            std::thread::sleep(Duration::from_millis(20));
-            for buffer in BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                let mut lines = buffer.lock().unwrap_or_else(|e| e.into_inner());
-                batch.push_str(&lines);
-                lines.clear();
+    let (lines, printer) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let stdout = std::io::stdout();
+        while let Ok(first) = printer.recv() {
+            let mut out = stdout.lock();
+            for line in std::iter::once(first).chain(printer.try_iter()) {
+                let _ = writeln!(out, "{line}");
             }
-            if !batch.is_empty() {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(batch.as_bytes());
-                let _ = out.flush();
-                batch.clear();
-            }
+            let _ = out.flush();
         }
     });
-    Box::leak(Box::new(|line: std::fmt::Arguments<'_>| {
-        MINE.with(|buffer| {
-            let _ = writeln!(buffer.lock().unwrap_or_else(|e| e.into_inner()), "{line}");
-        });
+    Box::leak(Box::new(move |line: std::fmt::Arguments<'_>| {
+        let _ = lines.send(line.to_string());
     }))
 }
 
