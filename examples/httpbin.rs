@@ -359,25 +359,57 @@ pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool, log: Option
     }
 }
 
-/// A [`Log`] that prints on stdout from a thread of its own, so that a
-/// request never waits for the terminal: lines go through a channel, in the
-/// order the requests finished, and the printing thread writes each batch as
-/// soon as it arrives.
+/// A [`Log`] that prints on stdout from a thread of its own, every 20 ms,
+/// so that a request never waits for the terminal: each server thread
+/// appends to a buffer of its own (no lock shared between requests, no
+/// wake-up per line), and the printing thread collects them. Each line is
+/// stamped with the time it was logged, so lines from different threads in
+/// one batch still print in the order the requests finished.
 fn stdout_log() -> Log {
+    use std::fmt::Write as _;
     use std::io::Write as _;
-    let (lines, printer) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        let stdout = std::io::stdout();
-        while let Ok(first) = printer.recv() {
-            let mut out = stdout.lock();
-            for line in std::iter::once(first).chain(printer.try_iter()) {
-                let _ = writeln!(out, "{line}");
+    use std::sync::Mutex;
+    type Buffer = Arc<Mutex<String>>;
+    const STAMP_WIDTH: usize = 20;
+    static START: std::sync::LazyLock<std::time::Instant> =
+        std::sync::LazyLock::new(std::time::Instant::now);
+    std::sync::LazyLock::force(&START);
+    static BUFFERS: Mutex<Vec<Buffer>> = Mutex::new(Vec::new());
+    thread_local! {
+        static MINE: Buffer = {
+            let buffer = Buffer::default();
+            BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).push(buffer.clone());
+            buffer
+        };
+    }
+    std::thread::spawn(|| {
+        let mut batch = String::new();
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            for buffer in BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                let mut lines = buffer.lock().unwrap_or_else(|e| e.into_inner());
+                batch.push_str(&lines);
+                lines.clear();
             }
-            let _ = out.flush();
+            if !batch.is_empty() {
+                // Fixed-width stamps: sorting the lines sorts them by time.
+                let mut lines: Vec<&str> = batch.lines().collect();
+                lines.sort_unstable();
+                let mut out = std::io::stdout().lock();
+                for line in lines {
+                    let _ = writeln!(out, "{}", &line[STAMP_WIDTH..]);
+                }
+                let _ = out.flush();
+                batch.clear();
+            }
         }
     });
-    Box::leak(Box::new(move |line: std::fmt::Arguments<'_>| {
-        let _ = lines.send(line.to_string());
+    Box::leak(Box::new(|line: std::fmt::Arguments<'_>| {
+        let stamp = START.elapsed().as_nanos();
+        MINE.with(|buffer| {
+            let mut buffer = buffer.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(buffer, "{stamp:0width$}{line}", width = STAMP_WIDTH);
+        });
     }))
 }
 
