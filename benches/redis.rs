@@ -15,8 +15,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use deadpool_redis::redis;
 use tower_cache::{Cache, RedisBackend, Timeout};
 
-/// The size of the perf anchors' page body.
-const VALUE_LEN: usize = 688;
+mod common;
+use common::VALUE_LEN;
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").expect(
@@ -78,23 +78,7 @@ fn get(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { black_box(cache.get_bytes(black_box("bench-page")).await.unwrap()) })
     });
-    group.bench_function("cache/get_many_100", |b| {
-        b.to_async(&rt).iter(|| async {
-            black_box(
-                cache
-                    .get_many::<String, _, _>(black_box(&keys))
-                    .await
-                    .unwrap(),
-            )
-        })
-    });
-    group.bench_function("cache/100_gets", |b| {
-        b.to_async(&rt).iter(|| async {
-            for key in &keys {
-                black_box(cache.get::<String>(black_box(key)).await.unwrap());
-            }
-        })
-    });
+    common::bench_get_many_against_gets(&mut group, &rt, &cache, &keys);
     group.finish();
 }
 

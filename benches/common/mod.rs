@@ -2,10 +2,14 @@
 //! run, so that each backend's figures can be read as ratios to the memory
 //! backend's.
 
+// Each bench uses the part it needs.
+#![allow(dead_code)]
+
 use std::hint::black_box;
 
 use bytes::Bytes;
-use criterion::Criterion;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
 use tokio::runtime::Runtime;
 use tower_cache::{Cache, Timeout};
 
@@ -76,4 +80,31 @@ pub(crate) fn bench_backends(c: &mut Criterion, rt: &Runtime, caches: &[(&str, C
         });
     }
     group.finish();
+}
+
+/// Adds `cache/get_many_100` (one `get_many` of `keys`) and `cache/100_gets`
+/// (one `get` per key) to `group`: the round trips a batch saves.
+pub(crate) fn bench_get_many_against_gets(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    cache: &Cache,
+    keys: &[String],
+) {
+    group.bench_function("cache/get_many_100", |b| {
+        b.to_async(rt).iter(|| async {
+            black_box(
+                cache
+                    .get_many::<String, _, _>(black_box(keys))
+                    .await
+                    .unwrap(),
+            )
+        })
+    });
+    group.bench_function("cache/100_gets", |b| {
+        b.to_async(rt).iter(|| async {
+            for key in keys {
+                black_box(cache.get::<String>(black_box(key)).await.unwrap());
+            }
+        })
+    });
 }
