@@ -156,22 +156,10 @@ mod redis {
 #[cfg(feature = "memcached")]
 mod memcached {
     use http::{HeaderMap, HeaderValue, Method, Uri};
-    use tower_cache::MemcachedBackend;
     use tower_cache::http::key::{VaryHeaders, header_key, page_key, url_hash};
 
-    use super::common::Server;
+    use super::common::{Server, memcached_over as over};
     use super::*;
-
-    async fn over(servers: &[&Server]) -> (MemcachedBackend, Cache) {
-        let backend = MemcachedBackend::builder(servers.iter().map(|s| s.address()))
-            .connect_timeout(Duration::from_millis(300))
-            .command_timeout(Duration::from_millis(300))
-            .build()
-            .await
-            .unwrap();
-        let cache = Cache::new(Arc::new(backend.clone()));
-        (backend, cache)
-    }
 
     /// The two keys `cache_page` stores `/{name}` under: header list and page.
     fn page_keys(name: &str) -> [String; 2] {

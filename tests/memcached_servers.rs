@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Server, eventually, server_url, unique};
+use common::{Server, eventually, memcached_over as over, server_url, unique};
 use tower_cache::testing::{concurrent_add, concurrent_incr};
-use tower_cache::{Cache, DynBackend, MemcachedBackend, Timeout};
+use tower_cache::{Cache, DynBackend, Timeout};
 
 async fn backend() -> DynBackend {
     let url = server_url("MEMCACHED_URLS");
@@ -30,17 +29,6 @@ async fn backend() -> DynBackend {
 }
 
 tower_cache::conformance_suite!(backend, global_clear);
-
-async fn over(servers: &[&Server]) -> (MemcachedBackend, Cache) {
-    let backend = MemcachedBackend::builder(servers.iter().map(|s| s.address()))
-        .connect_timeout(Duration::from_millis(300))
-        .command_timeout(Duration::from_millis(300))
-        .build()
-        .await
-        .unwrap();
-    let cache = Cache::new(Arc::new(backend.clone()));
-    (backend, cache)
-}
 
 #[tokio::test]
 async fn a_fourth_server_moves_about_a_quarter_of_the_keys() {
