@@ -818,7 +818,7 @@ pub mod cases {
     /// A zero timeout keeps nothing: set, add (which still says `true`),
     /// set_many, and touch (which removes the key).
     pub async fn test_zero_timeout(h: &Harness) {
-        let zero = Timeout::NONE;
+        let zero = Timeout::ZERO;
         h.default.set("key1", "eggs", zero).await.unwrap();
         expect_str(&h.default, "key1", None).await;
         assert!(h.default.add("key2", "ham", zero).await.unwrap());

@@ -9,7 +9,7 @@ use std::time::Duration;
 /// | `timeout=DEFAULT_TIMEOUT` (omitted) | [`Timeout::Default`] | the cache's default (300 s unless configured) |
 /// | `timeout=None` | [`Timeout::Forever`] | never expires |
 /// | `timeout=60` | `Timeout::After(Duration::from_secs(60))` | expires after 60 s |
-/// | `timeout=0` or negative | `Timeout::After(Duration::ZERO)` ([`Timeout::NONE`]) | do not keep: `set` deletes the key |
+/// | `timeout=0` or negative | `Timeout::After(Duration::ZERO)` ([`Timeout::ZERO`]) | do not keep: `set` deletes the key |
 ///
 /// A [`Duration`] converts into a `Timeout`, so `cache.set("k", &v, Duration::from_secs(60))`
 /// works wherever a `Timeout` is expected.
@@ -19,7 +19,7 @@ use std::time::Duration;
 /// use tower_cache::Timeout;
 ///
 /// assert_eq!(Timeout::from(Duration::from_secs(5)), Timeout::After(Duration::from_secs(5)));
-/// assert_eq!(Timeout::from_secs_f64(-3.0), Timeout::NONE);
+/// assert_eq!(Timeout::from_secs_f64(-3.0), Timeout::ZERO);
 /// assert_eq!(Timeout::from_secs_f64(100.2), Timeout::After(Duration::from_secs_f64(100.2)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -34,8 +34,9 @@ pub enum Timeout {
 }
 
 impl Timeout {
-    /// Do not keep the entry: Django's `timeout=0`.
-    pub const NONE: Timeout = Timeout::After(Duration::ZERO);
+    /// Do not keep the entry: Django's `timeout=0` (a `set` with it deletes
+    /// the key). Not Django's `timeout=None`, which is [`Timeout::Forever`].
+    pub const ZERO: Timeout = Timeout::After(Duration::ZERO);
 
     /// Django's default timeout: five minutes.
     pub const DJANGO_DEFAULT: Duration = Duration::from_secs(300);
@@ -44,7 +45,7 @@ impl Timeout {
     /// Django accepts them: zero, negative or NaN means "do not keep".
     pub fn from_secs_f64(secs: f64) -> Timeout {
         if secs.is_nan() || secs <= 0.0 {
-            Timeout::NONE
+            Timeout::ZERO
         } else {
             Timeout::After(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
         }
