@@ -44,7 +44,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder};
-use tower_cache::middleware::{FetchFromCacheLayer, UpdateCacheLayer, cache_page};
+use tower_cache::middleware::{SiteCache, cache_page};
 use tower_cache::{Cache, Caches};
 
 /// The command line.
@@ -342,11 +342,10 @@ impl<F: Future> Future for TimingFuture<F> {
 pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool, log: Option<Log>) -> Router {
     let router = Router::new();
     let router = if site_wide {
-        router.route("/", get(home)).layer(
-            ServiceBuilder::new()
-                .layer(UpdateCacheLayer::new().cache(cache.clone()).timeout(ttl))
-                .layer(FetchFromCacheLayer::new().cache(cache)),
-        )
+        let (update, fetch) = SiteCache::new().cache(cache).timeout(ttl).layers();
+        router
+            .route("/", get(home))
+            .layer(ServiceBuilder::new().layer(update).layer(fetch))
     } else {
         router
             .route("/", get(home))

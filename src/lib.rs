@@ -58,9 +58,8 @@
 //!
 //! [`middleware`] has Django's per-view and per-site caches as Tower layers,
 //! in the default build: [`cache_page(ttl)`](middleware::cache_page) for a
-//! route, [`UpdateCacheLayer`](middleware::UpdateCacheLayer) and
-//! [`FetchFromCacheLayer`](middleware::FetchFromCacheLayer) for a whole
-//! router, with Django 6.1's page keys and rules ([`http`]).
+//! route, and [`SiteCache`](middleware::SiteCache), whose two layers cache a
+//! whole router, with Django 6.1's page keys and rules ([`http`]).
 //!
 //! ```
 //! use std::time::Duration;

@@ -13,7 +13,7 @@ use url::Url;
 use crate::backend::DynBackend;
 use crate::backends::{DummyBackend, MemoryBackend};
 use crate::cache::Cache;
-use crate::error::{ConfigError, Result};
+use crate::error::{CacheError, ConfigError, Result};
 use crate::timeout::Timeout;
 
 /// The alias of the cache used when none is named: Django's `DEFAULT_CACHE_ALIAS`.
@@ -470,6 +470,38 @@ impl Caches {
     pub async fn from_env() -> Result<Caches> {
         let url = std::env::var(CACHE_URL_ENV).unwrap_or_else(|_| "memory://".to_owned());
         Caches::from_url(&url).await
+    }
+
+    /// The process-wide caches, built once, at the first call, by
+    /// [`Caches::from_env`] (`CACHE_URL`, or `memory://` when it is unset):
+    /// what the cache layers use when they are given no cache, as Django's
+    /// `cache_page` uses `caches['default']`.
+    ///
+    /// Concurrent first calls build it once. A backend that holds
+    /// connections (Redis, memcached, databases) keeps them on the runtime of
+    /// the first call: use one runtime for the process, or give the layers a
+    /// cache of your own.
+    ///
+    /// # Errors
+    ///
+    /// The error of that one build (a bad `CACHE_URL`, say), logged once
+    /// (target `tower_cache`, level `error`) and returned on every call; the
+    /// layers then pass requests through uncached rather than fail them. It
+    /// is not retried: fix the variable and restart.
+    pub async fn global() -> std::result::Result<&'static Caches, &'static CacheError> {
+        static GLOBAL: tokio::sync::OnceCell<Result<Caches>> = tokio::sync::OnceCell::const_new();
+        GLOBAL
+            .get_or_init(|| async {
+                let built = Caches::from_env().await;
+                if let Err(error) = &built {
+                    tracing::error!(target: "tower_cache", error = error as &dyn std::error::Error,
+                        "the default cache (CACHE_URL) could not be built; \
+                         cache layers without a cache of their own pass requests through");
+                }
+                built
+            })
+            .await
+            .as_ref()
     }
 
     /// The cache under `alias`.

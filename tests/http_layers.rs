@@ -17,8 +17,7 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_cache::http::key::{VaryHeaders, page_key, url_hash};
 use tower_cache::http::policy::{AuthorizationPolicy, SetCookiePolicy};
 use tower_cache::middleware::{
-    CacheLayer, CachePage, FetchFromCache, FetchFromCacheLayer, UpdateCache, UpdateCacheLayer,
-    cache_page,
+    CachePage, CachePageLayer, FetchFromCache, SiteCache, UpdateCache, cache_page,
 };
 use tower_cache::testing::FailingBackend;
 use tower_cache::{Cache, MemoryBackend};
@@ -85,7 +84,7 @@ fn fresh_cache() -> Cache {
 }
 
 /// `cache_page(300 s)` on a cache of its own.
-fn ttl300() -> CacheLayer {
+fn ttl300() -> CachePageLayer {
     cache_page(Duration::from_secs(300)).cache(fresh_cache())
 }
 
@@ -96,18 +95,19 @@ fn cached(origin: &Counting) -> CachePage<Counting> {
 
 /// `origin` behind the site-wide pair on `cache`.
 fn site_wide(origin: &Counting, cache: Cache) -> UpdateCache<FetchFromCache<Counting>> {
-    site_wide_with(UpdateCacheLayer::new(), origin, cache)
+    site_wide_with(SiteCache::new(), origin, cache)
 }
 
-/// `origin` behind `update` and a fetch layer, both on `cache`.
+/// `origin` behind the layers of `site` on `cache`.
 fn site_wide_with(
-    update: UpdateCacheLayer,
+    site: SiteCache,
     origin: &Counting,
     cache: Cache,
 ) -> UpdateCache<FetchFromCache<Counting>> {
+    let (update, fetch) = site.cache(cache).layers();
     ServiceBuilder::new()
-        .layer(update.cache(cache.clone()))
-        .layer(FetchFromCacheLayer::new().cache(cache))
+        .layer(update)
+        .layer(fetch)
         .service(origin.clone())
 }
 
@@ -338,14 +338,14 @@ async fn lifetime_precedence() {
     // site-wide, default 1 s, max-age=300: still a hit.
     let site_long = Counting::new(long_max_age);
     let site_long_svc = site_wide_with(
-        UpdateCacheLayer::new().timeout(Duration::from_secs(1)),
+        SiteCache::new().timeout(Duration::from_secs(1)),
         &site_long,
         fresh_cache(),
     );
     // site-wide, default 300 s, max-age=1: gone.
     let site_short = Counting::new(short_max_age);
     let site_short_svc = site_wide_with(
-        UpdateCacheLayer::new().timeout(Duration::from_secs(300)),
+        SiteCache::new().timeout(Duration::from_secs(300)),
         &site_short,
         fresh_cache(),
     );
@@ -651,27 +651,39 @@ impl http_body::Body for Chunks {
     }
 }
 
-/// A body without a known end streams through and is not stored.
+/// A body without a known end (a stream, a compressed body) is read up to
+/// the limit: stored when it ends within it, handed on whole and unstored
+/// when it does not.
 #[tokio::test]
-async fn a_streaming_body_passes_through_and_is_not_stored() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = calls.clone();
-    let app = Router::new()
-        .route(
-            "/",
-            routing::get(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async {
-                    let chunks = (0..3).map(|i| Bytes::from(format!("chunk{i};"))).collect();
-                    Body::new(Chunks(chunks))
-                }
-            }),
-        )
-        .route_layer(cache_page(Duration::from_secs(300)).cache(fresh_cache()));
-    for _ in 0..2 {
-        assert_eq!(send(&app, get("/")).await.body, "chunk0;chunk1;chunk2;");
+async fn a_streaming_body_is_stored_within_the_limit_and_passed_through_over_it() {
+    for (limit, calls_after_two) in [(1024, 1), (10, 2)] {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let app = Router::new()
+            .route(
+                "/",
+                routing::get(move || {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        let chunks = (0..3).map(|i| Bytes::from(format!("chunk{i};"))).collect();
+                        Body::new(Chunks(chunks))
+                    }
+                }),
+            )
+            .route_layer(
+                cache_page(Duration::from_secs(300))
+                    .cache(fresh_cache())
+                    .max_body_size(limit),
+            );
+        for _ in 0..2 {
+            assert_eq!(send(&app, get("/")).await.body, "chunk0;chunk1;chunk2;");
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            calls_after_two,
+            "limit {limit}"
+        );
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
@@ -683,7 +695,7 @@ async fn a_corrupt_entry_is_a_miss_and_is_replaced() {
         .service(origin.clone());
     send(&svc, get("/")).await;
     let request = get("/");
-    let url = url_hash(request.uri(), request.headers()).unwrap();
+    let url = url_hash("http", request.uri(), request.headers()).unwrap();
     let vary = VaryHeaders::default().hash(request.headers());
     let key = page_key("", &Method::GET, &url, &vary, "");
     assert!(
@@ -715,9 +727,10 @@ async fn a_failing_backend_still_returns_the_origins_response() {
     let per_route = ServiceBuilder::new()
         .layer(cache_page(Duration::from_secs(300)).cache(broken.clone()))
         .service(origin.clone());
+    let (update, fetch) = SiteCache::new().cache(broken).layers();
     let site = ServiceBuilder::new()
-        .layer(UpdateCacheLayer::new().cache(broken.clone()))
-        .layer(FetchFromCacheLayer::new().cache(broken))
+        .layer(update)
+        .layer(fetch)
         .service(origin.clone());
     for _ in 0..2 {
         for reply in [
@@ -734,9 +747,8 @@ async fn a_failing_backend_still_returns_the_origins_response() {
 #[tokio::test]
 async fn update_without_fetch_never_stores() {
     let origin = Counting::new(|_| page("x", &[]));
-    let svc = ServiceBuilder::new()
-        .layer(UpdateCacheLayer::new().cache(fresh_cache()))
-        .service(origin.clone());
+    let (update, _fetch) = SiteCache::new().cache(fresh_cache()).layers();
+    let svc = ServiceBuilder::new().layer(update).service(origin.clone());
     send(&svc, get("/")).await;
     send(&svc, get("/")).await;
     assert_eq!(origin.calls(), 2);
@@ -748,7 +760,10 @@ async fn update_without_fetch_never_stores() {
 async fn site_wide_layers_on_an_axum_router() {
     let calls = Arc::new(AtomicUsize::new(0));
     let (c1, c2) = (calls.clone(), calls.clone());
-    let cache = fresh_cache();
+    let (update, fetch) = SiteCache::new()
+        .cache(fresh_cache())
+        .timeout(Duration::from_secs(60))
+        .layers();
     let app = Router::new()
         .route(
             "/",
@@ -766,11 +781,7 @@ async fn site_wide_layers_on_an_axum_router() {
         )
         .layer(
             ServiceBuilder::new()
-                .layer(
-                    UpdateCacheLayer::new()
-                        .cache(cache.clone())
-                        .timeout(Duration::from_secs(60)),
-                )
+                .layer(update)
                 .layer(tower::util::MapResponseLayer::new(
                     |mut response: Response<_>| {
                         response
@@ -779,7 +790,7 @@ async fn site_wide_layers_on_an_axum_router() {
                         response
                     },
                 ))
-                .layer(FetchFromCacheLayer::new().cache(cache)),
+                .layer(fetch),
         );
     for _ in 0..3 {
         let home = send(&app, get("/")).await;
@@ -805,7 +816,7 @@ async fn site_wide_layers_on_an_axum_router() {
 async fn cache_page_on_a_method_router_and_a_route_layer() {
     let calls = Arc::new(AtomicUsize::new(0));
     let (c1, c2) = (calls.clone(), calls.clone());
-    let layer = CacheLayer::new(Duration::from_secs(300)).cache(fresh_cache());
+    let layer = CachePageLayer::new(Duration::from_secs(300)).cache(fresh_cache());
     let app = Router::new()
         .route(
             "/method",
@@ -848,9 +859,8 @@ async fn key_prefixes_separate_and_layers_share_entries() {
                 .key_prefix("other"),
         )
         .service(origin.clone());
-    let site = ServiceBuilder::new()
-        .layer(FetchFromCacheLayer::new().cache(cache))
-        .service(origin.clone());
+    let (_update, fetch) = SiteCache::new().cache(cache).layers();
+    let site = ServiceBuilder::new().layer(fetch).service(origin.clone());
     send(&per_route, get("/")).await;
     assert_eq!(
         send(&site, get("/")).await.origin_call(),

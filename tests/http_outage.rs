@@ -166,7 +166,7 @@ mod memcached {
         let mut request = HeaderMap::new();
         request.insert(header::HOST, HeaderValue::from_static("example.com"));
         let uri: Uri = format!("/{name}").parse().unwrap();
-        let url = url_hash(&uri, &request).unwrap();
+        let url = url_hash("http", &uri, &request).unwrap();
         let vary = VaryHeaders::default().hash(&request);
         [
             header_key("", &url, ""),

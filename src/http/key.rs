@@ -19,7 +19,7 @@
 //!
 //! let mut request = HeaderMap::new();
 //! request.insert(header::HOST, HeaderValue::from_static("www.example.com"));
-//! let url = url_hash(&Uri::from_static("/cache/test/"), &request).unwrap();
+//! let url = url_hash("http", &Uri::from_static("/cache/test/"), &request).unwrap();
 //! assert_eq!(url.as_str(), "18a03f9c9649f7d684af5db3524f5c99");
 //!
 //! // The response had no Vary header: the empty list, md5 of nothing.
@@ -49,10 +49,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{ACCEPT_LANGUAGE, HOST, VARY};
+use http::header::{ACCEPT_ENCODING, ACCEPT_LANGUAGE, HOST, VARY};
 use http::{HeaderMap, HeaderName, Method, Uri};
 use md5::{Digest, Md5};
 
+use super::encoding::{AcceptEncodingKey, preferred_coding};
 use super::headers::split_header_value;
 
 /// The start of every page key.
@@ -150,13 +151,13 @@ fn is_valid_host(host: &str) -> bool {
 }
 
 /// The md5 of the request's absolute URL, `scheme://host/path?query` (Django's
-/// `build_absolute_uri`), without building the URL. The scheme is the URI's
-/// (`http` when the request line has none). `None` when the request has no
-/// usable host ([`request_host`]).
-pub fn url_hash(uri: &Uri, headers: &HeaderMap) -> Option<Md5Hex> {
+/// `build_absolute_uri`), without building the URL. `scheme` is what
+/// [`RequestScheme::of`] gives. `None` when the request has no usable host
+/// ([`request_host`]).
+pub fn url_hash(scheme: &str, uri: &Uri, headers: &HeaderMap) -> Option<Md5Hex> {
     let host = request_host(uri, headers)?;
     let mut hasher = Md5::new();
-    hasher.update(uri.scheme_str().unwrap_or("http").as_bytes());
+    hasher.update(scheme.as_bytes());
     hasher.update(b"://");
     hasher.update(host.as_bytes());
     hasher.update(uri.path().as_bytes());
@@ -165,6 +166,97 @@ pub fn url_hash(uri: &Uri, headers: &HeaderMap) -> Option<Md5Hex> {
         hasher.update(query.as_bytes());
     }
     Some(Md5Hex::of(hasher))
+}
+
+/// How the scheme of a request's absolute URL (`http` or `https`) is found.
+///
+/// Behind a load balancer or proxy that terminates TLS, every request
+/// reaches the app over plain HTTP and its URI has no scheme, so an HTTPS
+/// site would be keyed as `http://`. [`RequestScheme::TrustedHeader`] is
+/// Django's `SECURE_PROXY_SSL_HEADER`; a server that terminates TLS itself
+/// (axum-server with rustls, say) can say [`RequestScheme::Https`].
+///
+/// # Security
+///
+/// Trust a header only behind a proxy that always sets it, removing any
+/// value the client sent: otherwise a client can choose the scheme its
+/// request is keyed under.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, Uri};
+/// use tower_cache::http::key::RequestScheme;
+///
+/// let proxy = RequestScheme::trusted_header("x-forwarded-proto", "https").unwrap();
+/// let mut headers = HeaderMap::new();
+/// assert_eq!(proxy.of(&Uri::from_static("/"), &headers), "http");
+/// headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+/// assert_eq!(proxy.of(&Uri::from_static("/"), &headers), "https");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestScheme {
+    /// The request URI's scheme, `http` when the request line has none (the
+    /// default; Django without `SECURE_PROXY_SSL_HEADER`).
+    #[default]
+    FromUri,
+    /// Always `https`: the server terminates TLS itself.
+    Https,
+    /// `https` when the header `name` is present and its first
+    /// comma-separated value, trimmed, is `value`; `http` when it is present
+    /// with another value; the URI's scheme when it is absent (Django's
+    /// `SECURE_PROXY_SSL_HEADER = (name, value)`).
+    TrustedHeader {
+        /// The header the proxy sets, e.g. `x-forwarded-proto`.
+        name: HeaderName,
+        /// The value that means HTTPS, e.g. `https`.
+        value: String,
+    },
+}
+
+impl RequestScheme {
+    /// [`RequestScheme::TrustedHeader`] from a header name and value.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidOption`](crate::ConfigError::InvalidOption) when
+    /// `name` is not a valid header name.
+    pub fn trusted_header(name: &str, value: &str) -> crate::Result<RequestScheme> {
+        let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|error| {
+            crate::ConfigError::InvalidOption {
+                option: "secure_proxy_ssl_header".into(),
+                value: name.to_owned(),
+                reason: error.to_string(),
+            }
+        })?;
+        Ok(RequestScheme::TrustedHeader {
+            name: parsed,
+            value: value.to_owned(),
+        })
+    }
+
+    /// The scheme of this request: `"http"`, `"https"`, or the URI's own.
+    pub fn of<'a>(&self, uri: &'a Uri, headers: &HeaderMap) -> &'a str {
+        let from_uri = || uri.scheme_str().unwrap_or("http");
+        match self {
+            RequestScheme::FromUri => from_uri(),
+            RequestScheme::Https => "https",
+            RequestScheme::TrustedHeader { name, value } => match headers.get(name) {
+                None => from_uri(),
+                Some(sent) => {
+                    let first = sent
+                        .as_bytes()
+                        .split(|&b| b == b',')
+                        .next()
+                        .unwrap_or_default();
+                    if first.trim_ascii() == value.as_bytes() {
+                        "https"
+                    } else {
+                        "http"
+                    }
+                }
+            },
+        }
+    }
 }
 
 /// The header-list key: `views.decorators.cache.cache_header.<key_prefix>.<url>` + `suffix`.
@@ -256,26 +348,57 @@ impl VaryHeaders {
     /// value (repeated headers joined with `,`, as WSGI servers join them),
     /// each absent one as `-,`.
     pub fn hash(&self, request: &HeaderMap) -> Md5Hex {
+        self.hash_with(request, AcceptEncodingKey::AsSent)
+    }
+
+    /// [`hash`](VaryHeaders::hash), with `Accept-Encoding` as
+    /// `accept_encoding` says: under [`AcceptEncodingKey::Preferred`], its
+    /// value is the coding the client prefers ([`preferred_coding`]), so a
+    /// request that sends exactly that coding hashes as in Django.
+    pub fn hash_with(&self, request: &HeaderMap, accept_encoding: AcceptEncodingKey) -> Md5Hex {
         let mut hasher = Md5::new();
         let mut digits = itoa::Buffer::new();
+        let mut netstring = |hasher: &mut Md5, parts: &mut dyn Iterator<Item = &[u8]>, len| {
+            hasher.update(digits.format(len).as_bytes());
+            hasher.update(b":");
+            for (i, part) in parts.enumerate() {
+                if i > 0 {
+                    hasher.update(b",");
+                }
+                hasher.update(part);
+            }
+            hasher.update(b",");
+        };
         for (_, name) in &self.names {
+            if accept_encoding == AcceptEncodingKey::Preferred
+                && name.as_ref() == Some(&ACCEPT_ENCODING)
+            {
+                match preferred_coding(request) {
+                    Some(coding) => netstring(
+                        &mut hasher,
+                        &mut std::iter::once(coding.as_bytes()),
+                        coding.len(),
+                    ),
+                    None => hasher.update(b"-,"),
+                }
+                continue;
+            }
             let all = name.as_ref().map(|name| request.get_all(name));
             let Some(all) = all.filter(|all| all.iter().next().is_some()) else {
                 hasher.update(b"-,");
                 continue;
             };
             let len = all.iter().map(|value| value.len()).sum::<usize>() + all.iter().count() - 1;
-            hasher.update(digits.format(len).as_bytes());
-            hasher.update(b":");
-            for (i, value) in all.iter().enumerate() {
-                if i > 0 {
-                    hasher.update(b",");
-                }
-                hasher.update(value.as_bytes());
-            }
-            hasher.update(b",");
+            netstring(&mut hasher, &mut all.iter().map(|v| v.as_bytes()), len);
         }
         Md5Hex::of(hasher)
+    }
+
+    /// Whether the list holds `Accept-Encoding`.
+    pub fn has_accept_encoding(&self) -> bool {
+        self.names
+            .iter()
+            .any(|(_, name)| name.as_ref() == Some(&ACCEPT_ENCODING))
     }
 
     /// The bytes stored under the header-list key.
@@ -428,7 +551,7 @@ mod tests {
         for (h, path, expected) in table {
             let uri: Uri = path.parse().unwrap();
             assert_eq!(
-                url_hash(&uri, &host(h)).unwrap().as_str(),
+                url_hash("http", &uri, &host(h)).unwrap().as_str(),
                 expected,
                 "{h}{path}"
             );
@@ -436,7 +559,9 @@ mod tests {
         // An empty query is no query, as in Django.
         let uri: Uri = "/cache/test/?".parse().unwrap();
         assert_eq!(
-            url_hash(&uri, &host("testserver")).unwrap().as_str(),
+            url_hash("http", &uri, &host("testserver"))
+                .unwrap()
+                .as_str(),
             "58a0a05c8a5620f813686ff969c26853"
         );
     }
@@ -445,10 +570,10 @@ mod tests {
     fn authority_is_used_without_host_and_bad_hosts_are_refused() {
         let uri: Uri = "http://testserver/cache/test/".parse().unwrap();
         assert_eq!(
-            url_hash(&uri, &HeaderMap::new()).unwrap().as_str(),
+            url_hash("http", &uri, &HeaderMap::new()).unwrap().as_str(),
             "58a0a05c8a5620f813686ff969c26853"
         );
-        assert!(url_hash(&Uri::from_static("/"), &HeaderMap::new()).is_none());
+        assert!(url_hash("http", &Uri::from_static("/"), &HeaderMap::new()).is_none());
         for bad in [
             "",
             "exa mple.com",
@@ -473,8 +598,8 @@ mod tests {
         // Different hosts, different keys (test_cache_key_varies_by_url).
         let uri = Uri::from_static("/cache/test");
         assert_ne!(
-            url_hash(&uri, &host("host1.example.com")),
-            url_hash(&uri, &host("host2.example.com"))
+            url_hash("http", &uri, &host("host1.example.com")),
+            url_hash("http", &uri, &host("host2.example.com"))
         );
     }
 
@@ -482,7 +607,7 @@ mod tests {
     #[test]
     fn page_keys_are_djangos() {
         let request = host("www.example.com");
-        let url = url_hash(&Uri::from_static("/cache/test/"), &request).unwrap();
+        let url = url_hash("http", &Uri::from_static("/cache/test/"), &request).unwrap();
         let none = VaryHeaders::default().hash(&request);
         assert_eq!(none.as_str(), "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(
@@ -505,7 +630,7 @@ mod tests {
     #[test]
     fn tutorial_keys() {
         let request = host("127.0.0.1:8000");
-        let url = url_hash(&Uri::from_static("/"), &request).unwrap();
+        let url = url_hash("http", &Uri::from_static("/"), &request).unwrap();
         let vary = VaryHeaders::default().hash(&request);
         assert_eq!(
             format!(":1:{}", header_key("", &url, ".en-us.UTC")),

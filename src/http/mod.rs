@@ -2,6 +2,7 @@
 //! types and no I/O.
 //!
 //! * [`key`]: page keys and header-list keys in Django 6.1's layout and hashing;
+//! * [`encoding`]: `Accept-Encoding` bucketed for page keys;
 //! * [`policy`]: which requests are served and which responses stored;
 //! * [`headers`]: `Cache-Control`, `Vary`, `Expires` and `max-age` helpers;
 //! * [`stored`]: the binary layout of a cached response.
@@ -9,6 +10,7 @@
 //! The layers in [`middleware`](crate::middleware) are thin plumbing over
 //! these functions; use them directly to build other integrations.
 
+pub mod encoding;
 pub mod headers;
 pub mod key;
 pub mod policy;

@@ -78,8 +78,9 @@ pub enum AuthorizationPolicy {
 pub struct BodySize {
     /// At least this many bytes.
     pub lower: u64,
-    /// At most this many bytes, when known: a body without it has no known
-    /// end (a stream) and is never stored.
+    /// At most this many bytes, when known (a compressed or streamed body
+    /// has no known end: it is read up to the limit, and stored if it ends
+    /// within it).
     pub upper: Option<u64>,
 }
 
@@ -96,8 +97,6 @@ pub enum Bypass {
     Authorization,
     /// Status other than 200 (and 304, which is patched but not stored).
     Status(StatusCode),
-    /// A body without a known end.
-    UnknownLength,
     /// A body over the size limit.
     TooLarge,
     /// The response sets a cookie ([`SetCookiePolicy::NeverStore`]).
@@ -122,7 +121,6 @@ impl Bypass {
             Bypass::NoHost => "no usable Host",
             Bypass::Authorization => "request has Authorization and the response is not public",
             Bypass::Status(_) => "status is not 200",
-            Bypass::UnknownLength => "body has no known end",
             Bypass::TooLarge => "body is over the size limit",
             Bypass::SetCookie => "response sets a cookie",
             Bypass::SetCookieVaryCookie => "response sets a cookie and varies on Cookie",
@@ -214,7 +212,7 @@ impl Policy {
     /// `process_response` rules in order (digest 5.4), then this crate's
     /// switches. `Err` means "return it untouched".
     ///
-    /// 1. status 200 or 304, and a body with a known end within the limit;
+    /// 1. status 200 or 304, and a body not known to be over the limit;
     /// 2. `Set-Cookie` ([`SetCookiePolicy`]);
     /// 3. no `private`, `no-cache`, `no-store`;
     /// 4. no `Vary: *`;
@@ -232,10 +230,10 @@ impl Policy {
         if status != StatusCode::OK && status != StatusCode::NOT_MODIFIED {
             return Err(Bypass::Status(status));
         }
-        match body.upper {
-            None => return Err(Bypass::UnknownLength),
-            Some(upper) if upper > self.max_body_size => return Err(Bypass::TooLarge),
-            Some(_) => {}
+        // A body without a known end (compressed, streamed) is read up to
+        // the limit by the layer, and stored only if it ends within it.
+        if body.upper.unwrap_or(body.lower) > self.max_body_size {
+            return Err(Bypass::TooLarge);
         }
         if response.contains_key(SET_COOKIE) {
             match self.set_cookie {
@@ -401,20 +399,22 @@ mod tests {
     }
 
     #[test]
-    fn body_must_have_a_known_end_within_the_limit() {
+    fn body_must_not_be_known_to_exceed_the_limit() {
         let p = page();
         let none = HeaderMap::new();
+        // Unknown length (a compressed body): read, and stored if it fits.
+        let unknown = BodySize {
+            lower: 0,
+            upper: None,
+        };
+        assert!(p.decide(false, StatusCode::OK, &none, unknown).is_ok());
+        let unknown_but_over = BodySize {
+            lower: DEFAULT_MAX_BODY_SIZE + 1,
+            upper: None,
+        };
         assert_eq!(
-            p.decide(
-                false,
-                StatusCode::OK,
-                &none,
-                BodySize {
-                    lower: 0,
-                    upper: None
-                }
-            ),
-            Err(Bypass::UnknownLength)
+            p.decide(false, StatusCode::OK, &none, unknown_but_over),
+            Err(Bypass::TooLarge)
         );
         let big = DEFAULT_MAX_BODY_SIZE + 1;
         assert_eq!(

@@ -43,7 +43,7 @@ pin_project! {
 
 impl<B> CacheBody<B> {
     /// A body of these bytes.
-    pub fn full(data: Bytes) -> CacheBody<B> {
+    pub(crate) fn full(data: Bytes) -> CacheBody<B> {
         CacheBody {
             kind: Kind::Full {
                 data: (!data.is_empty()).then_some(data),
@@ -52,14 +52,14 @@ impl<B> CacheBody<B> {
     }
 
     /// An empty body (a HEAD response).
-    pub fn empty() -> CacheBody<B> {
+    pub(crate) fn empty() -> CacheBody<B> {
         CacheBody {
             kind: Kind::Full { data: None },
         }
     }
 
     /// The origin's body, passed through.
-    pub fn origin(body: B) -> CacheBody<B> {
+    pub(crate) fn origin(body: B) -> CacheBody<B> {
         CacheBody {
             kind: Kind::Origin { body },
         }

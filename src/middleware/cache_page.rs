@@ -1,16 +1,19 @@
-//! [`CacheLayer`] and [`cache_page`]: one route's cache, both sides in one.
+//! [`CachePageLayer`] and [`cache_page`]: one route's cache, both sides in one.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::future::ResponseFuture;
-use super::settings::{
-    Settings, cache_layer, key_suffix_builder, settings_builders, store_builders,
-};
+use super::future::{ResponseFuture, Side};
+use super::settings::{Settings, builders, layer_and_service};
 use crate::http::policy::{Lifetime, Policy};
 
 /// Caches the responses of the service it wraps for `ttl`: Django's
 /// `cache_page(ttl)` decorator, as a layer.
+///
+/// Without [`.cache(..)`](CachePageLayer::cache), pages go to the `"default"`
+/// cache of [`Caches::global`](crate::Caches::global), built once from the
+/// `CACHE_URL` environment variable (memory when it is unset), as Django's
+/// `cache_page` uses `caches['default']`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -21,11 +24,11 @@ use crate::http::policy::{Lifetime, Policy};
 ///     .route("/", get(|| async { "expensive" }))
 ///     .route_layer(cache_page(Duration::from_secs(300)));
 /// ```
-pub fn cache_page(ttl: Duration) -> CacheLayer {
-    CacheLayer::new(ttl)
+pub fn cache_page(ttl: Duration) -> CachePageLayer {
+    CachePageLayer::new(ttl)
 }
 
-cache_layer! {
+layer_and_service! {
     /// Fetch and update in one layer, for one route or a few: Django's
     /// `CacheMiddleware`, which `cache_page` is made of.
     ///
@@ -36,24 +39,22 @@ cache_layer! {
     /// [module docs](crate::middleware) for the whole picture.
     ///
     /// Cloning is cheap (an `Arc`).
-    layer CacheLayer;
-    /// The service of [`CacheLayer`].
+    layer CachePageLayer { settings: Arc<Settings> };
+    /// The service of [`CachePageLayer`].
     service CachePage where S: [+ Clone + Send + 'static];
-    call(|this, request| ResponseFuture::lookup(&this.settings, &mut this.inner, request, true));
+    call(|this, request| ResponseFuture::lookup(&this.settings, &mut this.inner, request, Side::Both));
 }
 
-impl CacheLayer {
-    /// Caches pages for `ttl`, on the [default cache](super::default_cache).
-    pub fn new(ttl: Duration) -> CacheLayer {
-        CacheLayer {
+impl CachePageLayer {
+    /// Caches pages for `ttl`, on the default cache (see [`cache_page`]).
+    pub fn new(ttl: Duration) -> CachePageLayer {
+        CachePageLayer {
             settings: Arc::new(Settings::new(Policy::new(Lifetime::Page(ttl)))),
         }
     }
 }
 
-settings_builders!(CacheLayer);
-store_builders!(
-    CacheLayer,
+builders!(
+    CachePageLayer,
     "The lifetime of every stored page; it wins over the response's `max-age`."
 );
-key_suffix_builder!(CacheLayer);

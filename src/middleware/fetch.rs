@@ -1,46 +1,30 @@
 //! [`FetchFromCacheLayer`]: the request side of site-wide caching.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::future::ResponseFuture;
-use super::settings::{Settings, cache_layer, key_suffix_builder, settings_builders};
-use crate::http::policy::{Lifetime, Policy};
+use super::future::{ResponseFuture, Side};
+use super::settings::{Settings, layer_and_service};
 
-cache_layer! {
+layer_and_service! {
     /// Answers GET and HEAD requests from the cache (Django's
     /// `FetchFromCacheMiddleware`); on a miss, calls the inner service and marks
-    /// the response for the [`UpdateCacheLayer`](super::UpdateCacheLayer) further
-    /// out, which stores it.
+    /// the response, with this layer's configuration, for the
+    /// [`UpdateCacheLayer`](super::UpdateCacheLayer) further out, which stores it.
     ///
+    /// Made by [`SiteCache::layers`](super::SiteCache::layers), with its pair.
     /// Put it innermost, and the update layer outermost, with every layer that
-    /// changes the key (adds `Vary`, sets cookies, sets the language) between
-    /// them, as Django's `MIDDLEWARE` order asks. Both must use the same cache
-    /// and key prefix. See the [module docs](crate::middleware) for an example.
+    /// changes the key (adds `Vary`, sets cookies, sets the language,
+    /// compresses) between them, as Django's `MIDDLEWARE` order asks.
     ///
     /// Cloning is cheap (an `Arc`).
-    layer FetchFromCacheLayer;
+    layer FetchFromCacheLayer { settings: Arc<Settings> };
     /// The service of [`FetchFromCacheLayer`].
     service FetchFromCache where S: [+ Clone + Send + 'static];
-    call(|this, request| ResponseFuture::lookup(&this.settings, &mut this.inner, request, false));
+    call(|this, request| ResponseFuture::lookup(&this.settings, &mut this.inner, request, Side::Fetch));
 }
 
 impl FetchFromCacheLayer {
-    /// The layer on the [default cache](super::default_cache), with an empty key prefix.
-    pub fn new() -> FetchFromCacheLayer {
-        FetchFromCacheLayer {
-            settings: Arc::new(Settings::new(Policy::new(Lifetime::Default(
-                Duration::from_secs(600),
-            )))),
-        }
+    pub(crate) fn new(settings: Arc<Settings>) -> FetchFromCacheLayer {
+        FetchFromCacheLayer { settings }
     }
 }
-
-impl Default for FetchFromCacheLayer {
-    fn default() -> Self {
-        FetchFromCacheLayer::new()
-    }
-}
-
-settings_builders!(FetchFromCacheLayer);
-key_suffix_builder!(FetchFromCacheLayer);

@@ -33,48 +33,68 @@
 //!
 //! # The layers
 //!
-//! * [`cache_page(ttl)`](cache_page) / [`CacheLayer`]: one route (or a few),
-//!   both sides in one layer; `ttl` wins over the response's `max-age`.
-//!   Use it with `Router::route_layer` or `MethodRouter::layer`.
-//! * [`UpdateCacheLayer`] and [`FetchFromCacheLayer`]: the whole site. Fetch
-//!   goes innermost (it answers hits), Update outermost (it stores misses);
-//!   the response's `max-age` wins over Update's default lifetime:
+//! * [`cache_page(ttl)`](cache_page) / [`CachePageLayer`]: one route (or a
+//!   few), both sides in one layer; `ttl` wins over the response's
+//!   `max-age`. Use it with `Router::route_layer` or `MethodRouter::layer`.
+//! * [`SiteCache`]: the whole site, configured once; its
+//!   [`layers`](SiteCache::layers) are Django's two middlewares. Fetch goes
+//!   innermost (it answers hits), Update outermost (it stores misses, with
+//!   the fetch layer's configuration, so the two cannot disagree); the
+//!   response's `max-age` wins over the default lifetime:
 //!
 //! ```
 //! use axum::{Router, routing::get};
 //! use tower::ServiceBuilder;
-//! use tower_cache::middleware::{FetchFromCacheLayer, UpdateCacheLayer};
+//! use tower_cache::middleware::SiteCache;
 //!
 //! # async fn site(cache: tower_cache::Cache) {
+//! let (update, fetch) = SiteCache::new().cache(cache).layers();
 //! let app: Router = Router::new()
 //!     .route("/", get(|| async { "home" }))
 //!     .layer(
 //!         ServiceBuilder::new()
-//!             .layer(UpdateCacheLayer::new().cache(cache.clone())) // outermost
-//!             // ... layers that add Vary or cookies go here ...
-//!             .layer(FetchFromCacheLayer::new().cache(cache)),     // innermost
+//!             .layer(update) // outermost
+//!             // ... layers that add Vary, set cookies or compress go here ...
+//!             .layer(fetch), // innermost
 //!     );
 //! # }
 //! ```
 //!
+//! Without `.cache(..)`, both use the `"default"` cache of
+//! [`Caches::global`](crate::Caches::global), built once from `CACHE_URL`
+//! (memory when it is unset), as Django uses `caches['default']`.
+//!
 //! # What is cached
 //!
 //! Served from the cache: GET and HEAD (HEAD from the GET entry, without a
-//! body) of requests with a valid `Host`. Stored: 200 responses whose body has
-//! a known length up to [`max_body_size`](CacheLayer::max_body_size) (1 MiB),
+//! body) of requests with a valid `Host`. Stored: 200 responses whose body
+//! ends within [`max_body_size`](CachePageLayer::max_body_size) (1 MiB; a
+//! body of unknown length, compressed or streamed, is read up to it),
 //! unless `Cache-Control` says `private`, `no-cache` or `no-store`, `Vary` is
 //! `*`, or the lifetime is zero. Safer than Django by default: a response
-//! that sets a cookie is not stored ([`set_cookie`](CacheLayer::set_cookie)),
+//! that sets a cookie is not stored ([`set_cookie`](CachePageLayer::set_cookie)),
 //! and a request with `Authorization` is neither served nor stored unless the
 //! response says `public`, `s-maxage` or `must-revalidate`
-//! ([`authorization`](CacheLayer::authorization)). Stored responses get
+//! ([`authorization`](CachePageLayer::authorization)). Stored responses get
 //! `Expires` and `Cache-Control: max-age`; hits get `Age`.
 //! [`Policy`](crate::http::policy::Policy) has every rule.
 //!
 //! Keys are Django 6.1's ([`key`](crate::http::key)), made by the
 //! [`Cache`](crate::Cache) (`prefix:version:key`), so a page stored by
 //! `cache_page` and by the site-wide layers under the same URL is the same
-//! entry.
+//! entry. Two settings matter in real deployments:
+//!
+//! * HTTPS behind a proxy that terminates TLS: the request URI has no
+//!   scheme, so pages are keyed as `http://` unless
+//!   [`scheme`](CachePageLayer::scheme) says how to tell
+//!   ([`RequestScheme`](crate::http::key::RequestScheme), Django's
+//!   `SECURE_PROXY_SSL_HEADER`).
+//! * Compression: put tower-http's `CompressionLayer` between the site-wide
+//!   layers (or inside `cache_page`), so that the compressed bytes are
+//!   stored and hits are not compressed again. Pages that vary on
+//!   `Accept-Encoding` are keyed by the coding the client prefers, not by
+//!   the header as sent ([`encoding`](crate::http::encoding)): one entry per
+//!   coding, not one per browser.
 //!
 //! # Failures and debugging
 //!
@@ -89,12 +109,18 @@ mod body;
 mod cache_page;
 mod fetch;
 mod future;
+mod lookup;
 mod settings;
+mod site;
+mod store;
 mod update;
 
 pub use body::CacheBody;
-pub use cache_page::{CacheLayer, CachePage, cache_page};
+pub use cache_page::{CachePage, CachePageLayer, cache_page};
 pub use fetch::{FetchFromCache, FetchFromCacheLayer};
 pub use future::ResponseFuture;
-pub use settings::default_cache;
+pub use site::SiteCache;
 pub use update::{UpdateCache, UpdateCacheLayer};
+
+/// The target of every tracing event of the layers.
+const TARGET: &str = "tower_cache::http";

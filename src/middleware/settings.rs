@@ -1,29 +1,26 @@
-//! What the three layers share: the cache, the key prefix, the rules.
+//! What the layers share: the cache, the key prefix, the rules, and the
+//! builder methods of the two types that hold them ([`CachePageLayer`](super::CachePageLayer)
+//! and [`SiteCache`](super::SiteCache)).
 
-use std::sync::{Arc, LazyLock};
+use http::HeaderMap;
 
-use crate::backends::MemoryBackend;
 use crate::cache::Cache;
-use crate::http::key::KeySuffix;
+use crate::http::encoding::AcceptEncodingKey;
+use crate::http::key::{KeySuffix, RequestScheme};
 use crate::http::policy::Policy;
+use crate::registry::Caches;
 
-/// The cache a layer uses when none is given: one in-memory cache for the
-/// whole process (Django's default `CACHES` is one local-memory cache), with
-/// the memory backend's defaults (10,000 entries).
-///
-/// Give the layers a cache of your own with `.cache(...)` or `.alias(...)`
-/// to bound it differently or to share it between servers.
-pub fn default_cache() -> &'static Cache {
-    static DEFAULT: LazyLock<Cache> = LazyLock::new(|| Cache::new(Arc::new(MemoryBackend::new())));
-    &DEFAULT
-}
-
+/// The configuration of a cache layer (of `cache_page`, or of the site-wide
+/// pair, which share one through the request marker).
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
+    /// `None`: the default alias of [`Caches::global`].
     pub(crate) cache: Option<Cache>,
     pub(crate) key_prefix: String,
     pub(crate) policy: Policy,
     pub(crate) key_suffix: Option<KeySuffix>,
+    pub(crate) scheme: RequestScheme,
+    pub(crate) accept_encoding: AcceptEncodingKey,
 }
 
 impl Settings {
@@ -33,23 +30,44 @@ impl Settings {
             key_prefix: String::new(),
             policy,
             key_suffix: None,
+            scheme: RequestScheme::default(),
+            accept_encoding: AcceptEncodingKey::default(),
         }
     }
 
-    pub(crate) fn cache(&self) -> &Cache {
-        self.cache.as_ref().unwrap_or_else(|| default_cache())
+    /// The cache pages go to: the layer's own, or the process-wide default
+    /// built from `CACHE_URL`. `None` (logged once, in [`Caches::global`])
+    /// when that could not be built: the layer then passes requests through.
+    pub(crate) async fn cache(&self) -> Option<&Cache> {
+        match &self.cache {
+            Some(cache) => Some(cache),
+            None => Caches::global().await.ok().map(Caches::default),
+        }
+    }
+
+    /// The key suffix of a request (empty without one).
+    pub(crate) fn suffix(&self, headers: &HeaderMap, extensions: &http::Extensions) -> String {
+        self.key_suffix
+            .as_ref()
+            .map(|s| s.make(headers, extensions))
+            .unwrap_or_default()
     }
 }
 
-/// The builder methods every layer has.
-macro_rules! settings_builders {
-    ($layer:ident) => {
-        impl $layer {
+/// The builder methods of [`CachePageLayer`](super::CachePageLayer) and
+/// [`SiteCache`](super::SiteCache): `$timeout_doc` says what `timeout` means
+/// for the type.
+macro_rules! builders {
+    ($type:ident, $timeout_doc:literal) => {
+        impl $type {
             fn settings_mut(&mut self) -> &mut $crate::middleware::settings::Settings {
                 std::sync::Arc::make_mut(&mut self.settings)
             }
 
-            /// The cache pages are stored in (default: [`default_cache`](crate::middleware::default_cache)).
+            /// The cache pages are stored in. Without it, the `"default"`
+            /// cache of [`Caches::global`](crate::Caches::global), built once
+            /// from `CACHE_URL` (memory when unset), as Django's
+            /// `caches['default']`.
             pub fn cache(mut self, cache: $crate::Cache) -> Self {
                 self.settings_mut().cache = Some(cache);
                 self
@@ -82,14 +100,7 @@ macro_rules! settings_builders {
                 self.settings_mut().policy.authorization = policy;
                 self
             }
-        }
-    };
-}
 
-/// The builder methods of the layers that store responses.
-macro_rules! store_builders {
-    ($layer:ident, $timeout_doc:literal) => {
-        impl $layer {
             #[doc = $timeout_doc]
             pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
                 use $crate::http::policy::Lifetime;
@@ -101,9 +112,11 @@ macro_rules! store_builders {
                 self
             }
 
-            /// The largest body stored, in bytes (default 1 MiB). A larger
-            /// response, or one without a known length, is passed to the
-            /// client whole and untouched, streaming.
+            /// The largest body stored, in bytes (default 1 MiB). A response
+            /// whose length is known to be larger is passed through untouched;
+            /// one without a known length (a compressed or streamed body) is
+            /// read up to the limit and, past it, handed to the client whole,
+            /// unstored.
             pub fn max_body_size(mut self, bytes: u64) -> Self {
                 self.settings_mut().policy.max_body_size = bytes;
                 self
@@ -116,31 +129,46 @@ macro_rules! store_builders {
                 self.settings_mut().policy.set_cookie = policy;
                 self
             }
-        }
-    };
-}
 
-/// `key_suffix`, for the layers that see the request first.
-macro_rules! key_suffix_builder {
-    ($layer:ident) => {
-        impl $layer {
             /// Appends something to every key: Django's language and time-zone
             /// suffix (`.en-us.UTC`), off by default.
             pub fn key_suffix(mut self, suffix: $crate::http::key::KeySuffix) -> Self {
                 self.settings_mut().key_suffix = Some(suffix);
                 self
             }
+
+            /// How the scheme in the page key (`http://` or `https://`) is
+            /// found (default: the request URI's, `http` when it has none).
+            /// Behind a proxy that terminates TLS, use
+            /// [`RequestScheme::TrustedHeader`](crate::http::key::RequestScheme::TrustedHeader)
+            /// (Django's `SECURE_PROXY_SSL_HEADER`); a server that terminates
+            /// TLS itself can say [`RequestScheme::Https`](crate::http::key::RequestScheme::Https).
+            pub fn scheme(mut self, scheme: $crate::http::key::RequestScheme) -> Self {
+                self.settings_mut().scheme = scheme;
+                self
+            }
+
+            /// How a request's `Accept-Encoding` goes into the key of a page
+            /// that varies on it (default: bucketed into the one coding the
+            /// client prefers, so a handful of entries serve every browser;
+            /// [`AcceptEncodingKey::AsSent`](crate::http::encoding::AcceptEncodingKey::AsSent)
+            /// is Django's).
+            pub fn accept_encoding(
+                mut self,
+                key: $crate::http::encoding::AcceptEncodingKey,
+            ) -> Self {
+                self.settings_mut().accept_encoding = key;
+                self
+            }
         }
     };
 }
 
-/// A layer, its service and the service's `Service` impl: what the three
-/// layers have in common. `call` makes the [`ResponseFuture`](super::ResponseFuture)
-/// from `self` and the request.
-macro_rules! cache_layer {
+/// A layer, its service and the service's accessors.
+macro_rules! layer_and_service {
     (
         $(#[$layer_meta:meta])*
-        layer $layer:ident;
+        layer $layer:ident { $($field:ident: $ty:ty),* };
         $(#[$service_meta:meta])*
         service $service:ident where S: [$($bounds:tt)*];
         call(|$this:ident, $request:ident| $call:expr);
@@ -149,7 +177,7 @@ macro_rules! cache_layer {
         #[derive(Debug, Clone)]
         #[must_use]
         pub struct $layer {
-            settings: std::sync::Arc<$crate::middleware::settings::Settings>,
+            $($field: $ty),*
         }
 
         impl<S> tower_layer::Layer<S> for $layer {
@@ -158,7 +186,7 @@ macro_rules! cache_layer {
             fn layer(&self, inner: S) -> $service<S> {
                 $service {
                     inner,
-                    settings: self.settings.clone(),
+                    $($field: self.$field.clone()),*
                 }
             }
         }
@@ -167,7 +195,7 @@ macro_rules! cache_layer {
         #[derive(Debug, Clone)]
         pub struct $service<S> {
             inner: S,
-            settings: std::sync::Arc<$crate::middleware::settings::Settings>,
+            $($field: $ty),*
         }
 
         impl<S> $service<S> {
@@ -215,4 +243,4 @@ macro_rules! cache_layer {
     };
 }
 
-pub(crate) use {cache_layer, key_suffix_builder, settings_builders, store_builders};
+pub(crate) use {builders, layer_and_service};
