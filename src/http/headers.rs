@@ -98,6 +98,26 @@ pub fn get_s_maxage(headers: &HeaderMap) -> Option<i64> {
     directive_value(headers, "s-maxage")
 }
 
+/// The `stale-while-revalidate` and `stale-if-error` (RFC 5861) of the
+/// response's `Cache-Control`, in seconds, parsed as [`get_max_age`] parses
+/// `max-age`; a negative or unreadable value is `None`.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::CACHE_CONTROL};
+/// use tower_cache::http::headers::get_stale_windows;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=60, stale-while-revalidate=30"));
+/// assert_eq!(get_stale_windows(&headers), (Some(30), None));
+/// ```
+pub fn get_stale_windows(headers: &HeaderMap) -> (Option<u32>, Option<u32>) {
+    let seconds = |name| directive_value(headers, name).and_then(|v| u32::try_from(v).ok());
+    (
+        seconds("stale-while-revalidate"),
+        seconds("stale-if-error"),
+    )
+}
+
 fn directive_value(headers: &HeaderMap, wanted: &str) -> Option<i64> {
     let mut found = None;
     for part in header_parts(headers, &CACHE_CONTROL) {

@@ -1,17 +1,25 @@
 //! A cached response as bytes: a compact, versioned binary layout.
 //!
 //! ```text
-//! "tcr" version(1)        4 bytes  magic and layout version
+//! "tcr" version(2)        4 bytes  magic and layout version
 //! status                  u16      big-endian, as every integer below
 //! flags                   u16      bit 0: an age base follows
 //! stored_at               u64      Unix seconds when the entry was made
+//! fresh_until             u64      Unix seconds when it stops being fresh
+//! stale_while_revalidate  u32      seconds it may then be served while refreshed
+//! stale_if_error          u32      seconds it may then be served when the origin fails
 //! [age_base]              i64      Expires - max-age, in Unix seconds (Django's Age rule)
 //! header count            u16
 //!   name length           u16      then the name (lowercase)
 //!   value length          u32      then the value
 //! extension length        u32      then that many bytes, skipped by this version
-//! body                    the rest of the entry
+//! body length             u64      then the body, which ends the entry
 //! ```
+//!
+//! An entry of another layout version is a [`DecodeError`] that says so
+//! ([`DecodeError::is_other_version`]): during a rolling deploy, old and new
+//! processes each miss the other's entries without deleting them. A body
+//! shorter or longer than its recorded length is damage.
 //!
 //! Decoding never copies the body: it is the entry the backend returned,
 //! advanced past the head ([`Buf::advance`]), so a hit
@@ -27,16 +35,18 @@
 //! ```
 //! use bytes::Bytes;
 //! use http::{HeaderMap, HeaderValue, StatusCode, header};
-//! use tower_cache::http::stored::StoredResponse;
+//! use tower_cache::http::stored::{Freshness, StoredResponse};
 //!
 //! let mut headers = HeaderMap::new();
 //! headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-//! let entry = StoredResponse::encode(StatusCode::OK, &headers, b"<p>hi</p>", 1_700_000_000, None).unwrap();
+//! let times = Freshness::fresh_for(1_700_000_000, 300);
+//! let entry = StoredResponse::encode(StatusCode::OK, &headers, b"<p>hi</p>", &times).unwrap();
 //!
 //! let decoded = StoredResponse::decode(entry.clone()).unwrap();
 //! assert_eq!(decoded.status, StatusCode::OK);
 //! assert_eq!(decoded.headers[header::CONTENT_TYPE], "text/html");
 //! assert_eq!(decoded.body, "<p>hi</p>");
+//! assert_eq!(decoded.times.fresh_until, 1_700_000_300);
 //! // The body points into the entry: no copy.
 //! assert_eq!(decoded.body.as_ptr(), entry[entry.len() - 9..].as_ptr());
 //! ```
@@ -48,7 +58,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 const MAGIC: &[u8; 3] = b"tcr";
 /// The layout version this crate writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 const FLAG_AGE_BASE: u16 = 1;
 
 /// A response read back from the cache.
@@ -61,17 +71,71 @@ pub struct StoredResponse {
     pub headers: HeaderMap,
     /// The body: the backend's bytes, not copied.
     pub body: Bytes,
-    /// When the entry was made, in Unix seconds.
+    /// When it was stored and how long it may be served.
+    pub times: Freshness,
+}
+
+/// When an entry was made and how long it may be served: fresh, then
+/// stale (RFC 5861), all in Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Freshness {
+    /// When the entry was made.
     pub stored_at: u64,
-    /// `Expires` minus `max-age` of the stored response, in Unix seconds,
-    /// when it had both: a hit's `Age` is `now - age_base` (at least 0), as
-    /// Django computes it.
+    /// When it stops being fresh.
+    pub fresh_until: u64,
+    /// Seconds after `fresh_until` during which it may be served while a
+    /// refresh runs (`stale-while-revalidate`).
+    pub stale_while_revalidate: u32,
+    /// Seconds after `fresh_until` during which it may be served when the
+    /// origin fails (`stale-if-error`).
+    pub stale_if_error: u32,
+    /// `Expires` minus `max-age` of the stored response, when it had both:
+    /// a hit's `Age` is `now - age_base` (at least 0), as Django computes it.
     pub age_base: Option<i64>,
+}
+
+impl Freshness {
+    /// Stored at `stored_at`, fresh for `seconds`, with no stale windows.
+    pub fn fresh_for(stored_at: u64, seconds: u64) -> Freshness {
+        Freshness {
+            stored_at,
+            fresh_until: stored_at.saturating_add(seconds),
+            ..Freshness::default()
+        }
+    }
+
+    /// Whether the entry is fresh at `now`.
+    pub fn is_fresh(&self, now: u64) -> bool {
+        now < self.fresh_until
+    }
+
+    /// Whether `now` is past freshness but within `window` seconds of it.
+    pub fn within(&self, now: u64, window: u32) -> bool {
+        !self.is_fresh(now) && now < self.fresh_until.saturating_add(u64::from(window))
+    }
+
+    /// How long past freshness the entry may still be of use (the longer
+    /// stale window): the backend keeps it that much longer.
+    pub fn stale_window(&self) -> u32 {
+        self.stale_while_revalidate.max(self.stale_if_error)
+    }
 }
 
 /// Why bytes are not a stored response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError(&'static str);
+
+/// The reason of a [`DecodeError`] for an entry of another layout version.
+const OTHER_VERSION: &str = "another layout version";
+
+impl DecodeError {
+    /// Whether the bytes are an entry of another layout version (written by
+    /// an older or newer release): not damage, and not to be deleted.
+    pub fn is_other_version(&self) -> bool {
+        self.0 == OTHER_VERSION
+    }
+}
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -111,6 +175,16 @@ pub fn is_stored_header(name: &HeaderName) -> bool {
 }
 
 impl StoredResponse {
+    /// A response to store or serve: its status, headers, body and times.
+    pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes, times: Freshness) -> Self {
+        StoredResponse {
+            status,
+            headers,
+            body,
+            times,
+        }
+    }
+
     /// The entry for a response: status, the headers that
     /// [`is_stored_header`] keeps, and the body.
     ///
@@ -122,21 +196,23 @@ impl StoredResponse {
         status: StatusCode,
         headers: &HeaderMap,
         body: &[u8],
-        stored_at: u64,
-        age_base: Option<i64>,
+        times: &Freshness,
     ) -> Result<Bytes, EncodeError> {
         let kept = || headers.iter().filter(|(name, _)| is_stored_header(name));
         let count =
             u16::try_from(kept().count()).map_err(|_| EncodeError("more than 65535 headers"))?;
         let header_bytes: usize = kept().map(|(n, v)| 6 + n.as_str().len() + v.len()).sum();
         let mut out =
-            BytesMut::with_capacity(4 + 2 + 2 + 8 + 8 + 2 + header_bytes + 4 + body.len());
+            BytesMut::with_capacity(4 + 2 + 2 + 8 + 8 + 8 + 8 + 2 + header_bytes + 4 + 8 + body.len());
         out.put_slice(MAGIC);
         out.put_u8(VERSION);
         out.put_u16(status.as_u16());
-        out.put_u16(if age_base.is_some() { FLAG_AGE_BASE } else { 0 });
-        out.put_u64(stored_at);
-        if let Some(base) = age_base {
+        out.put_u16(if times.age_base.is_some() { FLAG_AGE_BASE } else { 0 });
+        out.put_u64(times.stored_at);
+        out.put_u64(times.fresh_until);
+        out.put_u32(times.stale_while_revalidate);
+        out.put_u32(times.stale_if_error);
+        if let Some(base) = times.age_base {
             out.put_i64(base);
         }
         out.put_u16(count);
@@ -153,6 +229,7 @@ impl StoredResponse {
             out.put_slice(value.as_bytes());
         }
         out.put_u32(0); // no extensions in this version
+        out.put_u64(body.len() as u64);
         out.put_slice(body);
         Ok(out.freeze())
     }
@@ -172,11 +249,14 @@ impl StoredResponse {
             return Err(DecodeError("bad magic"));
         }
         if r.u8()? != VERSION {
-            return Err(DecodeError("unknown layout version"));
+            return Err(DecodeError(OTHER_VERSION));
         }
         let status = StatusCode::from_u16(r.u16()?).map_err(|_| DecodeError("bad status"))?;
         let flags = r.u16()?;
         let stored_at = r.u64()?;
+        let fresh_until = r.u64()?;
+        let stale_while_revalidate = r.u32()?;
+        let stale_if_error = r.u32()?;
         let age_base = if flags & FLAG_AGE_BASE != 0 {
             Some(i64::from_be_bytes(r.array()?))
         } else {
@@ -196,16 +276,25 @@ impl StoredResponse {
         }
         let extensions = r.u32()? as usize;
         r.take(extensions)?;
+        let body_len = r.u64()?;
         // The body is the entry itself, advanced past the head.
         let body_start = r.at;
+        if (entry.len() - body_start) as u64 != body_len {
+            return Err(DecodeError("body length does not match"));
+        }
         entry.advance(body_start);
         let body = entry;
         Ok(StoredResponse {
             status,
             headers,
             body,
-            stored_at,
-            age_base,
+            times: Freshness {
+                stored_at,
+                fresh_until,
+                stale_while_revalidate,
+                stale_if_error,
+                age_base,
+            },
         })
     }
 }
@@ -255,6 +344,16 @@ mod tests {
     use super::*;
     use http::header;
 
+    fn times() -> Freshness {
+        Freshness {
+            stored_at: 42,
+            fresh_until: 342,
+            stale_while_revalidate: 10,
+            stale_if_error: 60,
+            age_base: Some(-7),
+        }
+    }
+
     fn sample() -> Bytes {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -266,7 +365,7 @@ mod tests {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
         headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
         headers.insert("x-opaque", HeaderValue::from_bytes(b"\xfe\xff").unwrap());
-        StoredResponse::encode(StatusCode::OK, &headers, b"hello", 42, Some(-7)).unwrap()
+        StoredResponse::encode(StatusCode::OK, &headers, b"hello", &times()).unwrap()
     }
 
     #[test]
@@ -274,8 +373,7 @@ mod tests {
         let stored = StoredResponse::decode(sample()).unwrap();
         assert_eq!(stored.status, StatusCode::OK);
         assert_eq!(stored.body, "hello");
-        assert_eq!(stored.stored_at, 42);
-        assert_eq!(stored.age_base, Some(-7));
+        assert_eq!(stored.times, times());
         assert_eq!(stored.headers.get_all(header::SET_COOKIE).iter().count(), 2);
         assert_eq!(stored.headers["x-opaque"].as_bytes(), b"\xfe\xff");
         assert!(!stored.headers.contains_key(header::CONTENT_LENGTH));
@@ -286,35 +384,58 @@ mod tests {
     #[test]
     fn every_truncation_and_foreign_bytes_are_errors_not_panics() {
         let entry = sample();
-        // Cutting into the header block or before it fails; cutting the body
-        // only shortens it, which is why the body is last.
-        let body_start = entry.len() - 5;
-        for cut in 0..body_start {
-            assert!(
-                StoredResponse::decode(entry.slice(..cut)).is_err(),
-                "cut at {cut}"
-            );
+        for cut in 0..entry.len() {
+            let error = StoredResponse::decode(entry.slice(..cut)).unwrap_err();
+            assert!(!error.is_other_version(), "cut at {cut}");
         }
+        let mut longer = entry.to_vec();
+        longer.push(b'!');
+        assert!(StoredResponse::decode(Bytes::from(longer)).is_err());
         assert!(StoredResponse::decode(Bytes::from_static(b"\x80\x05\x95pickled")).is_err());
-        let mut other_version = entry.to_vec();
-        other_version[3] = 2;
-        assert_eq!(
-            StoredResponse::decode(Bytes::from(other_version)).unwrap_err(),
-            DecodeError("unknown layout version")
-        );
         let mut bad_status = entry.to_vec();
         bad_status[4..6].copy_from_slice(&1u16.to_be_bytes());
         assert!(StoredResponse::decode(Bytes::from(bad_status)).is_err());
     }
 
     #[test]
+    fn other_versions_are_told_apart_from_damage() {
+        for version in [1, 3, 255] {
+            let mut other = sample().to_vec();
+            other[3] = version;
+            let error = StoredResponse::decode(Bytes::from(other)).unwrap_err();
+            assert!(error.is_other_version(), "version {version}");
+        }
+    }
+
+    #[test]
     fn extensions_are_skipped() {
-        let entry =
-            StoredResponse::encode(StatusCode::OK, &HeaderMap::new(), b"body", 1, None).unwrap();
-        let mut with_ext = entry[..entry.len() - 8].to_vec();
+        let entry = StoredResponse::encode(
+            StatusCode::OK,
+            &HeaderMap::new(),
+            b"body",
+            &Freshness::fresh_for(1, 1),
+        )
+        .unwrap();
+        // Before the body: the extension length (0) and the body length.
+        let head = entry.len() - 4 - 8 - 4;
+        let mut with_ext = entry[..head].to_vec();
         with_ext.extend_from_slice(&3u32.to_be_bytes());
-        with_ext.extend_from_slice(b"xyzbody");
+        with_ext.extend_from_slice(b"xyz");
+        with_ext.extend_from_slice(&4u64.to_be_bytes());
+        with_ext.extend_from_slice(b"body");
         let stored = StoredResponse::decode(Bytes::from(with_ext)).unwrap();
         assert_eq!(stored.body, "body");
+    }
+
+    #[test]
+    fn freshness_windows() {
+        let t = times();
+        assert!(t.is_fresh(341));
+        assert!(!t.is_fresh(342));
+        assert!(t.within(342, t.stale_while_revalidate));
+        assert!(!t.within(352, t.stale_while_revalidate));
+        assert!(t.within(352, t.stale_if_error));
+        assert!(!t.within(341, t.stale_if_error), "fresh is not stale");
+        assert_eq!(t.stale_window(), 60);
     }
 }

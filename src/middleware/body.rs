@@ -1,19 +1,20 @@
 //! [`CacheBody`]: the response body of every layer.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::future::BoxFuture;
+use super::store::Tee;
 use crate::error::BoxError;
 
 pin_project! {
     /// The body of a response that went through a cache layer: the cached
-    /// bytes of a hit, the origin's body passed through, or a body that was
-    /// read to be stored.
+    /// bytes of a hit, or the origin's body passed through (and, on a miss
+    /// that is stored, copied on its way to the client).
     ///
     /// Its data is [`Bytes`] and its error a [`BoxError`], whatever the
     /// origin's were, so it fits axum and hyper as is.
@@ -26,17 +27,19 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<B> {
-        // A cached hit, or a body read whole: one frame.
+        // A cached hit: one frame.
         Full { data: Option<Bytes> },
         // The origin's body, untouched.
         Origin { #[pin] body: B },
-        // What was read of the origin's body before giving up on storing it,
-        // then the rest of it.
-        Resumed {
-            data: Option<Bytes>,
-            trailers: Option<HeaderMap>,
-            error: Option<BoxError>,
-            rest: Option<Pin<Box<B>>>,
+        // The origin's body, streamed to the client and copied into the
+        // cache (`tee` is `None` once storing was given up or done). When
+        // it ends, `storing` runs before `last` (the end, or the last data
+        // frame of a body that knows it has ended) is handed on.
+        Tee {
+            #[pin] body: B,
+            tee: Option<Box<Tee>>,
+            storing: Option<BoxFuture<()>>,
+            last: Option<Option<Result<Frame<Bytes>, BoxError>>>,
         },
     }
 }
@@ -65,20 +68,14 @@ impl<B> CacheBody<B> {
         }
     }
 
-    /// `read` bytes already taken from `rest`, then what `rest` has left (or
-    /// its trailers, or the error it failed with).
-    pub(crate) fn resumed(
-        read: Bytes,
-        trailers: Option<HeaderMap>,
-        error: Option<BoxError>,
-        rest: Option<Pin<Box<B>>>,
-    ) -> CacheBody<B> {
+    /// The origin's body, streamed through and copied by `tee`.
+    pub(crate) fn tee(body: B, tee: Tee) -> CacheBody<B> {
         CacheBody {
-            kind: Kind::Resumed {
-                data: (!read.is_empty()).then_some(read),
-                trailers,
-                error,
-                rest,
+            kind: Kind::Tee {
+                body,
+                tee: Some(Box::new(tee)),
+                storing: None,
+                last: None,
             },
         }
     }
@@ -100,26 +97,57 @@ where
         match self.project().kind.project() {
             KindProj::Full { data } => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
             KindProj::Origin { body } => body.poll_frame(cx).map(convert),
-            KindProj::Resumed {
-                data,
-                trailers,
-                error,
-                rest,
-            } => {
-                if let Some(data) = data.take() {
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
+            KindProj::Tee {
+                mut body,
+                tee,
+                storing,
+                last,
+            } => loop {
+                if let Some(store) = storing {
+                    ready!(store.as_mut().poll(cx));
+                    *storing = None;
                 }
-                if let Some(trailers) = trailers.take() {
-                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                if let Some(frame) = last.take() {
+                    return Poll::Ready(frame);
                 }
-                if let Some(error) = error.take() {
-                    return Poll::Ready(Some(Err(error)));
+                let frame = ready!(body.as_mut().poll_frame(cx)).map(|frame| {
+                    frame
+                        .map(|frame| frame.map_data(Into::into))
+                        .map_err(Into::into)
+                });
+                let ended = match &frame {
+                    None => true,
+                    Some(Ok(frame)) => match frame.data_ref() {
+                        Some(data) => {
+                            if tee.as_mut().is_some_and(|t| !t.keep(data)) {
+                                *tee = None;
+                            }
+                            // A body that knows it has ended may not be
+                            // polled again.
+                            body.is_end_stream()
+                        }
+                        None => {
+                            if let Some(tee) = tee.take() {
+                                tee.abandon("body has trailers");
+                            }
+                            false
+                        }
+                    },
+                    Some(Err(_)) => {
+                        if let Some(tee) = tee.take() {
+                            tee.abandon("body failed");
+                        }
+                        false
+                    }
+                };
+                match tee.take_if(|_| ended) {
+                    Some(done) => {
+                        *storing = Some(done.finish());
+                        *last = Some(frame);
+                    }
+                    None => return Poll::Ready(frame),
                 }
-                match rest {
-                    Some(body) => body.as_mut().poll_frame(cx).map(convert),
-                    None => Poll::Ready(None),
-                }
-            }
+            },
         }
     }
 
@@ -127,17 +155,12 @@ where
         match &self.kind {
             Kind::Full { data } => data.is_none(),
             Kind::Origin { body } => body.is_end_stream(),
-            Kind::Resumed {
-                data,
-                trailers,
-                error,
-                rest,
-            } => {
-                data.is_none()
-                    && trailers.is_none()
-                    && error.is_none()
-                    && rest.as_ref().is_none_or(|body| body.is_end_stream())
-            }
+            Kind::Tee {
+                body,
+                tee,
+                storing,
+                last,
+            } => tee.is_none() && storing.is_none() && last.is_none() && body.is_end_stream(),
         }
     }
 
@@ -146,19 +169,7 @@ where
             Kind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
-            Kind::Origin { body } => body.size_hint(),
-            Kind::Resumed { data, rest, .. } => {
-                let read = data.as_ref().map_or(0, |d| d.len() as u64);
-                let rest = rest
-                    .as_ref()
-                    .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint());
-                let mut hint = SizeHint::new();
-                hint.set_lower(read.saturating_add(rest.lower()));
-                if let Some(upper) = rest.upper() {
-                    hint.set_upper(read.saturating_add(upper));
-                }
-                hint
-            }
+            Kind::Origin { body } | Kind::Tee { body, .. } => body.size_hint(),
         }
     }
 }
@@ -178,7 +189,7 @@ impl<B> std::fmt::Debug for CacheBody<B> {
         let kind = match &self.kind {
             Kind::Full { .. } => "Full",
             Kind::Origin { .. } => "Origin",
-            Kind::Resumed { .. } => "Resumed",
+            Kind::Tee { .. } => "Tee",
         };
         f.debug_struct("CacheBody")
             .field("kind", &kind)

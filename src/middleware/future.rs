@@ -1,6 +1,8 @@
 //! [`ResponseFuture`]: what the three layers return. A small state machine
-//! over the two halves of caching: the [lookup](super::lookup) (request
-//! side) and the [store](super::store) (response side).
+//! over the two halves of caching, the [lookup](super::lookup) (request
+//! side) and the [store](super::store) (response side), with the two
+//! detours of stale serving: a background refresh, and a stale entry
+//! served when the inner service fails.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,13 +12,17 @@ use std::task::{Context, Poll, Waker, ready};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
+use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
+use tokio::time::Sleep;
 use tower_service::Service;
 
+use super::TARGET;
 use super::body::CacheBody;
-use super::lookup::{Looked, Snapshot, lookup, start};
+use super::lookup::{Looked, RefreshTicket, Snapshot, lookup, start};
+use super::outcome::{Answer, Outcome};
 use super::settings::Settings;
-use super::store::{Respond, respond};
+use super::store::{fallback, respond};
 use crate::error::BoxError;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -33,8 +39,8 @@ pub(crate) enum Side {
 
 /// What to do with the inner service's response.
 pub(crate) enum After {
-    /// Pass it through.
-    Nothing,
+    /// Pass it through, with this outcome (a bypass) if any.
+    Pass(Option<Outcome>),
     /// Mark it for an [`UpdateCache`](super::UpdateCache) further out.
     Mark(Arc<Snapshot>),
     /// Store it here ([`CachePage`](super::CachePage)).
@@ -52,6 +58,9 @@ pin_project! {
     {
         #[pin]
         state: State<S, ReqB, ResB, S::Future>,
+        // The update layer's: a ready-to-clone inner service and how to make
+        // a request, to refresh stale pages the fetch layer hands up.
+        refresher: Option<(S, fn(&RefreshTicket) -> Request<ReqB>)>,
     }
 }
 
@@ -66,9 +75,8 @@ pin_project! {
             #[pin]
             future: F,
             after: Option<After>,
-        },
-        Finish {
-            future: BoxFuture<Response<CacheBody<ResB>>>,
+            // When a stale entry may answer instead, the bound on the call.
+            deadline: Option<Pin<Box<Sleep>>>,
         },
         Ready {
             response: Option<Response<CacheBody<ResB>>>,
@@ -80,8 +88,11 @@ pin_project! {
 impl<S, ReqB, ResB> ResponseFuture<S, ReqB, ResB>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S::Future: Send + 'static,
     ReqB: Send + 'static,
     ResB: Body + Send + 'static,
+    ResB::Data: Into<Bytes>,
+    ResB::Error: Into<BoxError>,
 {
     /// The request side, then the ready `service` on a miss.
     ///
@@ -100,7 +111,10 @@ where
     {
         let url = match start(settings, &request) {
             Ok(url) => url,
-            Err(()) => return ResponseFuture::inner(service.call(request), After::Nothing),
+            Err(bypass) => {
+                let outcome = Outcome::answered(Answer::Bypass(bypass));
+                return ResponseFuture::inner(service.call(request), After::Pass(Some(outcome)));
+            }
         };
         // The one clone of the settings a hit costs (the future is 'static).
         let mut lookup: BoxFuture<Looked<ReqB, ResB>> =
@@ -109,14 +123,7 @@ where
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))
         {
-            Poll::Ready(Looked::Hit(response)) => ResponseFuture {
-                state: State::Ready {
-                    response: Some(response),
-                },
-            },
-            Poll::Ready(Looked::Miss(request, after)) => {
-                ResponseFuture::inner(service.call(request), after)
-            }
+            Poll::Ready(looked) => ResponseFuture::looked(looked, service),
             Poll::Pending => {
                 // The ready service goes with the request; a clone stays for the next.
                 let clone = service.clone();
@@ -126,6 +133,7 @@ where
                         lookup,
                         service: Some(service),
                     },
+                    refresher: None,
                 }
             }
         }
@@ -134,17 +142,120 @@ where
     /// The inner service's future, then `after` with its response.
     pub(crate) fn inner(future: S::Future, after: After) -> Self {
         ResponseFuture {
-            state: State::Inner {
-                future,
-                after: Some(after),
+            state: inner_state(future, after),
+            refresher: None,
+        }
+    }
+
+    /// The update layer's: the inner service's future, then the store of
+    /// a marked response, and the background refresh of a stale one.
+    pub(crate) fn update(
+        future: S::Future,
+        service: S,
+        make_request: fn(&RefreshTicket) -> Request<ReqB>,
+    ) -> Self {
+        ResponseFuture {
+            state: inner_state(future, After::StoreIfMarked),
+            refresher: Some((service, make_request)),
+        }
+    }
+
+    /// What the lookup found, with the ready `service`.
+    fn looked(looked: Looked<ReqB, ResB>, service: &mut S) -> Self {
+        match looked {
+            Looked::Hit(response) => ResponseFuture {
+                state: State::Ready {
+                    response: Some(response),
+                },
+                refresher: None,
             },
+            Looked::Stale(response, refresh) => {
+                if let Some((request, after)) = refresh {
+                    spawn_refresh(service.call(request), after);
+                }
+                ResponseFuture {
+                    state: State::Ready {
+                        response: Some(response),
+                    },
+                    refresher: None,
+                }
+            }
+            Looked::Miss(request, after) => ResponseFuture::inner(service.call(request), after),
         }
     }
 }
 
+fn inner_state<S, ReqB, ResB, F>(future: F, after: After) -> State<S, ReqB, ResB, F> {
+    let bound = match &after {
+        After::Store(snapshot) | After::Mark(snapshot) if snapshot.fallback.is_some() => {
+            snapshot.settings.origin_timeout
+        }
+        _ => None,
+    };
+    State::Inner {
+        future,
+        after: Some(after),
+        deadline: bound.map(|bound| Box::pin(tokio::time::sleep(bound))),
+    }
+}
+
+/// Runs a refresh of a stale page in the background, bounded by the
+/// coalescing wait: the response is stored (and its flight published) as
+/// its body is read; a refresh that fails leaves the stale entry.
+pub(crate) fn spawn_refresh<F, ResB, E>(future: F, after: After)
+where
+    F: Future<Output = Result<Response<ResB>, E>> + Send + 'static,
+    ResB: Body + Send + 'static,
+    ResB::Data: Into<Bytes>,
+    ResB::Error: Into<BoxError>,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(target: TARGET, "no Tokio runtime to refresh a stale page on");
+        return;
+    };
+    let bound = match &after {
+        After::Store(s) | After::Mark(s) => s.settings.coalesce,
+        _ => None,
+    }
+    .unwrap_or(super::settings::DEFAULT_COALESCE_WAIT);
+    runtime.spawn(async move {
+        let response = match tokio::time::timeout(bound, future).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(_)) => return tracing::debug!(target: TARGET, "stale page refresh failed"),
+            Err(_) => return tracing::debug!(target: TARGET, "stale page refresh timed out"),
+        };
+        // Reading the body to its end stores it.
+        let _ = respond(after, response).into_body().collect().await;
+    });
+}
+
+/// The update layer's background refresh: the request goes through every
+/// layer below it (the fetch layer marks its response), and is stored here.
+fn refresh_through<S, ReqB, ResB>(mut service: S, request: Request<ReqB>)
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+    S::Future: Send + 'static,
+    ReqB: Send + 'static,
+    ResB: Body + Send + 'static,
+    ResB::Data: Into<Bytes>,
+    ResB::Error: Into<BoxError>,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(target: TARGET, "no Tokio runtime to refresh a stale page on");
+        return;
+    };
+    runtime.spawn(async move {
+        if std::future::poll_fn(|cx| service.poll_ready(cx)).await.is_ok() {
+            spawn_refresh(service.call(request), After::StoreIfMarked);
+        }
+    });
+}
+
 impl<S, ReqB, ResB> Future for ResponseFuture<S, ReqB, ResB>
 where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Send + 'static,
+    S::Future: Send + 'static,
+    ReqB: Send + 'static,
     ResB: Body + Send + 'static,
     ResB::Data: Into<Bytes>,
     ResB::Error: Into<BoxError>,
@@ -155,35 +266,59 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Lookup { lookup, service } => match ready!(lookup.as_mut().poll(cx)) {
-                    Looked::Hit(response) => {
-                        this.state.set(State::Done);
-                        return Poll::Ready(Ok(response));
-                    }
-                    Looked::Miss(request, after) => {
-                        let mut service = service.take().expect("service is taken once");
-                        let future = service.call(request);
-                        this.state.set(State::Inner {
-                            future,
-                            after: Some(after),
-                        });
-                    }
-                },
-                StateProj::Inner { future, after } => {
-                    let response = ready!(future.poll(cx))?;
-                    let after = after.take().expect("response is handled once");
-                    match respond(after, response) {
-                        Respond::Now(response) => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(Ok(response));
-                        }
-                        Respond::Later(future) => this.state.set(State::Finish { future }),
-                    }
+                StateProj::Lookup { lookup, service } => {
+                    let looked = ready!(lookup.as_mut().poll(cx));
+                    let mut service = service.take().expect("service is taken once");
+                    let next = ResponseFuture::looked(looked, &mut service);
+                    this.state.set(next.state);
                 }
-                StateProj::Finish { future } => {
-                    let response = ready!(future.as_mut().poll(cx));
+                StateProj::Inner {
+                    future,
+                    after,
+                    deadline,
+                } => {
+                    let stale = |after: &mut Option<After>| {
+                        after.as_ref().and_then(fallback::<ResB>)
+                    };
+                    let result = match future.poll(cx) {
+                        Poll::Ready(result) => result,
+                        Poll::Pending => {
+                            let late = deadline
+                                .as_mut()
+                                .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                            match late.then(|| stale(after)).flatten() {
+                                Some(response) => {
+                                    this.state.set(State::Done);
+                                    return Poll::Ready(Ok(response));
+                                }
+                                None => return Poll::Pending,
+                            }
+                        }
+                    };
+                    let response = match result {
+                        Ok(response) if response.status().is_server_error() => {
+                            stale(after).map_or(Ok(response), |stale| Err(Ok(stale)))
+                        }
+                        Ok(response) => Ok(response),
+                        Err(error) => Err(stale(after).ok_or(error)),
+                    };
+                    let out = match response {
+                        Ok(mut response) => {
+                            if let Some((service, make_request)) = this.refresher.take() {
+                                if let Some(ticket) =
+                                    response.extensions_mut().remove::<RefreshTicket>()
+                                {
+                                    refresh_through(service, make_request(&ticket));
+                                }
+                            }
+                            let after = after.take().expect("response is handled once");
+                            Ok(respond(after, response))
+                        }
+                        Err(Ok(stale)) => Ok(stale),
+                        Err(Err(error)) => Err(error),
+                    };
                     this.state.set(State::Done);
-                    return Poll::Ready(Ok(response));
+                    return Poll::Ready(out);
                 }
                 StateProj::Ready { response } => {
                     let response = response.take().expect("response is taken once");

@@ -1,20 +1,24 @@
 //! The request side (Django's `FetchFromCacheMiddleware.process_request`):
 //! GET and HEAD with a usable host look up the entry a page without `Vary`
 //! would have (one backend get), then, on a miss, the header list and the
-//! entry for the request's varying headers. A hit is answered without
-//! calling the inner service; a miss leaves a [`Snapshot`] of the request
-//! for the response side.
+//! entry for the request's varying headers. A fresh hit is answered without
+//! calling the inner service; a stale one inside its windows is served
+//! (RFC 5861) or kept to be served if the inner service fails; a miss joins
+//! the page's flight ([`flight`](super::flight)) and leaves a [`Snapshot`]
+//! of the request for the response side.
 
-use std::sync::{Arc, LazyLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use http::header::{AGE, CONTENT_ENCODING, CONTENT_LENGTH};
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 
 use super::TARGET;
 use super::body::CacheBody;
+use super::flight::{Joined, Leader, Shared, Waited};
 use super::future::{After, Side};
+use super::outcome::{Answer, MissBecause, Outcome, StaleBecause};
 use super::settings::Settings;
 use crate::cache::Cache;
 use crate::http::encoding::{AcceptEncodingKey, accepts_coding};
@@ -32,6 +36,14 @@ pub(crate) struct Snapshot {
     pub(crate) url: Md5Hex,
     pub(crate) suffix: String,
     pub(crate) authorized: bool,
+    /// How the request was answered (a miss, and why).
+    pub(crate) answer: Answer,
+    /// This request's flight, when it leads one: published to when the
+    /// response is known.
+    pub(crate) leader: Mutex<Option<Leader>>,
+    /// A stale entry inside its `stale-if-error` window, served if the inner
+    /// service fails.
+    pub(crate) fallback: Option<StoredResponse>,
 }
 
 impl Snapshot {
@@ -42,22 +54,47 @@ impl Snapshot {
             .as_ref()
             .is_some_and(|s| s.skips_accept_language())
     }
+
+    /// Takes the flight this request leads, to publish to it.
+    pub(crate) fn take_leader(&self) -> Option<Leader> {
+        self.leader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
 }
 
+/// Put in the extensions of a request that refreshes a stale page in the
+/// background (by the update layer): the fetch layer then skips the lookup
+/// and marks the response with this snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct Refresh(pub(crate) Arc<Snapshot>);
+
+/// Put by the fetch layer in the extensions of a stale response whose page
+/// it leads the refresh of: the update layer takes it and refreshes in the
+/// background, with a request made from these parts.
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshTicket(pub(crate) Arc<(Parts, Arc<Snapshot>)>);
+
 pub(crate) enum Looked<ReqB, ResB> {
+    /// Answer with this, without calling the inner service.
     Hit(Response<CacheBody<ResB>>),
+    /// Answer with this stale response; refresh it with this request in the
+    /// background (`None`: a refresh is already running).
+    Stale(Response<CacheBody<ResB>>, Option<(Request<ReqB>, After)>),
+    /// Call the inner service.
     Miss(Request<ReqB>, After),
 }
 
 /// Whether the request may be looked up at all (GET or HEAD, a usable
 /// host), and the hash of its absolute URL if so.
-pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Md5Hex, ()> {
+pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Md5Hex, Bypass> {
     let scheme = settings.scheme.of(request.uri(), request.headers());
     Policy::check_method(request.method())
         .and_then(|()| url_hash(scheme, request.uri(), request.headers()).ok_or(Bypass::NoHost))
-        .map_err(|bypass| {
+        .inspect_err(|bypass| {
             tracing::debug!(target: TARGET, method = %request.method(), uri = %request.uri(),
-                reason = %bypass, "cache bypass");
+                outcome = %Outcome::answered(Answer::Bypass(*bypass)), "cache");
         })
 }
 
@@ -70,34 +107,102 @@ pub(crate) async fn lookup<ReqB, ResB>(
 ) -> Looked<ReqB, ResB> {
     let Some(cache) = settings.cache().await else {
         // The default cache could not be built (logged once): pass through.
-        return Looked::Miss(request, After::Nothing);
+        return Looked::Miss(request, After::Pass(None));
     };
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    if let Some(Refresh(snapshot)) = parts.extensions.remove::<Refresh>() {
+        // The update layer's background refresh of a stale page.
+        return Looked::Miss(Request::from_parts(parts, body), After::Mark(snapshot));
+    }
     let suffix = settings.suffix(&parts.headers, &parts.extensions);
     let authorized = is_authorized(&parts.headers);
-    match find(
-        &settings,
-        cache,
-        &parts.method,
-        &parts.headers,
-        &url,
-        &suffix,
-    )
-    .await
-    {
-        Ok((key, entry)) => match settings.policy.may_serve(authorized, &entry.headers) {
-            Ok(()) => {
-                tracing::debug!(target: TARGET, key = %key, "cache hit");
-                return Looked::Hit(hit_response(entry, parts.method == Method::HEAD));
+    let now = settings.clock.now();
+    let head = parts.method == Method::HEAD;
+    let mut fallback = None;
+    let (answer, flight_key) =
+        match find(&settings, cache, &parts.method, &parts.headers, &url, &suffix).await {
+            Ok(found) => {
+                let times = found.entry.times;
+                if settings
+                    .policy
+                    .may_serve(authorized, &found.entry.headers)
+                    .is_err()
+                {
+                    (Answer::Miss(MissBecause::Authorization), None)
+                } else if times.is_fresh(now) {
+                    let outcome = Outcome::answered(Answer::Hit);
+                    tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
+                    return Looked::Hit(hit_response(found.entry, head, now, outcome));
+                } else if times.within(now, times.stale_while_revalidate) {
+                    let outcome = Outcome::answered(Answer::Stale(StaleBecause::Revalidating));
+                    tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
+                    let mut response = hit_response(found.entry, head, now, outcome);
+                    // One refresh per page: the flight's leader runs it.
+                    let Joined::Leader(leader) = settings.flights.join(found.key) else {
+                        return Looked::Stale(response, None);
+                    };
+                    let snapshot = Arc::new(Snapshot {
+                        cache: cache.clone(),
+                        method: parts.method.clone(),
+                        headers: parts.headers.clone(),
+                        url,
+                        suffix,
+                        authorized,
+                        answer: Answer::Miss(MissBecause::Stale),
+                        leader: Mutex::new(Some(leader)),
+                        fallback: None,
+                        settings: settings.clone(),
+                    });
+                    let refresh = match side {
+                        // This layer stores: it refreshes with this request.
+                        Side::Both => Some((Request::from_parts(parts, body), After::Store(snapshot))),
+                        // The update layer refreshes, through every layer
+                        // between the two, with a copy of this request.
+                        Side::Fetch => {
+                            response
+                                .extensions_mut()
+                                .insert(RefreshTicket(Arc::new((parts, snapshot))));
+                            None
+                        }
+                    };
+                    return Looked::Stale(response, refresh);
+                } else {
+                    if times.within(now, times.stale_if_error) {
+                        fallback = Some(found.entry);
+                    }
+                    (Answer::Miss(MissBecause::Stale), Some(found.key))
+                }
             }
-            Err(bypass) => {
-                tracing::debug!(target: TARGET, key = %key, reason = %bypass, "cache bypass");
+            Err(missed) => (Answer::Miss(missed.because), missed.vary_key),
+        };
+    let list_key = || format!("{}.{}", header_key(&settings.key_prefix, &url, &suffix), parts.method);
+    let mut leader = None;
+    if let (Some(bound), false) = (settings.coalesce, authorized) {
+        let key = flight_key.unwrap_or_else(list_key);
+        loop {
+            match settings.flights.join(key.clone()) {
+                Joined::Leader(l) => {
+                    leader = Some(l);
+                    break;
+                }
+                Joined::Follower(follower) => match follower.wait(bound).await {
+                    Waited::Shared(shared) if applies(&settings, &shared, &parts.headers) => {
+                        let outcome = Outcome::answered(Answer::Coalesced);
+                        tracing::debug!(target: TARGET, url = %url, %outcome, "cache");
+                        return Looked::Hit(hit_response(
+                            shared.stored.clone(),
+                            head,
+                            now,
+                            outcome,
+                        ));
+                    }
+                    Waited::Shared(_) | Waited::Alone => break,
+                    Waited::Again => continue,
+                },
             }
-        },
-        Err(reason) => {
-            tracing::debug!(target: TARGET, url = %url, reason, "cache miss");
         }
     }
+    tracing::debug!(target: TARGET, url = %url, outcome = %Outcome::answered(answer), "cache");
     let snapshot = Arc::new(Snapshot {
         cache: cache.clone(),
         method: parts.method.clone(),
@@ -105,6 +210,9 @@ pub(crate) async fn lookup<ReqB, ResB>(
         url,
         suffix,
         authorized,
+        answer,
+        leader: Mutex::new(leader),
+        fallback,
         settings,
     });
     let after = match side {
@@ -114,15 +222,42 @@ pub(crate) async fn lookup<ReqB, ResB>(
     Looked::Miss(Request::from_parts(parts, body), after)
 }
 
+/// Whether a leader's response answers this follower: the same values of
+/// the headers it varies on, and a coding the follower accepts.
+fn applies(settings: &Settings, shared: &Shared, request: &HeaderMap) -> bool {
+    shared.vary.hash_with(request, settings.accept_encoding) == shared.vary_hash
+        && (settings.accept_encoding == AcceptEncodingKey::AsSent
+            || acceptable(request, &shared.stored.headers))
+}
+
 /// md5 of nothing: the Vary hash of a page without `Vary`.
 fn empty_vary() -> Md5Hex {
-    static EMPTY: LazyLock<Md5Hex> =
-        LazyLock::new(|| VaryHeaders::default().hash(&HeaderMap::new()));
+    static EMPTY: LazyLock<Md5Hex> = LazyLock::new(|| VaryHeaders::default().hash(&HeaderMap::new()));
     *EMPTY
 }
 
-/// The entry for a request and its key, or why there is none. Corrupt
-/// entries are deleted.
+struct Found {
+    key: String,
+    entry: StoredResponse,
+}
+
+struct Missed {
+    because: MissBecause,
+    /// The page key, when the header list was known.
+    vary_key: Option<String>,
+}
+
+impl From<MissBecause> for Missed {
+    fn from(because: MissBecause) -> Missed {
+        Missed {
+            because,
+            vary_key: None,
+        }
+    }
+}
+
+/// The entry for a request and its key, or why there is none. Damaged
+/// entries are deleted; entries of another layout version are misses.
 ///
 /// The GET entry of a page without `Vary` is looked up first, under the key
 /// Django's layout gives it (the md5 of no header values): a hit there costs
@@ -138,19 +273,17 @@ async fn find(
     headers: &HeaderMap,
     url: &Md5Hex,
     suffix: &str,
-) -> Result<(String, StoredResponse), &'static str> {
+) -> Result<Found, Missed> {
     let prefix = &settings.key_prefix;
     let plain_key = page_key(prefix, &Method::GET, url, &empty_vary(), suffix);
     if let Some(entry) = get(cache, &plain_key).await? {
         return decode(cache, plain_key, entry).await;
     }
     let list_key = header_key(prefix, url, suffix);
-    let list = get(cache, &list_key)
-        .await?
-        .ok_or("header list not learned")?;
+    let list = get(cache, &list_key).await?.ok_or(MissBecause::Url)?;
     let Some(list) = VaryHeaders::decode(&list) else {
         forget(cache, &list_key).await;
-        return Err("corrupt header list");
+        return Err(MissBecause::Backend.into());
     };
     let vary = if list.is_empty() {
         empty_vary()
@@ -167,14 +300,23 @@ async fn find(
         key = page_key(prefix, &Method::HEAD, url, &vary, suffix);
         entry = get(cache, &key).await?;
     }
-    let (key, entry) = decode(cache, key, entry.ok_or("no entry")?).await?;
+    let Some(entry) = entry else {
+        return Err(Missed {
+            because: MissBecause::Vary,
+            vary_key: Some(key),
+        });
+    };
+    let found = decode(cache, key, entry).await?;
     if settings.accept_encoding == AcceptEncodingKey::Preferred
         && list.has_accept_encoding()
-        && !acceptable(headers, &entry.headers)
+        && !acceptable(headers, &found.entry.headers)
     {
-        return Err("entry's Content-Encoding is not acceptable");
+        return Err(Missed {
+            because: MissBecause::Coding,
+            vary_key: Some(found.key),
+        });
     }
-    Ok((key, entry))
+    Ok(found)
 }
 
 /// Whether the client accepts the stored response's content coding (two
@@ -188,26 +330,30 @@ fn acceptable(request: &HeaderMap, stored: &HeaderMap) -> bool {
     })
 }
 
-async fn decode(
-    cache: &Cache,
-    key: String,
-    entry: Bytes,
-) -> Result<(String, StoredResponse), &'static str> {
+async fn decode(cache: &Cache, key: String, entry: Bytes) -> Result<Found, Missed> {
     match StoredResponse::decode(entry) {
-        Ok(stored) => Ok((key, stored)),
+        Ok(entry) => Ok(Found { key, entry }),
+        Err(error) if error.is_other_version() => {
+            // Another release's entry (a rolling deploy): leave it be.
+            tracing::debug!(target: TARGET, key = %key, %error, "cache entry of another version");
+            Err(Missed {
+                because: MissBecause::Url,
+                vary_key: Some(key),
+            })
+        }
         Err(error) => {
-            tracing::warn!(target: TARGET, key = %key, %error, "deleting a corrupt cache entry");
+            tracing::warn!(target: TARGET, key = %key, %error, "deleting a damaged cache entry");
             forget(cache, &key).await;
-            Err("corrupt entry")
+            Err(MissBecause::Backend.into())
         }
     }
 }
 
-async fn get(cache: &Cache, key: &str) -> Result<Option<Bytes>, &'static str> {
+async fn get(cache: &Cache, key: &str) -> Result<Option<Bytes>, Missed> {
     cache.get_bytes(key).await.map_err(|error| {
         tracing::warn!(target: TARGET, key, error = &error as &dyn std::error::Error,
             "cache lookup failed; serving from the origin");
-        "backend error"
+        MissBecause::Backend.into()
     })
 }
 
@@ -217,25 +363,25 @@ async fn forget(cache: &Cache, key: &str) {
     }
 }
 
-pub(crate) fn unix_now() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(_) => 0,
-    }
-}
-
-/// A hit, as Django serves it: the stored response with `Age` (digest 5.5
-/// step 6); for HEAD, no body but the entry's `Content-Length`.
-fn hit_response<B>(entry: StoredResponse, head: bool) -> Response<CacheBody<B>> {
+/// A response from the cache, as Django serves a hit: the stored response
+/// with `Age` (digest 5.5 step 6); for HEAD, no body but the entry's
+/// `Content-Length`.
+pub(crate) fn hit_response<B>(
+    entry: StoredResponse,
+    head: bool,
+    now: u64,
+    outcome: Outcome,
+) -> Response<CacheBody<B>> {
     let StoredResponse {
         status,
         mut headers,
         body,
-        age_base,
+        times,
         ..
     } = entry;
-    if let Some(base) = age_base {
-        let age = unix_now().saturating_sub(base).max(0);
+    if let Some(base) = times.age_base {
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let age = now.saturating_sub(base).max(0);
         headers.insert(AGE, HeaderValue::from(age));
     }
     let body = if head {
@@ -247,5 +393,20 @@ fn hit_response<B>(entry: StoredResponse, head: bool) -> Response<CacheBody<B>> 
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
+    response.extensions_mut().insert(outcome);
     response
+}
+
+/// A request that refreshes a stale page, from the parts of the one that
+/// found it stale (for the update layer's background refresh).
+pub(crate) fn refresh_request<B: Default>(ticket: &RefreshTicket) -> Request<B> {
+    let (parts, snapshot) = &*ticket.0;
+    let snapshot = snapshot.clone();
+    let mut request = Request::new(B::default());
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    request.extensions_mut().insert(Refresh(snapshot));
+    request
 }

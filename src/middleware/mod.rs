@@ -107,9 +107,12 @@
 
 mod body;
 mod cache_page;
+mod clock;
 mod fetch;
+mod flight;
 mod future;
 mod lookup;
+mod outcome;
 mod settings;
 mod site;
 mod store;
@@ -117,8 +120,10 @@ mod update;
 
 pub use body::CacheBody;
 pub use cache_page::{CachePage, CachePageLayer, cache_page};
+pub use clock::Clock;
 pub use fetch::{FetchFromCache, FetchFromCacheLayer};
 pub use future::ResponseFuture;
+pub use outcome::{Answer, MissBecause, Outcome, StaleBecause, Store};
 pub use site::SiteCache;
 pub use update::{UpdateCache, UpdateCacheLayer};
 

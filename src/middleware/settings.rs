@@ -2,8 +2,13 @@
 //! builder methods of the two types that hold them ([`CachePageLayer`](super::CachePageLayer)
 //! and [`SiteCache`](super::SiteCache)).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use http::HeaderMap;
 
+use super::clock::Clock;
+use super::flight::Flights;
 use crate::cache::Cache;
 use crate::http::encoding::AcceptEncodingKey;
 use crate::http::key::{KeySuffix, RequestScheme};
@@ -21,7 +26,21 @@ pub(crate) struct Settings {
     pub(crate) key_suffix: Option<KeySuffix>,
     pub(crate) scheme: RequestScheme,
     pub(crate) accept_encoding: AcceptEncodingKey,
+    pub(crate) clock: Clock,
+    /// How long a request waits for another's fetch of the same page;
+    /// `None`: no coalescing.
+    pub(crate) coalesce: Option<Duration>,
+    pub(crate) flights: Arc<Flights>,
+    /// Stale windows for responses that do not give their own.
+    pub(crate) stale_while_revalidate: Duration,
+    pub(crate) stale_if_error: Duration,
+    /// How long the inner service may take before a stale entry inside its
+    /// `stale-if-error` window is served instead; `None`: no bound.
+    pub(crate) origin_timeout: Option<Duration>,
 }
+
+/// nginx's `proxy_cache_lock_timeout`.
+pub(crate) const DEFAULT_COALESCE_WAIT: Duration = Duration::from_secs(5);
 
 impl Settings {
     pub(crate) fn new(policy: Policy) -> Settings {
@@ -32,6 +51,12 @@ impl Settings {
             key_suffix: None,
             scheme: RequestScheme::default(),
             accept_encoding: AcceptEncodingKey::default(),
+            clock: Clock::default(),
+            coalesce: Some(DEFAULT_COALESCE_WAIT),
+            flights: Arc::default(),
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            origin_timeout: None,
         }
     }
 
@@ -170,7 +195,7 @@ macro_rules! layer_and_service {
         $(#[$layer_meta:meta])*
         layer $layer:ident { $($field:ident: $ty:ty),* };
         $(#[$service_meta:meta])*
-        service $service:ident where S: [$($bounds:tt)*];
+        service $service:ident where S: [$($bounds:tt)*] $(, ReqB: [$($req_bounds:tt)*])?;
         call(|$this:ident, $request:ident| $call:expr);
     ) => {
         $(#[$layer_meta])*
@@ -218,7 +243,8 @@ macro_rules! layer_and_service {
         impl<S, ReqB, ResB> tower_service::Service<http::Request<ReqB>> for $service<S>
         where
             S: tower_service::Service<http::Request<ReqB>, Response = http::Response<ResB>> $($bounds)*,
-            ReqB: Send + 'static,
+            S::Future: Send + 'static,
+            ReqB: Send + 'static $($($req_bounds)*)?,
             ResB: http_body::Body + Send + 'static,
             ResB::Data: Into<bytes::Bytes>,
             ResB::Error: Into<$crate::BoxError>,

@@ -1,82 +1,92 @@
 //! The response side (Django's `UpdateCacheMiddleware.process_response`):
 //! the rules of [`Policy::decide`](crate::http::policy::Policy::decide),
-//! then the body is read (bounded by the size limit) and stored with its
-//! header list, and the response goes on to the client. A store that fails
-//! is logged, never the client's.
+//! then the response goes on to the client at once, its body streaming
+//! through a [`Tee`] that keeps a copy (up to the size limit). When the body
+//! has ended cleanly, the copy is handed to the page's coalesced followers
+//! and stored; a store that fails is logged, never the client's.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use http::header::EXPIRES;
 use http::{HeaderMap, Response, StatusCode};
 use http_body::Body;
-use http_body_util::BodyExt;
 
 use super::TARGET;
 use super::body::CacheBody;
+use super::flight::Shared;
 use super::future::{After, BoxFuture};
-use super::lookup::{Snapshot, unix_now};
-use crate::error::BoxError;
-use crate::http::headers::{get_max_age, patch_response_headers, patch_vary_headers};
+use super::lookup::Snapshot;
+use super::outcome::{Answer, Outcome, Store};
+use crate::http::headers::{
+    get_max_age, get_stale_windows, patch_response_headers, patch_vary_headers,
+};
 use crate::http::key::{VaryHeaders, header_key, page_key};
 use crate::http::policy::{BodySize, Bypass};
-use crate::http::stored::StoredResponse;
+use crate::http::stored::{Freshness, StoredResponse};
 
 /// Left in a response's extensions by [`FetchFromCache`](super::FetchFromCache)
 /// on a miss: Django's `request._cache_update_cache = True`, with the fetch
 /// layer's configuration, which the update layer stores with.
 #[derive(Debug, Clone)]
-struct UpdateMarker(Arc<Snapshot>);
+pub(crate) struct UpdateMarker(pub(crate) Arc<Snapshot>);
 
-#[allow(clippy::large_enum_variant)] // `Now` is the common case: boxing it would cost every request an allocation.
-pub(crate) enum Respond<ResB> {
-    Now(Response<CacheBody<ResB>>),
-    Later(BoxFuture<Response<CacheBody<ResB>>>),
-}
-
-fn pass<ResB>(response: Response<ResB>) -> Respond<ResB> {
-    Respond::Now(response.map(CacheBody::origin))
-}
-
-/// The response side, up to reading the body.
-pub(crate) fn respond<ResB>(after: After, mut response: Response<ResB>) -> Respond<ResB>
+/// The response side: passes the response on, marked, or with its body
+/// teed into the cache.
+pub(crate) fn respond<ResB>(after: After, mut response: Response<ResB>) -> Response<CacheBody<ResB>>
 where
-    ResB: Body + Send + 'static,
-    ResB::Data: Into<Bytes>,
-    ResB::Error: Into<BoxError>,
+    ResB: Body,
 {
     let snapshot = match after {
-        After::Nothing => return pass(response),
+        After::Pass(outcome) => {
+            if let Some(outcome) = outcome {
+                response.extensions_mut().insert(outcome);
+            }
+            return response.map(CacheBody::origin);
+        }
         After::Mark(snapshot) => {
+            response
+                .extensions_mut()
+                .insert(Outcome::answered(snapshot.answer));
             response.extensions_mut().insert(UpdateMarker(snapshot));
-            return pass(response);
+            return response.map(CacheBody::origin);
         }
         After::Store(snapshot) => snapshot,
         After::StoreIfMarked => match response.extensions_mut().remove::<UpdateMarker>() {
             Some(UpdateMarker(snapshot)) => snapshot,
             None => {
                 tracing::trace!(target: TARGET, reason = %Bypass::NotFetched, "not stored");
-                return pass(response);
+                return response.map(CacheBody::origin);
             }
         },
+    };
+    let not_stored = |mut response: Response<ResB>, bypass: Bypass| {
+        let outcome = Outcome {
+            answer: snapshot.answer,
+            store: Some(Store::NotStored(bypass)),
+        };
+        tracing::debug!(target: TARGET, url = %snapshot.url, %outcome, "cache");
+        response.extensions_mut().insert(outcome);
+        // Dropping the snapshot's flight tells the followers to call the
+        // inner service themselves.
+        drop(snapshot.take_leader());
+        response.map(CacheBody::origin)
     };
     let hint = response.body().size_hint();
     let size = BodySize {
         lower: hint.lower(),
         upper: hint.upper(),
     };
-    let storage = match snapshot.settings.policy.decide(
+    let settings = &snapshot.settings;
+    let storage = match settings.policy.decide(
         snapshot.authorized,
         response.status(),
         response.headers(),
         size,
     ) {
         Ok(storage) => storage,
-        Err(bypass) => {
-            tracing::debug!(target: TARGET, url = %snapshot.url, reason = %bypass, "not stored");
-            return pass(response);
-        }
+        Err(bypass) => return not_stored(response, bypass),
     };
     let headers = response.headers_mut();
     patch_response_headers(headers, storage.timeout, SystemTime::now());
@@ -84,145 +94,190 @@ where
         patch_vary_headers(headers, &["Authorization"]);
     }
     if !storage.store {
-        tracing::debug!(target: TARGET, url = %snapshot.url, status = response.status().as_u16(),
-            timeout = storage.timeout.as_secs(), "headers patched, not stored");
-        return pass(response);
-    }
-    Respond::Later(Box::pin(read_and_store(
-        snapshot,
-        response,
-        storage.timeout,
-    )))
-}
-
-/// Reads the body (at most the size limit, whether its length is known or
-/// not), stores the response, and returns it; a body that turns out too
-/// long, has trailers or fails is handed on as it is, unstored.
-async fn read_and_store<ResB>(
-    snapshot: Arc<Snapshot>,
-    response: Response<ResB>,
-    timeout: Duration,
-) -> Response<CacheBody<ResB>>
-where
-    ResB: Body + Send + 'static,
-    ResB::Data: Into<Bytes>,
-    ResB::Error: Into<BoxError>,
-{
-    let (parts, body) = response.into_parts();
-    let limit = snapshot.settings.policy.max_body_size;
-    let mut body = Box::pin(body);
-    let mut read = BytesMut::new();
-    let mut first: Option<Bytes> = None;
-    let give_up = |first: Option<Bytes>, read: BytesMut| first.unwrap_or_else(|| read.freeze());
-    loop {
-        let frame = match body.frame().await {
-            None => break,
-            Some(Ok(frame)) => frame,
-            Some(Err(error)) => {
-                let error: BoxError = error.into();
-                tracing::debug!(target: TARGET, url = %snapshot.url, reason = %error, "not stored: body failed");
-                let read = give_up(first, read);
-                return Response::from_parts(
-                    parts,
-                    CacheBody::resumed(read, None, Some(error), None),
-                );
-            }
+        let bypass = match response.status() {
+            StatusCode::OK => Bypass::ZeroMaxAge,
+            status => Bypass::Status(status),
         };
-        match frame.into_data() {
-            Ok(data) => {
-                let data: Bytes = data.into();
-                // One chunk stays as it is; more are joined.
-                match first.take() {
-                    None if read.is_empty() => first = Some(data),
-                    None => read.extend_from_slice(&data),
-                    Some(chunk) => {
-                        read.reserve(chunk.len() + data.len());
-                        read.extend_from_slice(&chunk);
-                        read.extend_from_slice(&data);
-                    }
-                }
-                let len = first.as_ref().map_or(read.len(), Bytes::len) as u64;
-                if len > limit {
-                    tracing::debug!(target: TARGET, url = %snapshot.url, reason = %Bypass::TooLarge, "not stored");
-                    let read = give_up(first, read);
-                    return Response::from_parts(
-                        parts,
-                        CacheBody::resumed(read, None, None, Some(body)),
-                    );
-                }
-            }
-            Err(frame) => {
-                tracing::debug!(target: TARGET, url = %snapshot.url, reason = "body has trailers", "not stored");
-                let read = give_up(first, read);
-                let trailers = frame.into_trailers().ok();
-                return Response::from_parts(
-                    parts,
-                    CacheBody::resumed(read, trailers, None, Some(body)),
-                );
+        return not_stored(response, bypass);
+    }
+    let now = settings.clock.now();
+    let (swr, sie) = get_stale_windows(response.headers());
+    let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+    let times = Freshness {
+        stored_at: now,
+        fresh_until: now.saturating_add(storage.timeout.as_secs()),
+        stale_while_revalidate: swr.unwrap_or_else(|| secs(settings.stale_while_revalidate)),
+        stale_if_error: sie.unwrap_or_else(|| secs(settings.stale_if_error)),
+        age_base: age_base(response.headers()),
+    };
+    let outcome = Outcome {
+        answer: snapshot.answer,
+        store: Some(Store::Stored(storage.timeout)),
+    };
+    response.extensions_mut().insert(outcome);
+    let tee = Tee {
+        snapshot,
+        status: response.status(),
+        headers: response.headers().clone(),
+        times,
+        first: None,
+        more: BytesMut::new(),
+    };
+    if response.body().is_end_stream() {
+        // An empty body may never be polled: store it now when the backend
+        // answers at once, else in a task of its own.
+        let mut store = tee.finish();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if store.as_mut().poll(&mut cx).is_pending() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn(store)),
+                Err(_) => tracing::warn!(target: TARGET, "no Tokio runtime to store a response on"),
             }
         }
+        return response.map(CacheBody::origin);
     }
-    let data = give_up(first, read);
-    store(&snapshot, parts.status, &parts.headers, &data, timeout).await;
-    Response::from_parts(parts, CacheBody::full(data))
+    response.map(|body| CacheBody::tee(body, tee))
 }
 
-/// Learns the key (stores the header list) and stores the entry; failures
-/// are logged, never returned.
-async fn store(
-    snapshot: &Snapshot,
+/// `Expires` minus `max-age`, when the response has both: the base of a
+/// hit's `Age`, as Django computes it.
+fn age_base(headers: &HeaderMap) -> Option<i64> {
+    let expires = headers
+        .get(EXPIRES)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())?;
+    Some(expires.saturating_sub(get_max_age(headers)?))
+}
+
+/// The copy of a body being streamed to the client, and what storing it
+/// needs. Dropping it before [`finish`](Tee::finish) stores nothing and
+/// ends the page's flight (its followers call the inner service).
+#[derive(Debug)]
+pub(crate) struct Tee {
+    snapshot: Arc<Snapshot>,
     status: StatusCode,
-    headers: &HeaderMap,
-    body: &Bytes,
-    timeout: Duration,
-) {
+    headers: HeaderMap,
+    times: Freshness,
+    /// The first chunk, kept as it is (most bodies are one chunk).
+    first: Option<Bytes>,
+    /// Further chunks, joined.
+    more: BytesMut,
+}
+
+impl Tee {
+    /// Keeps a copy of `data`; `false` when the body has passed the size
+    /// limit (the copy is then dropped and nothing will be stored).
+    pub(crate) fn keep(&mut self, data: &Bytes) -> bool {
+        match self.first.take() {
+            None if self.more.is_empty() => self.first = Some(data.clone()),
+            None => self.more.extend_from_slice(data),
+            Some(chunk) => {
+                self.more.reserve(chunk.len() + data.len());
+                self.more.extend_from_slice(&chunk);
+                self.more.extend_from_slice(data);
+            }
+        }
+        let len = self.first.as_ref().map_or(self.more.len(), Bytes::len) as u64;
+        if len > self.snapshot.settings.policy.max_body_size {
+            tracing::debug!(target: TARGET, url = %self.snapshot.url, reason = %Bypass::TooLarge, "not stored");
+            return false;
+        }
+        true
+    }
+
+    /// Gives up storing (trailers, an error): logged; the flight ends.
+    pub(crate) fn abandon(self, reason: &str) {
+        tracing::debug!(target: TARGET, url = %self.snapshot.url, reason, "not stored");
+    }
+
+    /// The body ended cleanly: hands the response to the followers, and
+    /// returns the store, which the body drives before it ends (so that a
+    /// client that has read the whole response finds it in the cache).
+    pub(crate) fn finish(self) -> BoxFuture<()> {
+        let Tee {
+            snapshot,
+            status,
+            headers,
+            times,
+            first,
+            more,
+        } = self;
+        let body = first.unwrap_or_else(|| more.freeze());
+        let vary = VaryHeaders::from_response(&headers, snapshot.skips_accept_language());
+        let vary_hash = vary.hash_with(&snapshot.headers, snapshot.settings.accept_encoding);
+        let shared = Arc::new(Shared {
+            stored: StoredResponse::new(status, headers, body, times),
+            vary,
+            vary_hash,
+        });
+        if let Some(leader) = snapshot.take_leader() {
+            leader.publish(Some(shared.clone()));
+        }
+        Box::pin(async move { store(&snapshot, &shared).await })
+    }
+}
+
+/// Learns the key (stores the header list) and stores the entry, for the
+/// fresh lifetime plus the longer stale window; failures are logged.
+async fn store(snapshot: &Snapshot, shared: &Shared) {
     let settings = &snapshot.settings;
     let cache = &snapshot.cache;
     let prefix = &settings.key_prefix;
-    let vary = VaryHeaders::from_response(headers, snapshot.skips_accept_language());
     let list_key = header_key(prefix, &snapshot.url, &snapshot.suffix);
     let key = page_key(
         prefix,
         &snapshot.method,
         &snapshot.url,
-        &vary.hash_with(&snapshot.headers, settings.accept_encoding),
+        &shared.vary_hash,
         &snapshot.suffix,
     );
-    let now = unix_now();
-    let expires = headers
-        .get(EXPIRES)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok())
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .and_then(|d| i64::try_from(d.as_secs()).ok());
-    let age_base = match (get_max_age(headers), expires) {
-        (Some(max_age), Some(expires)) => Some(expires.saturating_sub(max_age)),
-        _ => None,
-    };
-    let entry = match StoredResponse::encode(
-        status,
-        headers,
-        body,
-        u64::try_from(now).unwrap_or(0),
-        age_base,
-    ) {
+    let stored = &shared.stored;
+    let times = &stored.times;
+    let entry = match StoredResponse::encode(stored.status, &stored.headers, &stored.body, times) {
         Ok(entry) => entry,
         Err(error) => {
             tracing::debug!(target: TARGET, key = %key, reason = %error, "not stored");
             return;
         }
     };
-    let result = match cache.set_bytes(&list_key, vary.encode(), timeout).await {
-        Ok(()) => cache.set_bytes(&key, entry, timeout).await,
+    let keep = Duration::from_secs(
+        times
+            .fresh_until
+            .saturating_sub(times.stored_at)
+            .saturating_add(u64::from(times.stale_window())),
+    );
+    let result = match cache.set_bytes(&list_key, shared.vary.encode(), keep).await {
+        Ok(()) => cache.set_bytes(&key, entry, keep).await,
         Err(error) => Err(error),
     };
     match result {
         Ok(()) => {
-            tracing::debug!(target: TARGET, key = %key, timeout = timeout.as_secs(), "stored")
+            tracing::debug!(target: TARGET, key = %key, keep = keep.as_secs(), "stored")
         }
         Err(error) => {
             tracing::warn!(target: TARGET, key = %key, error = &error as &dyn std::error::Error,
             "could not store a response in the cache; it was served all the same")
         }
     }
+}
+
+/// The stale entry to serve instead of a failed inner call, if the request
+/// side kept one: marked as served stale.
+pub(crate) fn fallback<B>(after: &After) -> Option<Response<CacheBody<B>>> {
+    let snapshot = match after {
+        After::Store(snapshot) | After::Mark(snapshot) => snapshot,
+        _ => return None,
+    };
+    let entry = snapshot.fallback.clone()?;
+    let outcome = Outcome::answered(Answer::Stale(super::outcome::StaleBecause::OriginFailed));
+    tracing::debug!(target: TARGET, url = %snapshot.url, %outcome, "cache");
+    let now = snapshot.settings.clock.now();
+    Some(super::lookup::hit_response(
+        entry,
+        snapshot.method == http::Method::HEAD,
+        now,
+        outcome,
+    ))
 }

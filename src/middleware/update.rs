@@ -1,6 +1,7 @@
 //! [`UpdateCacheLayer`]: the response side of site-wide caching.
 
-use super::future::{After, ResponseFuture};
+use super::future::ResponseFuture;
+use super::lookup::refresh_request;
 use super::settings::layer_and_service;
 
 layer_and_service! {
@@ -15,11 +16,18 @@ layer_and_service! {
     /// Put it outermost. A response that did not pass the fetch layer is never
     /// stored.
     ///
-    /// It holds nothing: cloning is free.
+    /// It holds nothing: cloning is free. Its inner service is cloned once
+    /// per request (to refresh stale pages in the background, when the
+    /// fetch layer serves one inside its `stale-while-revalidate` window),
+    /// and requests of its body type are made for those refreshes: the body
+    /// must be `Default` (axum's `Body` is).
     layer UpdateCacheLayer {};
     /// The service of [`UpdateCacheLayer`].
-    service UpdateCache where S: [];
-    call(|this, request| ResponseFuture::inner(this.inner.call(request), After::StoreIfMarked));
+    service UpdateCache where S: [+ Clone + Send + 'static], ReqB: [+ Default];
+    call(|this, request| {
+        let future = this.inner.call(request);
+        ResponseFuture::update(future, this.inner.clone(), refresh_request::<ReqB>)
+    });
 }
 
 impl UpdateCacheLayer {
