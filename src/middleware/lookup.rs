@@ -76,6 +76,10 @@ pub(crate) struct Refresh(pub(crate) Arc<Snapshot>);
 #[derive(Debug, Clone)]
 pub(crate) struct RefreshTicket(pub(crate) Arc<(Parts, Arc<Snapshot>)>);
 
+/// Put in the extensions of a request that leads a flight.
+#[derive(Debug, Clone, Copy)]
+struct Leading;
+
 pub(crate) enum Looked<ReqB, ResB> {
     /// Answer with this, without calling the inner service.
     Hit(Response<CacheBody<ResB>>),
@@ -177,12 +181,16 @@ pub(crate) async fn lookup<ReqB, ResB>(
         };
     let list_key = || format!("{}.{}", header_key(&settings.key_prefix, &url, &suffix), parts.method);
     let mut leader = None;
-    if let (Some(bound), false) = (settings.coalesce, authorized) {
+    // A request already leading a flight (a layer nested in another on the
+    // same route) never follows one: it would wait for itself.
+    let nested = parts.extensions.get::<Leading>().is_some();
+    if let (Some(bound), false, false) = (settings.coalesce, authorized, nested) {
         let key = flight_key.unwrap_or_else(list_key);
         loop {
             match settings.flights.join(key.clone()) {
                 Joined::Leader(l) => {
                     leader = Some(l);
+                    parts.extensions.insert(Leading);
                     break;
                 }
                 Joined::Follower(follower) => match follower.wait(bound).await {
