@@ -20,7 +20,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_cache::middleware::cache_page;
-use tower_cache::{Cache, MemoryBackend};
+use tower_cache::Cache;
+use tower_cache::backends::MemoryBackend;
 
 /// The size of the perf anchors' page body.
 const PAGE_LEN: usize = 688;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tower_cache::fragment::make_template_fragment_key;
 use tower_cache::testing::FailingBackend;
-use tower_cache::{Cache, MemoryBackend, Timeout};
+use tower_cache::backends::MemoryBackend;
+use tower_cache::{Cache, Timeout};
 
 fn memory() -> Cache {
     Cache::new(Arc::new(MemoryBackend::new()))

@@ -21,7 +21,8 @@ use tower_cache::middleware::{
     cache_page,
 };
 use tower_cache::testing::FailingBackend;
-use tower_cache::{Cache, MemoryBackend};
+use tower_cache::Cache;
+use tower_cache::backends::MemoryBackend;
 
 type Origin = Arc<dyn Fn(&Request<Body>) -> Response<Full<Bytes>> + Send + Sync>;
 

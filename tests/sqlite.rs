@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use sqlx::sqlite::SqlitePool;
 use support::database::{fresh, unique_table};
-use tower_cache::{Cache, CacheBackend, CacheError, DatabaseBackend, DynBackend, Timeout};
+use tower_cache::backends::DatabaseBackend;
+use tower_cache::{Cache, CacheBackend, CacheError, DynBackend, Timeout};
 
 /// One database file for this test binary, in Cargo's temporary directory
 /// for tests, replacing the last run's; every test has its own table in it.
@@ -210,7 +211,7 @@ async fn schema_and_pragmas() {
 async fn urls_and_options() {
     let table = unique_table();
     let cache = Cache::from_url(&format!(
-        "sqlite://{}?table={table}&max_entries=5&cull_frequency=0&query_timeout=2s&max_connections=2&mode=rwc",
+        "sqlite://{}?table={table}&max_entries=5&cull_frequency=0&command_timeout=2s&pool_size=2&mode=rwc",
         database_file()
     ))
     .await

@@ -179,8 +179,8 @@ where
 #[cfg(feature = "memcached")]
 pub async fn memcached_over(
     servers: &[&Server],
-) -> (tower_cache::MemcachedBackend, tower_cache::Cache) {
-    let backend = tower_cache::MemcachedBackend::builder(servers.iter().map(|s| s.address()))
+) -> (tower_cache::backends::MemcachedBackend, tower_cache::Cache) {
+    let backend = tower_cache::backends::MemcachedBackend::builder(servers.iter().map(|s| s.address()))
         .connect_timeout(Duration::from_millis(300))
         .command_timeout(Duration::from_millis(300))
         .build()
