@@ -265,3 +265,31 @@ async fn from_cache_url_builds_the_backend_createcachetable_uses() {
     assert!(backend.create_table().await.unwrap());
     assert!(!backend.create_table().await.unwrap());
 }
+
+/// One name per meaning across backends: `pool_size` (the most connections)
+/// and `command_timeout`; the old names are unknown options.
+#[tokio::test]
+async fn pool_size_and_command_timeout_are_the_only_names() {
+    let cache = Cache::from_url("sqlite::memory:?pool_size=1&command_timeout=250ms")
+        .await
+        .unwrap();
+    cache.set("k", &1, Timeout::Default).await.unwrap();
+    // (In a SQLite URL's query an unknown name goes to the driver, which
+    // refuses it; in `options` it is ours to name.)
+    for (name, value) in [("max_connections", "2"), ("query_timeout", "\"2s\"")] {
+        let config: tower_cache::CacheConfig = serde_json::from_str(&format!(
+            r#"{{"url": "sqlite::memory:", "options": {{"{name}": {value}}}}}"#
+        ))
+        .unwrap();
+        let err = config.build().await.unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(
+                err,
+                CacheError::Config(tower_cache::ConfigError::UnknownOption { ref option, known, .. })
+                    if option == name && known.contains(&"pool_size") && known.contains(&"command_timeout")
+            ),
+            "{message}"
+        );
+    }
+}
