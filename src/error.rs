@@ -198,7 +198,9 @@ pub enum ConfigError {
     },
 
     /// An option has a value that cannot be used.
-    #[error("invalid value {value:?} for option {option:?} of the {backend} cache backend: {reason}")]
+    #[error(
+        "invalid value {value:?} for option {option:?} of the {backend} cache backend: {reason}"
+    )]
     InvalidOption {
         /// The backend's name (`"cache"` for the cache-level settings).
         backend: &'static str,
@@ -255,7 +257,10 @@ mod tests {
     #[test]
     fn redact_hides_every_password() {
         assert_eq!(redact("redis://:pw@h:6379/0"), "redis://:***@h:6379/0");
-        assert_eq!(redact("postgres://u:p@ss@h/db?x=1"), "postgres://u:***@h/db?x=1");
+        assert_eq!(
+            redact("postgres://u:p@ss@h/db?x=1"),
+            "postgres://u:***@h/db?x=1"
+        );
         assert_eq!(redact("redis://u@h"), "redis://u@h");
         assert_eq!(redact("memcached://h1,h2"), "memcached://h1,h2");
         assert_eq!(

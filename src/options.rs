@@ -284,9 +284,7 @@ pub(crate) fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Er
     let text = String::deserialize(d)?;
     text.parse::<bytesize::ByteSize>()
         .map(|size| Some(size.as_u64()))
-        .map_err(|e| {
-            de::Error::custom(format!("{e}; expected a size such as 67108864 or 64MiB"))
-        })
+        .map_err(|e| de::Error::custom(format!("{e}; expected a size such as 67108864 or 64MiB")))
 }
 
 /// A duration such as `2` (seconds), `0.5`, `250ms` or `1m 30s`.

@@ -10,8 +10,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tower_cache::testing::{concurrent_add, concurrent_incr};
 use tower_cache::backends::FileBackend;
+use tower_cache::testing::{concurrent_add, concurrent_incr};
 use tower_cache::{Cache, CacheBackend, CacheError, DynBackend, Timeout};
 
 /// This test binary's directory in Cargo's temporary directory for tests,

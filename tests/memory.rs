@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tower_cache::testing::{concurrent_add, concurrent_incr};
 use tower_cache::backends::MemoryBackend;
+use tower_cache::testing::{concurrent_add, concurrent_incr};
 use tower_cache::{Cache, DynBackend, Timeout};
 
 async fn backend() -> DynBackend {

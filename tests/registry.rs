@@ -224,8 +224,7 @@ async fn option_values_from_config_parse_as_in_urls() {
     .unwrap();
     assert_eq!(config.build().await.unwrap().key_prefix(), "p");
     let config: CacheConfig =
-        serde_json::from_str(r#"{"url": "memory://", "options": {"max_bytes": "64MiB"}}"#)
-            .unwrap();
+        serde_json::from_str(r#"{"url": "memory://", "options": {"max_bytes": "64MiB"}}"#).unwrap();
     config.build().await.unwrap();
     let config: CacheConfig =
         serde_json::from_str(r#"{"url": "memory://", "options": {"max_capacity": -1}}"#).unwrap();

@@ -416,7 +416,10 @@ impl DatabaseBackend {
 
     /// From a cache URL and its options (the registry's entry point): the
     /// backend's options are parsed, the driver's stay in the URL.
-    pub(crate) async fn from_url(url: &Url, mut options: BackendOptions) -> Result<DatabaseBackend> {
+    pub(crate) async fn from_url(
+        url: &Url,
+        mut options: BackendOptions,
+    ) -> Result<DatabaseBackend> {
         let dialect = dialect_of(url)?;
         let mut ours = options.split_fields::<DatabaseOptions>();
         let from_query: Vec<_> = url.query_pairs().map(|(name, _)| name).collect();

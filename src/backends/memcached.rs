@@ -9,8 +9,8 @@ use bytes::Bytes;
 use memcache::exp::{
     Arithmetic, AsyncMetaClient, Delete, Error as McError, Get, MutationStatus, Router, Set,
 };
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use url::Url;
 

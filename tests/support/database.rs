@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tower_cache::testing::{concurrent_add, concurrent_incr};
 use tower_cache::backends::{DatabaseBackend, DatabaseBackendBuilder};
+use tower_cache::testing::{concurrent_add, concurrent_incr};
 use tower_cache::{Cache, Timeout};
 
 /// The URL in `var`. When it is missing the test fails under CI, and
