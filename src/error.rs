@@ -194,7 +194,7 @@ pub enum ConfigError {
         /// The option as given.
         option: String,
         /// The options the backend understands.
-        known: &'static [&'static str],
+        known: Vec<&'static str>,
     },
 
     /// An option has a value that cannot be used.

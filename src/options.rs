@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::error::{ConfigError, Result};
+use crate::error::{CacheError, ConfigError, Result};
 use crate::timeout::Timeout;
 
 /// The options given to one backend, by name, as text.
@@ -70,6 +70,46 @@ impl BackendOptions {
         })
         .map_err(|err| err.into_config(backend).into())
     }
+
+    /// Deserializes the fields of `A` into an `A` and the other options into
+    /// a `B`; an unknown option's error lists the fields of both.
+    pub(crate) fn parse_both<A, B>(mut self, backend: &'static str) -> Result<(A, B)>
+    where
+        A: DeserializeOwned,
+        B: DeserializeOwned,
+    {
+        let a = self.split_fields::<A>().parse(backend)?;
+        let b = self.parse(backend).map_err(|err| match err {
+            CacheError::Config(ConfigError::UnknownOption {
+                backend,
+                option,
+                known,
+            }) => ConfigError::UnknownOption {
+                backend,
+                option,
+                known: fields_of::<A>().iter().copied().chain(known).collect(),
+            }
+            .into(),
+            other => other,
+        })?;
+        Ok((a, b))
+    }
+}
+
+/// The options of the backends that connect to servers, with the meaning
+/// these names have on every backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConnectionOptions {
+    /// The most connections per server (not the idle ones kept).
+    #[serde(default)]
+    pub(crate) pool_size: Option<usize>,
+    /// The longest wait for a connection, connecting included.
+    #[serde(default, deserialize_with = "duration")]
+    pub(crate) connect_timeout: Option<Duration>,
+    /// The longest wait for a command's answer.
+    #[serde(default, deserialize_with = "duration")]
+    pub(crate) command_timeout: Option<Duration>,
 }
 
 /// The field names of a struct that derives `Deserialize`, as serde sees
@@ -127,7 +167,7 @@ impl OptionError {
             OptionError::Unknown { option, known } => ConfigError::UnknownOption {
                 backend,
                 option,
-                known,
+                known: known.to_vec(),
             },
             OptionError::Invalid {
                 option,
@@ -384,8 +424,8 @@ mod tests {
         assert!(
             matches!(
                 err,
-                ConfigError::UnknownOption { backend: "test", ref option, known }
-                    if option == "cuont" && known == ["count", "flag", "bytes", "wait", "name"]
+                ConfigError::UnknownOption { backend: "test", ref option, ref known }
+                    if option == "cuont" && *known == ["count", "flag", "bytes", "wait", "name"]
             ),
             "{err:?}"
         );
@@ -419,6 +459,32 @@ mod tests {
             assert!(message.contains(option), "{message}");
             assert!(message.contains(value), "{message}");
         }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Other {
+        #[serde(default)]
+        extra: bool,
+    }
+
+    #[test]
+    fn two_structs_share_one_set_of_options() {
+        let (example, other): (Example, Other) = options(&[("count", "3"), ("extra", "true")])
+            .parse_both("test")
+            .unwrap();
+        assert_eq!((example.count, other.extra), (Some(3), true));
+        let err = options(&[("xtra", "true")])
+            .parse_both::<Example, Other>("test")
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::CacheError::Config(ConfigError::UnknownOption { ref known, .. })
+                    if *known == ["count", "flag", "bytes", "wait", "name", "extra"]
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -133,6 +133,10 @@ async fn incr_keeps_the_lifetime() {
 async fn urls_are_checked() {
     for (url, needle) in [
         ("memcached://127.0.0.1:1?pool_sise=3", "pool_sise"),
+        (
+            "memcached://127.0.0.1:1?pool_sise=3",
+            "known options: pool_size, connect_timeout, command_timeout",
+        ),
         ("memcached://user:pw@127.0.0.1:1", "credentials"),
         ("memcached://127.0.0.1:1,,127.0.0.1:2", "invalid cache URL"),
     ] {

@@ -202,8 +202,8 @@ async fn unknown_option_error_lists_every_known_option() {
     assert!(
         matches!(
             err,
-            ConfigError::UnknownOption { backend: "memory", ref option, known }
-                if option == "max_entries" && known == ["max_capacity", "max_bytes"]
+            ConfigError::UnknownOption { backend: "memory", ref option, ref known }
+                if option == "max_entries" && *known == ["max_capacity", "max_bytes"]
         ),
         "{err:?}"
     );

@@ -286,7 +286,7 @@ async fn pool_size_and_command_timeout_are_the_only_names() {
         assert!(
             matches!(
                 err,
-                CacheError::Config(tower_cache::ConfigError::UnknownOption { ref option, known, .. })
+                CacheError::Config(tower_cache::ConfigError::UnknownOption { ref option, ref known, .. })
                     if option == name && known.contains(&"pool_size") && known.contains(&"command_timeout")
             ),
             "{message}"

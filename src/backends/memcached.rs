@@ -9,7 +9,6 @@ use bytes::Bytes;
 use memcache::exp::{
     Arithmetic, AsyncMetaClient, Delete, Error as McError, Get, MutationStatus, Router, Set,
 };
-use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use url::Url;
@@ -17,21 +16,9 @@ use url::Url;
 use crate::backend::{CacheBackend, ClearScope, Expiry, finite_lifetime};
 use crate::clock;
 use crate::error::{CacheError, ConfigError, Result, redact};
-use crate::options::{self, BackendOptions};
+use crate::options::{BackendOptions, ConnectionOptions};
 
 const NAME: &str = "memcached";
-
-/// The options of a `memcached://` URL; see [`MemcachedBackend`]'s table.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MemcachedOptions {
-    #[serde(default)]
-    pool_size: Option<usize>,
-    #[serde(default, deserialize_with = "options::duration")]
-    connect_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "options::duration")]
-    command_timeout: Option<Duration>,
-}
 
 /// memcached reads an expiry time above this many seconds as an absolute
 /// Unix time, not a lifetime (its `REALTIME_MAXDELTA`).
@@ -304,7 +291,7 @@ impl MemcachedBackend {
         servers: &[String],
         options: BackendOptions,
     ) -> Result<MemcachedBackend> {
-        let MemcachedOptions {
+        let ConnectionOptions {
             pool_size,
             connect_timeout,
             command_timeout,

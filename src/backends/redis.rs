@@ -19,20 +19,15 @@ use url::Url;
 
 use crate::backend::{CacheBackend, ClearScope, Expiry, LONGEST_EXPIRY, finite_lifetime};
 use crate::error::{CacheError, ConfigError, Result, redact};
-use crate::options::{self, BackendOptions};
+use crate::options::{BackendOptions, ConnectionOptions};
 
 const NAME: &str = "redis";
 
-/// The options of a `redis://` URL; see [`RedisBackend`]'s table.
+/// The options of a `redis://` URL besides the [`ConnectionOptions`]; see
+/// [`RedisBackend`]'s table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RedisOptions {
-    #[serde(default)]
-    pool_size: Option<usize>,
-    #[serde(default, deserialize_with = "options::duration")]
-    connect_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "options::duration")]
-    command_timeout: Option<Duration>,
     #[serde(default)]
     wait_replicas: usize,
     #[serde(default)]
@@ -427,7 +422,7 @@ impl RedisBackend {
         servers: &[String],
         options: BackendOptions,
     ) -> Result<RedisBackend> {
-        let options: RedisOptions = options.parse(NAME)?;
+        let (connection, options): (ConnectionOptions, RedisOptions) = options.parse_both(NAME)?;
         let (scheme, cluster) = match url.scheme() {
             "redis+cluster" => ("redis", true),
             "rediss+cluster" => ("rediss", true),
@@ -437,13 +432,13 @@ impl RedisBackend {
             .cluster(cluster)
             .read_from_replicas(options.read_from_replicas)
             .wait_replicas(options.wait_replicas);
-        if let Some(size) = options.pool_size {
+        if let Some(size) = connection.pool_size {
             builder = builder.pool_size(size);
         }
-        if let Some(timeout) = options.connect_timeout {
+        if let Some(timeout) = connection.connect_timeout {
             builder = builder.connect_timeout(timeout);
         }
-        if let Some(timeout) = options.command_timeout {
+        if let Some(timeout) = connection.command_timeout {
             builder = builder.command_timeout(timeout);
         }
         if let Some(path) = options.ca_file {
