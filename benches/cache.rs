@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use tower_cache::{Cache, MemoryBackend, Timeout};
+use tower_cache::backends::MemoryBackend;
+use tower_cache::{Cache, Timeout};
 
 /// The size of the perf anchors' page body.
 const VALUE_LEN: usize = 688;

@@ -15,7 +15,8 @@ mod common;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tower_cache::{Cache, DatabaseBackend, MemoryBackend};
+use tower_cache::Cache;
+use tower_cache::backends::{DatabaseBackend, MemoryBackend};
 
 fn databases(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");

@@ -10,7 +10,8 @@ mod common;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tower_cache::{Cache, FileBackend, MemoryBackend};
+use tower_cache::Cache;
+use tower_cache::backends::{FileBackend, MemoryBackend};
 
 fn file(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");

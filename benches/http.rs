@@ -19,8 +19,9 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
+use tower_cache::Cache;
+use tower_cache::backends::MemoryBackend;
 use tower_cache::middleware::cache_page;
-use tower_cache::{Cache, MemoryBackend};
 
 /// The size of the perf anchors' page body.
 const PAGE_LEN: usize = 688;

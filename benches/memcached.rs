@@ -14,7 +14,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use memcache::exp::{AsyncMetaClient, Get};
-use tower_cache::{Cache, MemcachedBackend, Timeout};
+use tower_cache::backends::MemcachedBackend;
+use tower_cache::{Cache, Timeout};
 
 mod common;
 use common::VALUE_LEN;
@@ -48,6 +49,7 @@ fn get(c: &mut Criterion) {
         // The same client, configured as the backend configures it.
         let raw = AsyncMetaClient::builder()
             .max_idle(MemcachedBackend::DEFAULT_POOL_SIZE)
+            .max_connections(Some(MemcachedBackend::DEFAULT_POOL_SIZE))
             .connect_async(server.as_str())
             .await
             .expect("client");

@@ -1,4 +1,4 @@
-//! `Cache` over Redis against raw redis commands on the same pool, and
+//! `Cache` over Redis against raw redis commands on a pool like its own, and
 //! `get_many` of 100 keys against 100 single gets, in one run.
 //!
 //! Needs a Redis server: `REDIS_URL=redis://127.0.0.1:6379/0 cargo bench --bench redis --features redis`
@@ -13,7 +13,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use deadpool_redis::redis;
-use tower_cache::{Cache, RedisBackend, Timeout};
+use tower_cache::backends::RedisBackend;
+use tower_cache::{Cache, Timeout};
 
 mod common;
 use common::VALUE_LEN;
@@ -30,12 +31,18 @@ fn get(c: &mut Criterion) {
     let url = redis_url();
     let value = Bytes::from(vec![b'x'; VALUE_LEN]);
     let keys: Vec<String> = (0..100).map(|i| format!("bench-many-{i}")).collect();
-    // The raw side uses the cache's own pool: clones of a backend share it.
-    let backend = RedisBackend::builder([url.as_str()])
-        .build()
-        .expect("backend");
-    let pool = backend.pool().expect("a single server").clone();
-    let cache = Cache::new(Arc::new(backend));
+    // The raw side uses a deadpool-redis pool made as the backend makes its
+    // own (deadpool's default size, a multiplexed connection per object).
+    let pool = deadpool_redis::Config::from_url(url.as_str())
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .expect("pool");
+    let cache = rt.block_on(async {
+        let backend = RedisBackend::builder([url.as_str()])
+            .build()
+            .await
+            .expect("backend");
+        Cache::new(Arc::new(backend))
+    });
     rt.block_on(async {
         cache
             .set_bytes("bench-page", value.clone(), Timeout::Forever)

@@ -15,7 +15,7 @@
 
 use std::process::ExitCode;
 
-use tower_cache::DatabaseBackend;
+use tower_cache::backends::DatabaseBackend;
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -20,6 +20,18 @@ pub type DynBackend = Arc<dyn CacheBackend>;
 /// backend only ever sees a positive lifetime.
 pub type Expiry = Option<Duration>;
 
+/// The longest lifetime the built-in backends keep as a lifetime: a longer
+/// one is stored as "never expires" (Redis refuses expiry times that
+/// overflow its clock, moka's timer wheel is not meant for centuries, and
+/// no cache needs one). memcached has a shorter limit of its own.
+pub(crate) const LONGEST_EXPIRY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `expiry` as the lifetime to store: `None` ("never expires") for `None`
+/// and for lifetimes longer than `longest`.
+pub(crate) fn finite_lifetime(expiry: Expiry, longest: Duration) -> Option<Duration> {
+    expiry.filter(|lifetime| *lifetime <= longest)
+}
+
 /// Which entries [`CacheBackend::clear`] removes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -102,7 +114,7 @@ pub enum ClearScope<'a> {
 ///     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
 ///         let mut map = self.0.lock().unwrap();
 ///         let current = map.get(key).ok_or_else(|| CacheError::MissingKey { key: key.into() })?;
-///         let new = tower_cache::backend::apply_incr(key, current, delta)?;
+///         let new = tower_cache::apply_incr(key, current, delta)?;
 ///         map.insert(key.to_owned(), Bytes::from(new.to_string()));
 ///         Ok(new)
 ///     }
@@ -207,7 +219,7 @@ pub fn apply_incr(key: &str, current: &[u8], delta: i64) -> Result<i64> {
 
 /// The value of decimal integer text (what the codec writes for integers),
 /// or `None` for anything else.
-pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
+pub(crate) fn parse_integer(bytes: &[u8]) -> Option<i64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 

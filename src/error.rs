@@ -154,7 +154,7 @@ pub enum ConfigError {
     /// The URL does not parse.
     #[error("invalid cache URL {url:?}: {source}")]
     InvalidUrl {
-        /// The URL as given (passwords are not redacted: do not log it).
+        /// The URL as given, its password replaced by `***`.
         url: String,
         /// What the URL parser reported.
         #[source]
@@ -184,22 +184,29 @@ pub enum ConfigError {
     },
 
     /// An option is not known to the backend.
-    #[error("unknown option {option:?} for the {backend} cache backend; known options: {known}")]
+    #[error(
+        "unknown option {option:?} for the {backend} cache backend; known options: {}",
+        if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }
+    )]
     UnknownOption {
         /// The backend's name.
         backend: &'static str,
         /// The option as given.
         option: String,
         /// The options the backend understands.
-        known: &'static str,
+        known: Vec<&'static str>,
     },
 
     /// An option has a value that cannot be used.
-    #[error("invalid value {value:?} for cache option {option:?}: {reason}")]
+    #[error(
+        "invalid value {value:?} for option {option:?} of the {backend} cache backend: {reason}"
+    )]
     InvalidOption {
-        /// The option.
+        /// The backend's name (`"cache"` for the cache-level settings).
+        backend: &'static str,
+        /// The option (`"url"` for the URL itself).
         option: String,
-        /// The value as given.
+        /// The value as given; a URL's password is replaced by `***`.
         value: String,
         /// What is expected instead.
         reason: String,
@@ -211,4 +218,55 @@ pub enum ConfigError {
         /// The alias asked for.
         alias: String,
     },
+}
+
+/// `url` (or a comma-separated list of URLs) with every password replaced
+/// by `***`, for errors and `Debug`. Works on text that is not a valid URL.
+pub(crate) fn redact(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(start) = rest.find("://") {
+        let (head, tail) = rest.split_at(start + 3);
+        out.push_str(head);
+        let end = tail.find(['/', '?', '#']).unwrap_or(tail.len());
+        let (authority, after) = tail.split_at(end);
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..=colon]);
+                        out.push_str("***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_every_password() {
+        assert_eq!(redact("redis://:pw@h:6379/0"), "redis://:***@h:6379/0");
+        assert_eq!(
+            redact("postgres://u:p@ss@h/db?x=1"),
+            "postgres://u:***@h/db?x=1"
+        );
+        assert_eq!(redact("redis://u@h"), "redis://u@h");
+        assert_eq!(redact("memcached://h1,h2"), "memcached://h1,h2");
+        assert_eq!(
+            redact("redis://:a@h1/0,redis://:b@h2/0"),
+            "redis://:***@h1/0,redis://:***@h2/0"
+        );
+        assert_eq!(redact("not a url"), "not a url");
+    }
 }

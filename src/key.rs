@@ -7,6 +7,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::error::{CacheError, InvalidKeyReason, Result};
+use crate::hex::Hex;
 
 /// The longest key memcached accepts, in bytes, and so the longest key any
 /// backend accepts after making.
@@ -67,12 +68,7 @@ impl KeyFunction {
                     return made;
                 }
                 let digest = Sha256::digest(key.as_bytes());
-                let mut hashed = format!("{prefix}:{version}:sha256:");
-                for byte in digest {
-                    use fmt::Write;
-                    let _ = write!(hashed, "{byte:02x}");
-                }
-                hashed
+                format!("{prefix}:{version}:sha256:{}", Hex(&digest))
             }),
             prefixed: true,
         }

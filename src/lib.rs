@@ -39,8 +39,8 @@
 //!
 //! | Feature | URL | Backend |
 //! |---|---|---|
-//! | (always) | `memory://?max_capacity=10000` or `?max_bytes=64MiB` | [`MemoryBackend`], in process, on moka |
-//! | (always) | `dummy://` | [`DummyBackend`], stores nothing |
+//! | (always) | `memory://?max_capacity=10000` or `?max_bytes=64MiB` | [`MemoryBackend`](backends::MemoryBackend), in process, on moka |
+//! | (always) | `dummy://` | [`DummyBackend`](backends::DummyBackend), stores nothing |
 //! | `redis` | `redis://host:6379/0`, `rediss://...`, `redis://primary,replica/0`, `redis+cluster://h1,h2,h3` | `RedisBackend`: one server, a primary with read replicas, or Redis Cluster |
 //! | `memcached` | `memcached://host:11211[,host:11211...]` | `MemcachedBackend`: one or several servers, rendezvous-hashed |
 //! | `sqlite` | `sqlite://cache.db`, `sqlite::memory:` | `DatabaseBackend` on SQLite: embedded (bundled), WAL, no server |
@@ -50,6 +50,8 @@
 //! | `minijinja` | | [`fragment::CacheTag`]: Django's `{% cache %}` tag for minijinja |
 //! | `testing` | | [`testing`]: the conformance suite every backend passes |
 //!
+//! The backends live in [`backends`] (`tower_cache::backends::RedisBackend`,
+//! ...); everything else of the cache itself is at the crate root.
 //! Build a backend with its own builder and wrap it in [`Cache::new`], or
 //! configure caches by name with [`Caches`] (Django's `CACHES`), from a
 //! config file or the `CACHE_URL` environment variable.
@@ -86,44 +88,38 @@
 //! deletes the key.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod backend;
+mod backend;
 pub mod backends;
 mod cache;
+// Only the backends behind these features read the wall clock so far.
+#[cfg(any(
+    feature = "memcached",
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "file"
+))]
+mod clock;
 mod codec;
 mod error;
 pub mod fragment;
+mod hex;
 pub mod http;
 mod key;
 pub mod middleware;
+mod options;
 mod registry;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod timeout;
 
-pub use backend::{CacheBackend, ClearScope, DynBackend, Expiry};
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql")))
-)]
-pub use backends::{DatabaseBackend, DatabaseBackendBuilder};
-pub use backends::{DummyBackend, MemoryBackend};
-#[cfg(feature = "file")]
-#[cfg_attr(docsrs, doc(cfg(feature = "file")))]
-pub use backends::{FileBackend, FileBackendBuilder};
-#[cfg(feature = "memcached")]
-#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
-pub use backends::{MemcachedBackend, MemcachedBackendBuilder};
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use backends::{RedisBackend, RedisBackendBuilder};
+pub use backend::{CacheBackend, ClearScope, DynBackend, Expiry, apply_incr};
 pub use cache::{Cache, CacheBuilder};
 pub use error::{BoxError, CacheError, ConfigError, InvalidKeyReason, Result};
 pub use key::{KeyFunction, MAX_KEY_LENGTH, validate_key};
 pub use registry::{
-    BackendOptions, CACHE_URL_ENV, CacheConfig, Caches, CachesConfig, DEFAULT_CACHE_ALIAS,
-    OptionValue,
+    CACHE_URL_ENV, CacheConfig, Caches, CachesConfig, DEFAULT_CACHE_ALIAS, OptionValue,
 };
 pub use timeout::Timeout;
 

@@ -3,9 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use url::Url;
@@ -13,7 +11,8 @@ use url::Url;
 use crate::backend::DynBackend;
 use crate::backends::{DummyBackend, MemoryBackend};
 use crate::cache::Cache;
-use crate::error::{CacheError, ConfigError, Result};
+use crate::error::{CacheError, ConfigError, Result, redact};
+use crate::options::{self, BackendOptions};
 use crate::timeout::Timeout;
 
 /// The alias of the cache used when none is named: Django's `DEFAULT_CACHE_ALIAS`.
@@ -123,15 +122,12 @@ impl CacheConfig {
             options.insert(name.clone(), value.to_string())?;
         }
 
-        let timeout = pick(self.timeout, options.take_timeout("timeout")?, "timeout")?;
-        let key_prefix = pick(
-            self.key_prefix.clone(),
-            options.take("key_prefix")?,
-            "key_prefix",
-        )?;
-        let version = pick(self.version, options.take("version")?, "version")?;
+        let query: CacheSettings = options.split_fields::<CacheSettings>().parse("cache")?;
+        let timeout = pick(self.timeout, query.timeout, "timeout")?;
+        let key_prefix = pick(self.key_prefix.clone(), query.key_prefix, "key_prefix")?;
+        let version = pick(self.version, query.version, "version")?;
 
-        let backend = backend_from_url(&url, &servers, &mut options).await?;
+        let backend = backend_from_url(&url, &servers, options).await?;
         let mut builder = Cache::builder(backend);
         if let Some(timeout) = timeout {
             builder = builder.default_timeout(timeout);
@@ -146,9 +142,28 @@ impl CacheConfig {
     }
 }
 
+/// The cache-level settings, when they are given in the URL query or the
+/// `options` rather than as [`CacheConfig`] fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheSettings {
+    #[serde(default, deserialize_with = "options::timeout")]
+    timeout: Option<Timeout>,
+    #[serde(default)]
+    key_prefix: Option<String>,
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+/// What the dummy backend understands: nothing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoOptions {}
+
 fn pick<T>(field: Option<T>, query: Option<T>, name: &str) -> Result<Option<T>> {
     match (field, query) {
         (Some(_), Some(_)) => Err(ConfigError::InvalidOption {
+            backend: "cache",
             option: name.to_owned(),
             value: "(given twice)".into(),
             reason: "set it either in the configuration or in the URL query, not both".into(),
@@ -165,7 +180,7 @@ fn pick<T>(field: Option<T>, query: Option<T>, name: &str) -> Result<Option<T>> 
 /// empty when the URL names no host).
 fn parse_location(raw: &str) -> Result<(Url, Vec<String>)> {
     let invalid = |source| ConfigError::InvalidUrl {
-        url: raw.to_owned(),
+        url: redact(raw),
         source,
     };
     let Some((scheme, rest)) = raw.split_once("://") else {
@@ -201,7 +216,7 @@ fn parse_location(raw: &str) -> Result<(Url, Vec<String>)> {
 async fn backend_from_url(
     url: &Url,
     servers: &[String],
-    options: &mut BackendOptions,
+    options: BackendOptions,
 ) -> Result<DynBackend> {
     let scheme = url.scheme();
     let several = matches!(
@@ -210,6 +225,7 @@ async fn backend_from_url(
     );
     if servers.len() > 1 && !several {
         return Err(ConfigError::InvalidOption {
+            backend: "cache",
             option: "(URL host)".into(),
             value: servers.join(","),
             reason: format!("a {scheme}:// URL names one location; only redis and memcached URLs list several servers"),
@@ -228,7 +244,7 @@ async fn backend_from_url(
     match scheme {
         "memory" | "locmem" => Ok(Arc::new(MemoryBackend::from_options(options)?)),
         "dummy" => {
-            options.finish("dummy", "(none)")?;
+            options.parse::<NoOptions>("dummy")?;
             Ok(Arc::new(DummyBackend))
         }
         "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => {
@@ -284,8 +300,9 @@ async fn backend_from_url(
         "file" => {
             #[cfg(feature = "file")]
             {
-                crate::backends::FileBackend::from_url(url, options)
-                    .map(|backend| Arc::new(backend) as DynBackend)
+                return Ok(Arc::new(
+                    crate::backends::FileBackend::from_url(url, options).await?,
+                ));
             }
             #[cfg(not(feature = "file"))]
             disabled("file")
@@ -295,107 +312,6 @@ async fn backend_from_url(
         }
         .into()),
     }
-}
-
-/// The options of one backend, from the URL query and the configuration's
-/// `options`, taken one by one by the backend that understands them; what is
-/// left over is an error naming it.
-#[derive(Debug, Default)]
-pub struct BackendOptions {
-    values: BTreeMap<String, String>,
-}
-
-impl BackendOptions {
-    /// Adds an option; a name given twice is an error.
-    pub fn insert(&mut self, name: String, value: String) -> Result<()> {
-        if self.values.contains_key(&name) {
-            return Err(ConfigError::InvalidOption {
-                option: name,
-                value,
-                reason: "the option is given twice".into(),
-            }
-            .into());
-        }
-        self.values.insert(name, value);
-        Ok(())
-    }
-
-    /// Removes the option `name` and parses it with [`FromStr`].
-    pub fn take<T>(&mut self, name: &str) -> Result<Option<T>>
-    where
-        T: FromStr,
-        T::Err: fmt::Display,
-    {
-        self.take_with(name, |value| value.parse::<T>().map_err(|e| e.to_string()))
-    }
-
-    /// Removes a size such as `67108864`, `64MiB` or `100 kB`, in bytes.
-    pub fn take_size(&mut self, name: &str) -> Result<Option<u64>> {
-        self.take_with(name, |value| {
-            value
-                .parse::<bytesize::ByteSize>()
-                .map(|size| size.as_u64())
-                .map_err(|e| format!("{e}; expected a size such as 67108864 or 64MiB"))
-        })
-    }
-
-    /// Removes a duration such as `2` (seconds), `0.5`, `250ms` or `1m 30s`.
-    pub fn take_duration(&mut self, name: &str) -> Result<Option<Duration>> {
-        self.take_with(name, parse_duration)
-    }
-
-    /// Removes a timeout in seconds: `none`/`null` is "never expire".
-    fn take_timeout(&mut self, name: &str) -> Result<Option<Timeout>> {
-        self.take_with(name, |value| match value {
-            "none" | "None" | "null" => Ok(Timeout::Forever),
-            _ => value
-                .parse::<f64>()
-                .map(Timeout::from_secs_f64)
-                .map_err(|_| "expected seconds, or none to never expire".to_owned()),
-        })
-    }
-
-    /// Removes `name` and converts it, naming the option and the value when
-    /// the conversion fails.
-    pub fn take_with<T>(
-        &mut self,
-        name: &str,
-        convert: impl FnOnce(&str) -> std::result::Result<T, String>,
-    ) -> Result<Option<T>> {
-        let Some(value) = self.values.remove(name) else {
-            return Ok(None);
-        };
-        convert(&value).map(Some).map_err(|reason| {
-            ConfigError::InvalidOption {
-                option: name.to_owned(),
-                value,
-                reason,
-            }
-            .into()
-        })
-    }
-
-    /// Fails on any option that was not taken, naming it and listing the
-    /// backend's `known` options.
-    pub fn finish(&mut self, backend: &'static str, known: &'static str) -> Result<()> {
-        match self.values.pop_first() {
-            Some((option, _)) => Err(ConfigError::UnknownOption {
-                backend,
-                option,
-                known,
-            }
-            .into()),
-            None => Ok(()),
-        }
-    }
-}
-
-fn parse_duration(value: &str) -> std::result::Result<Duration, String> {
-    if let Ok(secs) = value.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
-    }
-    humantime::parse_duration(value)
-        .map_err(|e| format!("{e}; expected seconds (2, 0.5) or a duration (250ms, 1m 30s)"))
 }
 
 /// Every configured cache, by alias: Django's `caches`.

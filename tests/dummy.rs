@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use tower_cache::{Cache, CacheError, DummyBackend, KeyFunction, Timeout};
+use tower_cache::backends::DummyBackend;
+use tower_cache::{Cache, CacheError, KeyFunction, Timeout};
 
 const D: Timeout = Timeout::Default;
 

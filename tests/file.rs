@@ -10,8 +10,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use tower_cache::backends::FileBackend;
 use tower_cache::testing::{concurrent_add, concurrent_incr};
-use tower_cache::{Cache, CacheBackend, CacheError, DynBackend, FileBackend, Timeout};
+use tower_cache::{Cache, CacheBackend, CacheError, DynBackend, Timeout};
 
 /// This test binary's directory in Cargo's temporary directory for tests,
 /// emptied of the last run's leftovers.
@@ -55,7 +56,11 @@ fn cache_files(dir: &Path) -> Vec<PathBuf> {
 #[tokio::test]
 async fn test_cull() {
     let dir = temp_dir();
-    let backend = FileBackend::builder(dir.path()).max_entries(30).build();
+    let backend = FileBackend::builder(dir.path())
+        .max_entries(30)
+        .build()
+        .await
+        .unwrap();
     assert_eq!(
         support::perform_cull_test(&Cache::new(Arc::new(backend)), 50).await,
         29
@@ -69,7 +74,9 @@ async fn test_zero_cull() {
     let backend = FileBackend::builder(dir.path())
         .max_entries(30)
         .cull_frequency(0)
-        .build();
+        .build()
+        .await
+        .unwrap();
     assert_eq!(
         support::perform_cull_test(&Cache::new(Arc::new(backend)), 50).await,
         19
@@ -79,7 +86,11 @@ async fn test_zero_cull() {
 #[tokio::test]
 async fn test_cull_delete_when_store_empty() {
     let dir = temp_dir();
-    let backend = FileBackend::builder(dir.path()).max_entries(0).build();
+    let backend = FileBackend::builder(dir.path())
+        .max_entries(0)
+        .build()
+        .await
+        .unwrap();
     let cache = Cache::new(Arc::new(backend));
     cache
         .set("force_cull_delete", "value", Timeout::Default)

@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tower_cache::backends::MemoryBackend;
 use tower_cache::fragment::make_template_fragment_key;
 use tower_cache::testing::FailingBackend;
-use tower_cache::{Cache, MemoryBackend, Timeout};
+use tower_cache::{Cache, Timeout};
 
 fn memory() -> Cache {
     Cache::new(Arc::new(MemoryBackend::new()))

@@ -14,13 +14,14 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use http_body_util::{BodyExt, Full};
 use tower::Layer;
 use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_cache::Cache;
+use tower_cache::backends::MemoryBackend;
 use tower_cache::http::key::{VaryHeaders, page_key, url_hash};
 use tower_cache::http::policy::{AuthorizationPolicy, SetCookiePolicy};
 use tower_cache::middleware::{
     CachePage, CachePageLayer, FetchFromCache, SiteCache, UpdateCache, cache_page,
 };
 use tower_cache::testing::FailingBackend;
-use tower_cache::{Cache, MemoryBackend};
 
 type Origin = Arc<dyn Fn(&Request<Body>) -> Response<Full<Bytes>> + Send + Sync>;
 

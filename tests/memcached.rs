@@ -133,10 +133,47 @@ async fn incr_keeps_the_lifetime() {
 async fn urls_are_checked() {
     for (url, needle) in [
         ("memcached://127.0.0.1:1?pool_sise=3", "pool_sise"),
+        (
+            "memcached://127.0.0.1:1?pool_sise=3",
+            "known options: pool_size, connect_timeout, command_timeout",
+        ),
         ("memcached://user:pw@127.0.0.1:1", "credentials"),
         ("memcached://127.0.0.1:1,,127.0.0.1:2", "invalid cache URL"),
     ] {
         let err = Cache::from_url(url).await.unwrap_err();
         assert!(err.to_string().contains(needle), "{url}: {err}");
+    }
+}
+
+/// `pool_size` is the most connections per server (not the idle ones kept):
+/// against a server that never answers, concurrent commands beyond it wait
+/// for a connection instead of dialing more.
+#[tokio::test]
+async fn pool_size_is_the_most_connections_per_server() {
+    for pool_size in [1, 3] {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "memcached://{}?pool_size={pool_size}&connect_timeout=200ms&command_timeout=600ms",
+            silent.local_addr().unwrap()
+        );
+        let accepted = tokio::spawn(async move {
+            let mut sockets = Vec::new();
+            while let Ok(Ok((socket, _))) =
+                tokio::time::timeout(std::time::Duration::from_secs(2), silent.accept()).await
+            {
+                sockets.push(socket);
+            }
+            sockets.len()
+        });
+        let cache = Cache::from_url(&url).await.unwrap();
+        let gets = (0..6).map(|i| {
+            let cache = cache.clone();
+            async move { cache.get::<i64>(&format!("k{i}")).await }
+        });
+        for result in futures_util::future::join_all(gets).await {
+            // An unreachable server's keys are misses.
+            assert_eq!(result.unwrap(), None);
+        }
+        assert_eq!(accepted.await.unwrap(), pool_size, "pool_size={pool_size}");
     }
 }

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tower_cache::backends::MemoryBackend;
 use tower_cache::testing::{concurrent_add, concurrent_incr};
-use tower_cache::{Cache, DynBackend, MemoryBackend, Timeout};
+use tower_cache::{Cache, DynBackend, Timeout};
 
 async fn backend() -> DynBackend {
     Arc::new(MemoryBackend::new())
@@ -53,7 +54,11 @@ async fn incr_keeps_the_expiry() {
 
 #[tokio::test]
 async fn entry_bound_evicts() {
-    let memory = MemoryBackend::builder().max_capacity(100).build();
+    let memory = MemoryBackend::builder()
+        .max_capacity(100)
+        .build()
+        .await
+        .unwrap();
     let cache = Cache::new(Arc::new(memory.clone()));
     for i in 0..1_000 {
         cache
@@ -71,7 +76,11 @@ async fn entry_bound_evicts() {
 
 #[tokio::test]
 async fn byte_bound_evicts() {
-    let memory = MemoryBackend::builder().max_bytes(64 * 1024).build();
+    let memory = MemoryBackend::builder()
+        .max_bytes(64 * 1024)
+        .build()
+        .await
+        .unwrap();
     let cache = Cache::new(Arc::new(memory.clone()));
     let value = bytes::Bytes::from(vec![7u8; 1024]);
     for i in 0..1_000 {

@@ -288,6 +288,14 @@ async fn bad_options_are_named() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("pool_sise"), "{err}");
+    // The known options are the shared connection options and Redis's own.
+    assert!(
+        err.to_string().contains(
+            "known options: pool_size, connect_timeout, command_timeout, wait_replicas, \
+             cluster, read_from_replicas, ca_file"
+        ),
+        "{err}"
+    );
     let err = Cache::from_url("redis://127.0.0.1:1/0?command_timeout=soon")
         .await
         .unwrap_err();

@@ -195,3 +195,79 @@ async fn from_env_builds_the_default_cache() {
         .unwrap();
     assert_eq!(caches.default().get::<i64>("k").await.unwrap(), Some(1));
 }
+
+#[tokio::test]
+async fn unknown_option_error_lists_every_known_option() {
+    let err = config_error(Cache::from_url("memory://?max_entries=5").await);
+    assert!(
+        matches!(
+            err,
+            ConfigError::UnknownOption { backend: "memory", ref option, ref known }
+                if option == "max_entries" && *known == ["max_capacity", "max_bytes"]
+        ),
+        "{err:?}"
+    );
+    let err = config_error(Cache::from_url("dummy://?anything=1").await);
+    assert!(err.to_string().contains("known options: (none)"), "{err}");
+    // An option from the configuration's `options` is checked the same way.
+    let config: CacheConfig =
+        serde_json::from_str(r#"{"url": "memory://", "options": {"max_size": 5}}"#).unwrap();
+    let err = config_error(config.build().await);
+    assert!(err.to_string().contains("\"max_size\""), "{err}");
+}
+
+#[tokio::test]
+async fn option_values_from_config_parse_as_in_urls() {
+    let config: CacheConfig = serde_json::from_str(
+        r#"{"url": "memory://", "options": {"max_capacity": 10}, "key_prefix": "p"}"#,
+    )
+    .unwrap();
+    assert_eq!(config.build().await.unwrap().key_prefix(), "p");
+    let config: CacheConfig =
+        serde_json::from_str(r#"{"url": "memory://", "options": {"max_bytes": "64MiB"}}"#).unwrap();
+    config.build().await.unwrap();
+    let config: CacheConfig =
+        serde_json::from_str(r#"{"url": "memory://", "options": {"max_capacity": -1}}"#).unwrap();
+    let err = config_error(config.build().await);
+    assert!(
+        matches!(
+            err,
+            ConfigError::InvalidOption { backend: "memory", ref option, ref value, .. }
+                if option == "max_capacity" && value == "-1"
+        ),
+        "{err:?}"
+    );
+}
+
+/// A URL's password never appears in an error, whichever part is wrong and
+/// whichever backends this build has.
+#[tokio::test]
+async fn errors_never_show_the_urls_password() {
+    let urls = [
+        "redis://:s3cret@127.0.0.1:1/0?pool_sise=3",
+        "redis://:s3cret@127.0.0.1:1/notanumber",
+        "redis://:s3cret@127.0.0.1:1/0?command_timeout=soon",
+        "redis://:s3cret@h1:1,:x@/0",
+        "memcached://user:s3cret@127.0.0.1:11211",
+        "postgres://user:s3cret@[::1/db",
+        "postgres://user:s3cret@127.0.0.1:1/db?max_entries=lots",
+        "postgres://user:s3cret@127.0.0.1:1/db?query_timeout=5s",
+        "mysql://user:s3cret@127.0.0.1:1/db?pool_size=many",
+        "dummy://user:s3cret@host?anything=1",
+        "nosuch://user:s3cret@host",
+        "file://user:s3cret@a,b/dir",
+    ];
+    for url in urls {
+        let err = match Cache::from_url(url).await {
+            Err(err) => err,
+            Ok(_) => panic!("{url} should not build"),
+        };
+        let mut shown = format!("{err} {err:?}");
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            shown.push_str(&format!(" {cause} {cause:?}"));
+            source = cause.source();
+        }
+        assert!(!shown.contains("s3cret"), "{url}: {shown}");
+    }
+}

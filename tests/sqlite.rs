@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use sqlx::sqlite::SqlitePool;
 use support::database::{fresh, unique_table};
-use tower_cache::{Cache, CacheBackend, CacheError, DatabaseBackend, DynBackend, Timeout};
+use tower_cache::backends::DatabaseBackend;
+use tower_cache::{Cache, CacheBackend, CacheError, DynBackend, Timeout};
 
 /// One database file for this test binary, in Cargo's temporary directory
 /// for tests, replacing the last run's; every test has its own table in it.
@@ -210,7 +211,7 @@ async fn schema_and_pragmas() {
 async fn urls_and_options() {
     let table = unique_table();
     let cache = Cache::from_url(&format!(
-        "sqlite://{}?table={table}&max_entries=5&cull_frequency=0&query_timeout=2s&max_connections=2&mode=rwc",
+        "sqlite://{}?table={table}&max_entries=5&cull_frequency=0&command_timeout=2s&pool_size=2&mode=rwc",
         database_file()
     ))
     .await
@@ -263,4 +264,32 @@ async fn from_cache_url_builds_the_backend_createcachetable_uses() {
     assert_eq!(backend.table(), table);
     assert!(backend.create_table().await.unwrap());
     assert!(!backend.create_table().await.unwrap());
+}
+
+/// One name per meaning across backends: `pool_size` (the most connections)
+/// and `command_timeout`; the old names are unknown options.
+#[tokio::test]
+async fn pool_size_and_command_timeout_are_the_only_names() {
+    let cache = Cache::from_url("sqlite::memory:?pool_size=1&command_timeout=250ms")
+        .await
+        .unwrap();
+    cache.set("k", &1, Timeout::Default).await.unwrap();
+    // (In a SQLite URL's query an unknown name goes to the driver, which
+    // refuses it; in `options` it is ours to name.)
+    for (name, value) in [("max_connections", "2"), ("query_timeout", "\"2s\"")] {
+        let config: tower_cache::CacheConfig = serde_json::from_str(&format!(
+            r#"{{"url": "sqlite::memory:", "options": {{"{name}": {value}}}}}"#
+        ))
+        .unwrap();
+        let err = config.build().await.unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(
+                err,
+                CacheError::Config(tower_cache::ConfigError::UnknownOption { ref option, ref known, .. })
+                    if option == name && known.contains(&"pool_size") && known.contains(&"command_timeout")
+            ),
+            "{message}"
+        );
+    }
 }

@@ -1,11 +1,10 @@
 //! What the database and file backends share: Django's culling settings and
 //! absolute, wall-clock expiry times.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::backend::Expiry;
-use crate::error::Result;
-use crate::registry::BackendOptions;
+use crate::clock::since_epoch;
 
 /// Django's `MAX_ENTRIES` and `CULL_FREQUENCY` for the backends that cull
 /// (database and file).
@@ -27,15 +26,10 @@ impl Default for Culling {
 }
 
 impl Culling {
-    /// Takes `max_entries` and `cull_frequency` from URL or config options.
-    pub(crate) fn take_options(&mut self, options: &mut BackendOptions) -> Result<()> {
-        if let Some(max) = options.take::<u64>("max_entries")? {
-            self.max_entries = max;
-        }
-        if let Some(frequency) = options.take::<u64>("cull_frequency")? {
-            self.cull_frequency = frequency;
-        }
-        Ok(())
+    /// Sets `max_entries` and `cull_frequency` where the options give them.
+    pub(crate) fn override_with(&mut self, max_entries: Option<u64>, cull_frequency: Option<u64>) {
+        self.max_entries = max_entries.unwrap_or(self.max_entries);
+        self.cull_frequency = cull_frequency.unwrap_or(self.cull_frequency);
     }
 
     /// How many of `count` entries a cull removes: `count / cull_frequency`,
@@ -50,13 +44,6 @@ impl Culling {
 /// database client) sharing the store agrees.
 pub(crate) fn deadline(expiry: Expiry) -> Option<Duration> {
     expiry.map(|lifetime| since_epoch().saturating_add(lifetime))
-}
-
-/// Now, as time since the Unix epoch (zero if the clock is before 1970).
-pub(crate) fn since_epoch() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]

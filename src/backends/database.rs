@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use serde::Deserialize;
 use sqlx::Row;
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
 use url::Url;
 
 use crate::backend::{CacheBackend, ClearScope, Expiry, apply_incr};
 use crate::backends::culling::{Culling, deadline};
-use crate::error::{CacheError, ConfigError, Result};
-use crate::registry::BackendOptions;
+use crate::error::{CacheError, ConfigError, Result, redact};
+use crate::options::{self, BackendOptions};
 
 mod sql;
 mod stamp;
@@ -41,15 +42,26 @@ const MAX_RETRIES: u32 = 8;
 /// | `postgres://user:pass@host/db` (or `postgresql://`) | PostgreSQL | `postgres` |
 /// | `mysql://user:pass@host/db` (or `mariadb://`) | MySQL or MariaDB | `mysql` |
 ///
-/// Options, as URL query parameters or [`CacheConfig`](crate::CacheConfig)
-/// options: `table` (default `tower_cache`), `max_entries` (300),
-/// `cull_frequency` (3), `create_table` (`true`), `max_connections` (10; 1 for
-/// `sqlite::memory:`), `query_timeout` (5 s). Any other query parameter goes to
-/// the driver (`sslmode=require`, `statement-cache-capacity=100`, ...).
+/// Options (URL query or [`CacheConfig::options`](crate::CacheConfig::options)),
+/// each also a [`DatabaseBackendBuilder`] method of the same name:
+///
+/// | option | default | meaning |
+/// |---|---|---|
+/// | `table` | `tower_cache` | the cache table |
+/// | `max_entries` | `300` | the most rows before a write culls |
+/// | `cull_frequency` | `3` | a cull deletes `1/cull_frequency` of the rows (0: all) |
+/// | `create_table` | `true` | create the table on first use when it is missing |
+/// | `pool_size` | `10` (`1` for an in-memory SQLite database) | the most connections |
+/// | `command_timeout` | `5s` | the longest a cache operation may take, waiting for a connection included |
+///
+/// Any other URL query parameter goes to the driver (`sslmode=require`,
+/// `statement-cache-capacity=100`, ...); on PostgreSQL and MySQL only the
+/// parameters the driver knows, so a misspelt option is an error there too.
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use tower_cache::{Cache, DatabaseBackend};
+/// use tower_cache::Cache;
+/// use tower_cache::backends::DatabaseBackend;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> tower_cache::Result<()> {
@@ -86,7 +98,7 @@ const MAX_RETRIES: u32 = 8;
 ///   database server's time zone and clock play no part.
 /// * A row that cannot be read (a corrupt SQLite row, say) is a miss and is
 ///   removed.
-/// * Every operation ends within `query_timeout`, waiting for a connection
+/// * Every operation ends within `command_timeout`, waiting for a connection
 ///   included, or fails with [`CacheError::Timeout`].
 ///
 /// # Culling
@@ -120,7 +132,7 @@ struct Inner {
     sql: Statements,
     table: String,
     culling: Culling,
-    query_timeout: Duration,
+    command_timeout: Duration,
     create_table: bool,
     /// Set once the table is known to exist (or creation is off).
     ready: OnceCell<()>,
@@ -156,6 +168,25 @@ macro_rules! with_pool {
     };
 }
 
+/// The options of a database cache URL; the driver's own are split off
+/// first.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseOptions {
+    #[serde(default)]
+    table: Option<String>,
+    #[serde(default)]
+    max_entries: Option<u64>,
+    #[serde(default)]
+    cull_frequency: Option<u64>,
+    #[serde(default)]
+    create_table: Option<bool>,
+    #[serde(default)]
+    pool_size: Option<u32>,
+    #[serde(default, deserialize_with = "options::duration")]
+    command_timeout: Option<Duration>,
+}
+
 /// Builds a [`DatabaseBackend`]; see [`DatabaseBackend::builder`].
 #[must_use]
 #[derive(Debug, Clone)]
@@ -164,8 +195,8 @@ pub struct DatabaseBackendBuilder {
     table: String,
     culling: Culling,
     create_table: bool,
-    max_connections: Option<u32>,
-    query_timeout: Duration,
+    pool_size: Option<u32>,
+    command_timeout: Duration,
 }
 
 impl DatabaseBackendBuilder {
@@ -200,16 +231,17 @@ impl DatabaseBackendBuilder {
 
     /// The most connections in the pool (default 10; an in-memory SQLite
     /// database always uses one).
-    pub fn max_connections(mut self, max: u32) -> Self {
-        self.max_connections = Some(max);
+    pub fn pool_size(mut self, size: u32) -> Self {
+        self.pool_size = Some(size);
         self
     }
 
     /// How long one cache operation may take, waiting for a connection
     /// included (default 5 s); past it the operation fails with
-    /// [`CacheError::Timeout`].
-    pub fn query_timeout(mut self, timeout: Duration) -> Self {
-        self.query_timeout = timeout;
+    /// [`CacheError::Timeout`]. SQLite also waits this long for another
+    /// process's write lock.
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
         self
     }
 
@@ -223,7 +255,7 @@ impl DatabaseBackendBuilder {
     /// rejects the URL's options.
     pub async fn build(self) -> Result<DatabaseBackend> {
         let url = Url::parse(&self.url).map_err(|source| ConfigError::InvalidUrl {
-            url: self.url.clone(),
+            url: redact(&self.url),
             source,
         })?;
         let dialect = dialect_of(&url)?;
@@ -235,7 +267,7 @@ impl DatabaseBackendBuilder {
                 pool,
                 table: self.table,
                 culling: self.culling,
-                query_timeout: self.query_timeout,
+                command_timeout: self.command_timeout,
                 create_table: self.create_table,
                 ready: OnceCell::new(),
             }),
@@ -275,8 +307,8 @@ fn connect(dialect: Dialect, url: &Url, builder: &DatabaseBackendBuilder) -> Res
         max: u32,
     ) -> PoolOptions<DB> {
         PoolOptions::new()
-            .max_connections(builder.max_connections.unwrap_or(max))
-            .acquire_timeout(builder.query_timeout)
+            .max_connections(builder.pool_size.unwrap_or(max))
+            .acquire_timeout(builder.command_timeout)
     }
     let bad_url = |e: sqlx::Error| CacheError::backend(dialect.name(), "connect", e);
     match dialect {
@@ -289,7 +321,7 @@ fn connect(dialect: Dialect, url: &Url, builder: &DatabaseBackendBuilder) -> Res
             let explicit_mode = url.query_pairs().any(|(k, _)| k == "mode");
             let options = options
                 .create_if_missing(!explicit_mode)
-                .busy_timeout(builder.query_timeout)
+                .busy_timeout(builder.command_timeout)
                 .synchronous(SqliteSynchronous::Normal);
             let pool = if in_memory {
                 // Every connection of the pool would be a database of its own
@@ -337,9 +369,8 @@ fn connect(dialect: Dialect, url: &Url, builder: &DatabaseBackendBuilder) -> Res
 }
 
 impl DatabaseBackend {
-    /// The options [`Caches`](crate::Caches) understands for this backend.
-    const OPTIONS: &'static str = "table, max_entries, cull_frequency, create_table, \
-         max_connections, query_timeout, and the driver's own URL parameters";
+    /// Command timeout when none is given.
+    pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
     /// A builder for the database at `url`, with Django's defaults.
     pub fn builder(url: impl Into<String>) -> DatabaseBackendBuilder {
@@ -348,8 +379,8 @@ impl DatabaseBackend {
             table: "tower_cache".to_owned(),
             culling: Culling::default(),
             create_table: true,
-            max_connections: None,
-            query_timeout: Duration::from_secs(5),
+            pool_size: None,
+            command_timeout: DatabaseBackend::DEFAULT_COMMAND_TIMEOUT,
         }
     }
 
@@ -371,7 +402,7 @@ impl DatabaseBackend {
     /// [`CacheError::Config`] for a bad URL or option.
     pub async fn from_cache_url(url: &str) -> Result<DatabaseBackend> {
         let parsed = Url::parse(url).map_err(|source| ConfigError::InvalidUrl {
-            url: url.to_owned(),
+            url: redact(url),
             source,
         })?;
         let mut options = BackendOptions::default();
@@ -380,42 +411,41 @@ impl DatabaseBackend {
                 options.insert(name.into_owned(), value.into_owned())?;
             }
         }
-        DatabaseBackend::from_url(&parsed, &mut options).await
+        DatabaseBackend::from_url(&parsed, options).await
     }
 
     /// From a cache URL and its options (the registry's entry point): the
-    /// backend's options are taken, the driver's stay in the URL.
+    /// backend's options are parsed, the driver's stay in the URL.
     pub(crate) async fn from_url(
         url: &Url,
-        options: &mut BackendOptions,
+        mut options: BackendOptions,
     ) -> Result<DatabaseBackend> {
         let dialect = dialect_of(url)?;
+        let mut ours = options.split_fields::<DatabaseOptions>();
+        let from_query: Vec<_> = url.query_pairs().map(|(name, _)| name).collect();
+        let driver = options.split_off(|name| {
+            from_query.iter().any(|q| q == name) && dialect.is_driver_option(name) != Some(false)
+        });
+        // What is left is unknown: parsed with ours, it is named in the error.
+        for (name, value) in options.into_pairs() {
+            ours.insert(name, value)?;
+        }
+        let parsed: DatabaseOptions = ours.parse(dialect.name())?;
+
         let mut builder = DatabaseBackend::builder(String::new());
-        if let Some(table) = options.take::<String>("table")? {
-            builder.table = table;
-        }
-        builder.culling.take_options(options)?;
-        if let Some(create) = options.take::<bool>("create_table")? {
-            builder.create_table = create;
-        }
-        builder.max_connections = options.take::<u32>("max_connections")?;
-        if let Some(timeout) = options.take_duration("query_timeout")? {
-            builder.query_timeout = timeout;
-        }
+        builder.table = parsed.table.unwrap_or(builder.table);
+        builder
+            .culling
+            .override_with(parsed.max_entries, parsed.cull_frequency);
+        builder.create_table = parsed.create_table.unwrap_or(builder.create_table);
+        builder.pool_size = parsed.pool_size;
+        builder.command_timeout = parsed.command_timeout.unwrap_or(builder.command_timeout);
+
         let mut driver_url = url.clone();
         driver_url.set_query(None);
-        let mut driver_options = Vec::new();
-        for (name, _) in url.query_pairs() {
-            if dialect.is_driver_option(&name) == Some(false) {
-                continue;
-            }
-            if let Some(value) = options.take::<String>(&name)? {
-                driver_options.push((name.into_owned(), value));
-            }
-        }
-        options.finish(dialect.name(), DatabaseBackend::OPTIONS)?;
-        if !driver_options.is_empty() {
-            driver_url.query_pairs_mut().extend_pairs(driver_options);
+        let driver: Vec<_> = driver.into_pairs().collect();
+        if !driver.is_empty() {
+            driver_url.query_pairs_mut().extend_pairs(driver);
         }
         builder.url = driver_url.into();
         builder.build().await
@@ -457,12 +487,12 @@ impl Inner {
         operation: &'static str,
         work: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.query_timeout, work).await {
+        match tokio::time::timeout(self.command_timeout, work).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(source)) => Err(CacheError::backend(self.name(), operation, source)),
             Err(_) => Err(CacheError::Timeout {
                 backend: self.name(),
-                after: self.query_timeout,
+                after: self.command_timeout,
             }),
         }
     }
@@ -948,7 +978,7 @@ impl fmt::Debug for DatabaseBackend {
             .field("table", &self.inner.table)
             .field("max_entries", &self.inner.culling.max_entries)
             .field("cull_frequency", &self.inner.culling.cull_frequency)
-            .field("query_timeout", &self.inner.query_timeout)
+            .field("command_timeout", &self.inner.command_timeout)
             .finish_non_exhaustive()
     }
 }

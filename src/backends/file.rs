@@ -9,12 +9,29 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use md5::{Digest, Md5};
+use serde::Deserialize;
 use url::Url;
 
 use crate::backend::{CacheBackend, ClearScope, Expiry, apply_incr};
-use crate::backends::culling::{Culling, deadline, since_epoch};
+use crate::backends::culling::{Culling, deadline};
+use crate::clock;
 use crate::error::{CacheError, ConfigError, Result};
-use crate::registry::BackendOptions;
+use crate::hex::Hex;
+use crate::options::BackendOptions;
+
+const NAME: &str = "file";
+
+/// The options of a `file://` URL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOptions {
+    /// [`FileBackendBuilder::max_entries`].
+    #[serde(default)]
+    max_entries: Option<u64>,
+    /// [`FileBackendBuilder::cull_frequency`].
+    #[serde(default)]
+    cull_frequency: Option<u64>,
+}
 
 /// The suffix of cache files, as Django's.
 const SUFFIX: &str = ".djcache";
@@ -60,13 +77,14 @@ const NEVER: u64 = u64::MAX;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tower_cache::{Cache, FileBackend};
+/// use tower_cache::Cache;
+/// use tower_cache::backends::FileBackend;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> tower_cache::Result<()> {
 /// # let dir = tempfile::tempdir().unwrap();
 /// # let dir = dir.path().join("cache");
-/// let backend = FileBackend::builder(&dir).max_entries(1000).build();
+/// let backend = FileBackend::builder(&dir).max_entries(1000).build().await?;
 /// let cache = Cache::new(Arc::new(backend));
 /// cache.set("greeting", "hello", tower_cache::Timeout::Default).await?;
 /// assert_eq!(cache.get::<String>("greeting").await?.as_deref(), Some("hello"));
@@ -120,8 +138,14 @@ impl FileBackendBuilder {
         self
     }
 
-    /// The backend. Nothing is touched on disk until the first operation.
-    pub fn build(self) -> FileBackend {
+    /// The backend. Nothing is touched on disk until the first operation,
+    /// so this never fails; it returns a `Result` (and is `async`) as every
+    /// backend builder's `build()` does.
+    pub async fn build(self) -> Result<FileBackend> {
+        Ok(self.finish())
+    }
+
+    fn finish(self) -> FileBackend {
         FileBackend {
             inner: Arc::new(Inner {
                 dir: self.dir,
@@ -134,7 +158,7 @@ impl FileBackendBuilder {
 impl FileBackend {
     /// A backend over `dir` with Django's defaults.
     pub fn new(dir: impl Into<PathBuf>) -> FileBackend {
-        FileBackend::builder(dir).build()
+        FileBackend::builder(dir).finish()
     }
 
     /// A builder for a backend over `dir`.
@@ -146,8 +170,10 @@ impl FileBackend {
     }
 
     /// From `file:///absolute/dir` and its options.
-    pub(crate) fn from_url(url: &Url, options: &mut BackendOptions) -> Result<FileBackend> {
+    pub(crate) async fn from_url(url: &Url, options: BackendOptions) -> Result<FileBackend> {
+        let options: FileOptions = options.parse(NAME)?;
         let bad = |reason: &str| ConfigError::InvalidOption {
+            backend: NAME,
             option: "url".into(),
             value: url.as_str().into(),
             reason: reason.into(),
@@ -162,9 +188,10 @@ impl FileBackend {
             .to_file_path()
             .map_err(|()| bad("expected file:///absolute/dir"))?;
         let mut builder = FileBackend::builder(dir);
-        builder.culling.take_options(options)?;
-        options.finish("file", "max_entries, cull_frequency")?;
-        Ok(builder.build())
+        builder
+            .culling
+            .override_with(options.max_entries, options.cull_frequency);
+        builder.build().await
     }
 
     /// The cache directory.
@@ -186,8 +213,8 @@ impl FileBackend {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || work(&inner))
             .await
-            .map_err(|join| CacheError::backend("file", operation, join))?
-            .map_err(|io| CacheError::backend("file", operation, io))
+            .map_err(|join| CacheError::backend(NAME, operation, join))?
+            .map_err(|io| CacheError::backend(NAME, operation, io))
     }
 }
 
@@ -244,20 +271,19 @@ impl Stored {
     }
 }
 
-fn now_micros() -> u64 {
-    u64::try_from(since_epoch().as_micros()).unwrap_or(NEVER - 1)
+/// Microseconds since 1970, capped below [`NEVER`].
+fn micros(since_epoch: std::time::Duration) -> u64 {
+    u64::try_from(since_epoch.as_micros())
+        .unwrap_or(NEVER - 1)
+        .min(NEVER - 1)
 }
 
 fn expires_at(expiry: Expiry) -> u64 {
-    deadline(expiry).map_or(NEVER, |at| {
-        u64::try_from(at.as_micros())
-            .unwrap_or(NEVER - 1)
-            .min(NEVER - 1)
-    })
+    deadline(expiry).map_or(NEVER, micros)
 }
 
 fn is_live(expires: u64) -> bool {
-    expires > now_micros()
+    expires > micros(clock::since_epoch())
 }
 
 /// What a read of one key found.
@@ -271,7 +297,7 @@ enum Found {
 impl Inner {
     fn path_of(&self, key: &str) -> PathBuf {
         let digest = Md5::digest(key.as_bytes());
-        self.dir.join(format!("{digest:x}{SUFFIX}"))
+        self.dir.join(format!("{}{SUFFIX}", Hex(&digest)))
     }
 
     /// Reads `key`'s file; removes it when it is expired or corrupt.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -13,9 +13,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use url::Url;
 
-use crate::backend::{CacheBackend, ClearScope, Expiry};
-use crate::error::{CacheError, ConfigError, Result};
-use crate::registry::BackendOptions;
+use crate::backend::{CacheBackend, ClearScope, Expiry, finite_lifetime};
+use crate::clock;
+use crate::error::{CacheError, ConfigError, Result, redact};
+use crate::options::{BackendOptions, ConnectionOptions};
 
 const NAME: &str = "memcached";
 
@@ -23,9 +24,11 @@ const NAME: &str = "memcached";
 /// Unix time, not a lifetime (its `REALTIME_MAXDELTA`).
 const MAX_RELATIVE_EXPIRY: u64 = 30 * 24 * 3600;
 
-/// Longer lifetimes are stored without expiry: memcached's absolute times
-/// are 32-bit, and no cache needs decades.
-const LONGEST_EXPIRY: Duration = Duration::from_secs(50 * 365 * 24 * 3600);
+/// memcached's own [`LONGEST_EXPIRY`](crate::backend::LONGEST_EXPIRY):
+/// longer lifetimes are stored without expiry, because memcached's absolute
+/// times are 32-bit (now plus a century would not fit), and no cache needs
+/// decades.
+const LONGEST_MEMCACHED_EXPIRY: Duration = Duration::from_secs(50 * 365 * 24 * 3600);
 
 /// memcached's port when the URL names none.
 const DEFAULT_PORT: u16 = 11211;
@@ -36,7 +39,8 @@ const DEFAULT_PORT: u16 = 11211;
 ///
 /// Built on the asynchronous meta-protocol client of the [`memcache`] crate
 /// (`memcache::exp`), so no call blocks the runtime and no thread pool is
-/// involved. Each server has its own pool of connections; a connection that
+/// involved. Each server has its own pool of up to `pool_size` connections,
+/// all kept open when idle; a connection that
 /// the server closed is found when it is taken from the pool and replaced,
 /// so a restarted server is used again without rebuilding anything.
 ///
@@ -44,7 +48,7 @@ const DEFAULT_PORT: u16 = 11211;
 ///
 /// | option | default | meaning |
 /// |---|---|---|
-/// | `pool_size` | `8` | idle connections kept per server |
+/// | `pool_size` | `8` | the most connections per server; at the limit a command waits up to `connect_timeout` for one |
 /// | `connect_timeout` | `500ms` | the longest wait to connect to a server |
 /// | `command_timeout` | `500ms` | the longest wait for an answer |
 ///
@@ -113,7 +117,9 @@ pub struct MemcachedBackendBuilder {
 }
 
 impl MemcachedBackendBuilder {
-    /// Idle connections kept per server (default 8).
+    /// The most connections per server (default 8), all kept open when
+    /// idle. At the limit a command waits up to the connect timeout for a
+    /// connection, then fails.
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = size;
         self
@@ -131,8 +137,9 @@ impl MemcachedBackendBuilder {
         self
     }
 
-    /// The backend. Server names are resolved here; connections are made
-    /// on first use, so this succeeds while the servers are down.
+    /// The backend. Server names are resolved here (so it is `async`);
+    /// connections are made on first use, so this succeeds while the servers
+    /// are down.
     ///
     /// # Errors
     ///
@@ -141,6 +148,7 @@ impl MemcachedBackendBuilder {
     pub async fn build(self) -> Result<MemcachedBackend> {
         if self.servers.is_empty() {
             return Err(ConfigError::InvalidOption {
+                backend: NAME,
                 option: "url".into(),
                 value: String::new(),
                 reason: "name at least one memcached server, as memcached://host:11211".into(),
@@ -150,11 +158,13 @@ impl MemcachedBackendBuilder {
         let client = AsyncMetaClient::builder()
             .router(StableRendezvous)
             .max_idle(self.pool_size)
+            .max_connections(Some(self.pool_size))
             .connect_timeout(Some(self.connect_timeout))
             .io_timeout(Some(self.command_timeout))
             .connect_multiple_async(self.servers.iter().map(String::as_str))
             .await
             .map_err(|e| ConfigError::InvalidOption {
+                backend: NAME,
                 option: "url".into(),
                 value: self.servers.join(","),
                 reason: e.to_string(),
@@ -198,14 +208,14 @@ impl Router for StableRendezvous {
 /// The expiry time memcached is sent for a lifetime, by Django's rules:
 /// 0 for "never", whole seconds (rounded up) up to 30 days, an absolute
 /// Unix time beyond.
-fn exptime(expiry: Expiry, now: SystemTime) -> u32 {
-    let Some(d) = expiry.filter(|d| *d <= LONGEST_EXPIRY) else {
+/// `now` is the time in seconds since the Unix epoch.
+fn exptime(expiry: Expiry, now: u64) -> u32 {
+    let Some(d) = finite_lifetime(expiry, LONGEST_MEMCACHED_EXPIRY) else {
         return 0;
     };
     let secs = d.as_nanos().div_ceil(1_000_000_000).max(1);
     let secs = u64::try_from(secs).unwrap_or(u64::MAX);
     let wire = if secs > MAX_RELATIVE_EXPIRY {
-        let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         now.saturating_add(secs)
     } else {
         secs
@@ -258,7 +268,7 @@ impl MemcachedBackend {
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
     /// Command timeout when none is given.
     pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
-    /// Idle connections kept per server when no pool size is given.
+    /// The most connections per server when no pool size is given.
     pub const DEFAULT_POOL_SIZE: usize = 8;
 
     /// A builder over servers given as `host:port`.
@@ -279,17 +289,19 @@ impl MemcachedBackend {
     pub(crate) async fn from_url(
         url: &Url,
         servers: &[String],
-        options: &mut BackendOptions,
+        options: BackendOptions,
     ) -> Result<MemcachedBackend> {
-        let pool_size = options.take::<usize>("pool_size")?;
-        let connect_timeout = options.take_duration("connect_timeout")?;
-        let command_timeout = options.take_duration("command_timeout")?;
-        options.finish(NAME, "pool_size, connect_timeout, command_timeout")?;
+        let ConnectionOptions {
+            pool_size,
+            connect_timeout,
+            command_timeout,
+        } = options.parse(NAME)?;
         if !url.username().is_empty() || url.password().is_some() || !matches!(url.path(), "" | "/")
         {
             return Err(ConfigError::InvalidOption {
+                backend: NAME,
                 option: "url".into(),
-                value: url.to_string(),
+                value: redact(url.as_str()),
                 reason: "a memcached URL is memcached://host:port[,host:port...], \
                          without credentials or path"
                     .into(),
@@ -406,7 +418,7 @@ impl CacheBackend for MemcachedBackend {
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
-        let set = Set::new(key, &value).ttl_raw(exptime(expiry, SystemTime::now()));
+        let set = Set::new(key, &value).ttl_raw(exptime(expiry, clock::unix_secs()));
         match self.client.run(set).await {
             Ok(_) => Ok(()),
             Err(err) if too_large(&err) => {
@@ -426,7 +438,7 @@ impl CacheBackend for MemcachedBackend {
 
     async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<bool> {
         let add = Set::new(key, &value)
-            .ttl_raw(exptime(expiry, SystemTime::now()))
+            .ttl_raw(exptime(expiry, clock::unix_secs()))
             .add();
         match self.client.run(add).await {
             Ok(result) => Ok(result.applied()),
@@ -445,7 +457,7 @@ impl CacheBackend for MemcachedBackend {
     async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
         let touch = Get::new(key)
             .without_value()
-            .touch_raw(exptime(expiry, SystemTime::now()));
+            .touch_raw(exptime(expiry, clock::unix_secs()));
         self.client
             .run(touch)
             .await
@@ -518,7 +530,7 @@ impl CacheBackend for MemcachedBackend {
     }
 
     async fn set_many(&self, entries: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Vec<String>> {
-        let exptime = exptime(expiry, SystemTime::now());
+        let exptime = exptime(expiry, clock::unix_secs());
         let sets = entries
             .iter()
             .map(|(key, value)| Set::new(key, value).ttl_raw(exptime));
@@ -576,7 +588,7 @@ mod tests {
 
     #[test]
     fn exptime_follows_djangos_rules() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let now = 1_700_000_000;
         assert_eq!(exptime(None, now), 0);
         assert_eq!(exptime(Some(Duration::from_millis(1)), now), 1);
         assert_eq!(exptime(Some(Duration::from_millis(1500)), now), 2);
@@ -590,7 +602,7 @@ mod tests {
             exptime(Some(Duration::from_secs(2_592_001)), now),
             1_700_000_000 + 2_592_001
         );
-        assert_eq!(exptime(Some(LONGEST_EXPIRY * 2), now), 0);
+        assert_eq!(exptime(Some(LONGEST_MEMCACHED_EXPIRY * 2), now), 0);
     }
 
     #[test]

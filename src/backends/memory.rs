@@ -8,17 +8,31 @@ use bytes::Bytes;
 use moka::future::Cache as Moka;
 use moka::ops::compute::Op;
 
-use crate::backend::{CacheBackend, ClearScope, Expiry, apply_incr};
-use crate::error::{CacheError, Result};
-use crate::registry::BackendOptions;
+use serde::Deserialize;
+
+use crate::backend::{
+    CacheBackend, ClearScope, Expiry, LONGEST_EXPIRY, apply_incr, finite_lifetime,
+};
+use crate::error::{CacheError, ConfigError, Result};
+use crate::options::{self, BackendOptions};
+
+const NAME: &str = "memory";
+
+/// The options of a `memory://` URL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemoryOptions {
+    /// [`MemoryBackendBuilder::max_capacity`].
+    #[serde(default)]
+    max_capacity: Option<u64>,
+    /// [`MemoryBackendBuilder::max_bytes`]: `67108864`, `64MiB`, `100 kB`.
+    #[serde(default, deserialize_with = "options::size")]
+    max_bytes: Option<u64>,
+}
 
 /// Bookkeeping moka charges per entry on top of key and value, for the byte
 /// weigher: a rough figure, so that millions of tiny entries still count.
 const ENTRY_OVERHEAD: usize = 64;
-
-/// Lifetimes beyond this are stored as "never expires": moka's timer wheel
-/// is not meant for centuries, and neither is a cache.
-const LONGEST_EXPIRY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// An in-process cache (Django's `LocMemCache`) on [`moka`]'s concurrent,
 /// bounded cache. URL: `memory://?max_capacity=10000` or `memory://?max_bytes=64MiB`.
@@ -35,10 +49,16 @@ const LONGEST_EXPIRY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tower_cache::{Cache, MemoryBackend};
+/// use tower_cache::Cache;
+/// use tower_cache::backends::MemoryBackend;
 ///
-/// let backend = MemoryBackend::builder().max_bytes(64 * 1024 * 1024).build();
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> tower_cache::Result<()> {
+/// let backend = MemoryBackend::builder().max_bytes(64 * 1024 * 1024).build().await?;
 /// let cache = Cache::new(Arc::new(backend));
+/// // Or, with the default bound of 10,000 entries:
+/// let cache = Cache::new(Arc::new(MemoryBackend::new()));
+/// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct MemoryBackend {
@@ -53,9 +73,8 @@ struct Entry {
 
 impl Entry {
     fn new(value: Bytes, expiry: Expiry) -> Entry {
-        let expires_at = expiry
-            .filter(|d| *d <= LONGEST_EXPIRY)
-            .and_then(|d| Instant::now().checked_add(d));
+        let expires_at =
+            finite_lifetime(expiry, LONGEST_EXPIRY).and_then(|d| Instant::now().checked_add(d));
         Entry { value, expires_at }
     }
 
@@ -107,8 +126,13 @@ impl MemoryBackendBuilder {
         self
     }
 
-    /// The backend.
-    pub fn build(self) -> MemoryBackend {
+    /// The backend. Never fails; it returns a `Result` (and is `async`)
+    /// as every backend builder's `build()` does.
+    pub async fn build(self) -> Result<MemoryBackend> {
+        Ok(self.finish())
+    }
+
+    fn finish(self) -> MemoryBackend {
         let builder = Moka::builder().expire_after(PerEntryExpiry);
         let entries = match self.max_bytes {
             Some(bytes) => builder
@@ -135,7 +159,7 @@ impl MemoryBackend {
 
     /// A store bounded to [`DEFAULT_MAX_CAPACITY`](Self::DEFAULT_MAX_CAPACITY) entries.
     pub fn new() -> MemoryBackend {
-        MemoryBackendBuilder::default().build()
+        MemoryBackendBuilder::default().finish()
     }
 
     /// A builder.
@@ -143,14 +167,13 @@ impl MemoryBackend {
         MemoryBackendBuilder::default()
     }
 
-    /// From URL options: `max_capacity` (entries) or `max_bytes` (`67108864`,
-    /// `64MiB`, `100 kB`); giving both is an error.
-    pub(crate) fn from_options(options: &mut BackendOptions) -> Result<MemoryBackend> {
-        let max_capacity = options.take::<u64>("max_capacity")?;
-        let max_bytes = options.take_size("max_bytes")?;
-        options.finish("memory", "max_capacity, max_bytes")?;
-        if max_capacity.is_some() && max_bytes.is_some() {
-            return Err(crate::ConfigError::InvalidOption {
+    /// From URL options (see [`MemoryOptions`]); giving both bounds is an
+    /// error.
+    pub(crate) fn from_options(options: BackendOptions) -> Result<MemoryBackend> {
+        let options: MemoryOptions = options.parse(NAME)?;
+        if options.max_capacity.is_some() && options.max_bytes.is_some() {
+            return Err(ConfigError::InvalidOption {
+                backend: NAME,
                 option: "max_bytes".into(),
                 value: "(with max_capacity)".into(),
                 reason: "give max_capacity (entries) or max_bytes (bytes), not both: \
@@ -159,10 +182,11 @@ impl MemoryBackend {
             }
             .into());
         }
-        let mut builder = MemoryBackend::builder();
-        builder.max_capacity = max_capacity;
-        builder.max_bytes = max_bytes;
-        Ok(builder.build())
+        Ok(MemoryBackendBuilder {
+            max_capacity: options.max_capacity,
+            max_bytes: options.max_bytes,
+        }
+        .finish())
     }
 
     /// How many entries are stored: an estimate, as moka counts lazily.
@@ -190,7 +214,7 @@ impl Default for MemoryBackend {
 #[async_trait]
 impl CacheBackend for MemoryBackend {
     fn name(&self) -> &'static str {
-        "memory"
+        NAME
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {

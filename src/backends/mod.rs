@@ -1,5 +1,35 @@
 //! The built-in backends, each behind its cargo feature (memory and dummy are
-//! always there).
+//! always there). This module is their only path: `tower_cache::backends::RedisBackend`.
+//!
+//! # Builders
+//!
+//! Every backend but [`DummyBackend`] has a builder, `XBackend::builder(..)`,
+//! whose setters are named after the URL options, and every builder ends the
+//! same way: `build().await?`, an `async fn build(self) -> Result<XBackend>`.
+//! Some builders need neither (memory, file), but one form means code does
+//! not change shape with the backend. None of them connects: connections are
+//! made on first use, so building succeeds while a server is down.
+//! [`MemoryBackend::new`] and `FileBackend::new` are the synchronous
+//! shortcuts for the defaults.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tower_cache::Cache;
+//! use tower_cache::backends::MemoryBackend;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> tower_cache::Result<()> {
+//! let backend = MemoryBackend::builder().max_capacity(1000).build().await?;
+//! let cache = Cache::new(Arc::new(backend));
+//! # Ok(()) }
+//! ```
+//!
+//! # Options
+//!
+//! One name means one thing on every backend that has it: `pool_size` is
+//! the most connections (per server), `connect_timeout` the longest wait
+//! for a connection, `command_timeout` the longest wait for an answer. Each
+//! backend's docs list its options and their defaults.
 
 #[cfg(any(
     feature = "sqlite",

@@ -14,17 +14,29 @@ use deadpool_redis::redis::{
 };
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 use futures_util::future::BoxFuture;
+use serde::Deserialize;
 use url::Url;
 
-use crate::backend::{CacheBackend, ClearScope, Expiry};
-use crate::error::{CacheError, ConfigError, Result};
-use crate::registry::BackendOptions;
+use crate::backend::{CacheBackend, ClearScope, Expiry, LONGEST_EXPIRY, finite_lifetime};
+use crate::error::{CacheError, ConfigError, Result, redact};
+use crate::options::{BackendOptions, ConnectionOptions};
 
 const NAME: &str = "redis";
 
-/// Lifetimes beyond this are stored without expiry: Redis refuses expiry
-/// times that overflow its clock, and no cache needs a century.
-const LONGEST_EXPIRY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+/// The options of a `redis://` URL besides the [`ConnectionOptions`]; see
+/// [`RedisBackend`]'s table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisOptions {
+    #[serde(default)]
+    wait_replicas: usize,
+    #[serde(default)]
+    cluster: bool,
+    #[serde(default)]
+    read_from_replicas: bool,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+}
 
 /// `incr` that never creates a key: `INCRBY` only when the key exists, in
 /// one atomic step on the server (Django checks `EXISTS` first, in a
@@ -55,7 +67,7 @@ const SCAN_COUNT: usize = 1000;
 ///
 /// | option | default | meaning |
 /// |---|---|---|
-/// | `pool_size` | deadpool's (2 × CPU cores) | connections per server (per cluster client) |
+/// | `pool_size` | deadpool's (2 × CPU cores) | the most connections per server (for a cluster: in the pool of cluster clients) |
 /// | `connect_timeout` | `1s` | the longest wait for a pooled connection, including connecting |
 /// | `command_timeout` | `500ms` | the longest wait for a command's answer (redis-rs itself gives up after 500 ms) |
 /// | `wait_replicas` | `0` | after each write, `WAIT` until this many replicas have it (read-your-writes on replicas) |
@@ -178,7 +190,8 @@ impl RedisBackendBuilder {
         self
     }
 
-    /// The most connections per server (default: deadpool's, 2 × CPU cores).
+    /// The most connections per server; for a cluster, the most cluster
+    /// clients (default: deadpool's, 2 × CPU cores).
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = Some(size);
         self
@@ -207,16 +220,19 @@ impl RedisBackendBuilder {
     }
 
     /// The backend. Connections are made on first use, so this succeeds
-    /// while the servers are down.
+    /// while the servers are down (it is `async` as every backend builder's
+    /// `build()` is).
     ///
     /// # Errors
     ///
-    /// [`CacheError::Config`] for a server URL the redis crate refuses.
-    pub fn build(self) -> Result<RedisBackend> {
+    /// [`CacheError::Config`] for a server URL the redis crate refuses, or a
+    /// `ca_file` that cannot be read.
+    pub async fn build(self) -> Result<RedisBackend> {
         let invalid = |reason: String| ConfigError::InvalidOption {
+            backend: NAME,
             option: "url".into(),
-            value: self.servers.join(","),
-            reason,
+            value: redact(&self.servers.join(",")),
+            reason: redact(&reason),
         };
         let mut pool_config = match self.pool_size {
             Some(size) => PoolConfig::new(size),
@@ -229,6 +245,7 @@ impl RedisBackendBuilder {
         };
         let root_cert = match &self.ca_file {
             Some(path) => Some(std::fs::read(path).map_err(|e| ConfigError::InvalidOption {
+                backend: NAME,
                 option: "ca_file".into(),
                 value: path.display().to_string(),
                 reason: e.to_string(),
@@ -292,17 +309,6 @@ impl RedisBackendBuilder {
     }
 }
 
-/// A server URL without its password, for `Debug`.
-fn redact(server: &str) -> String {
-    match Url::parse(server) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        _ => server.to_owned(),
-    }
-}
-
 /// A pooled connection of either topology.
 enum Connection {
     Single(deadpool_redis::Connection),
@@ -341,7 +347,7 @@ impl ConnectionLike for Connection {
 /// rounded up so that a sub-millisecond lifetime is not "no lifetime";
 /// `None` for "never expires".
 fn expiry_millis(expiry: Expiry) -> Option<u64> {
-    let d = expiry.filter(|d| *d <= LONGEST_EXPIRY)?;
+    let d = finite_lifetime(expiry, LONGEST_EXPIRY)?;
     let millis = d.as_nanos().div_ceil(1_000_000).max(1);
     Some(u64::try_from(millis).unwrap_or(u64::MAX))
 }
@@ -410,57 +416,35 @@ impl RedisBackend {
         RedisBackendBuilder::new(servers.into_iter().map(Into::into).collect())
     }
 
-    /// The primary's connection pool (`None` for a cluster), to run other
-    /// Redis commands on the same connections, as django-redis's
-    /// `get_redis_connection` allows.
-    pub fn pool(&self) -> Option<&deadpool_redis::Pool> {
-        match &self.topology {
-            Topology::Single { primary, .. } => Some(primary),
-            Topology::Cluster(_) => None,
-        }
-    }
-
     /// From a cache URL and its options; see the type's docs.
     pub(crate) async fn from_url(
         url: &Url,
         servers: &[String],
-        options: &mut BackendOptions,
+        options: BackendOptions,
     ) -> Result<RedisBackend> {
-        let pool_size = options.take::<usize>("pool_size")?;
-        let connect_timeout = options.take_duration("connect_timeout")?;
-        let command_timeout = options.take_duration("command_timeout")?;
-        let wait_replicas = options.take::<usize>("wait_replicas")?;
-        let cluster_option = options.take::<bool>("cluster")?;
-        let read_from_replicas = options.take::<bool>("read_from_replicas")?;
-        let ca_file = options.take::<PathBuf>("ca_file")?;
-        options.finish(
-            NAME,
-            "pool_size, connect_timeout, command_timeout, wait_replicas, cluster, \
-             read_from_replicas, ca_file",
-        )?;
-
+        let (connection, options): (ConnectionOptions, RedisOptions) = options.parse_both(NAME)?;
         let (scheme, cluster) = match url.scheme() {
             "redis+cluster" => ("redis", true),
             "rediss+cluster" => ("rediss", true),
-            other => (other, cluster_option.unwrap_or(false)),
+            other => (other, options.cluster),
         };
         let mut builder = RedisBackend::builder(server_urls(url, servers, scheme)?)
             .cluster(cluster)
-            .read_from_replicas(read_from_replicas.unwrap_or(false))
-            .wait_replicas(wait_replicas.unwrap_or(0));
-        if let Some(size) = pool_size {
+            .read_from_replicas(options.read_from_replicas)
+            .wait_replicas(options.wait_replicas);
+        if let Some(size) = connection.pool_size {
             builder = builder.pool_size(size);
         }
-        if let Some(timeout) = connect_timeout {
+        if let Some(timeout) = connection.connect_timeout {
             builder = builder.connect_timeout(timeout);
         }
-        if let Some(timeout) = command_timeout {
+        if let Some(timeout) = connection.command_timeout {
             builder = builder.command_timeout(timeout);
         }
-        if let Some(path) = ca_file {
+        if let Some(path) = options.ca_file {
             builder = builder.ca_file(path);
         }
-        builder.build()
+        builder.build().await
     }
 
     async fn connection(&self, role: Role) -> Result<Connection> {
@@ -599,8 +583,9 @@ impl RedisBackend {
 /// this crate's options, already taken).
 fn server_urls(url: &Url, servers: &[String], scheme: &str) -> Result<Vec<String>> {
     let invalid = |value: String, reason: String| ConfigError::InvalidOption {
+        backend: NAME,
         option: "url".into(),
-        value,
+        value: redact(&value),
         reason,
     };
     let mut base = url.clone();

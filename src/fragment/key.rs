@@ -4,7 +4,7 @@ use std::fmt::{Display, Write};
 
 use md5::{Digest, Md5};
 
-use crate::http::key::Md5Hex;
+use crate::hex::Hex;
 
 /// Which Django's fragment key layout to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,7 +73,7 @@ where
             }
         }
     }
-    format!("template.cache.{fragment_name}.{}", Md5Hex::of(hasher))
+    format!("template.cache.{fragment_name}.{}", Hex(&hasher.finalize()))
 }
 
 #[cfg(test)]

@@ -223,6 +223,7 @@ impl RequestScheme {
     pub fn trusted_header(name: &str, value: &str) -> crate::Result<RequestScheme> {
         let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|error| {
             crate::ConfigError::InvalidOption {
+                backend: "http",
                 option: "secure_proxy_ssl_header".into(),
                 value: name.to_owned(),
                 reason: error.to_string(),

@@ -295,27 +295,26 @@ where
                             }
                         }
                     };
-                    let response = match result {
-                        Ok(response) if response.status().is_server_error() => {
-                            stale(after).map_or(Ok(response), |stale| Err(Ok(stale)))
-                        }
-                        Ok(response) => Ok(response),
-                        Err(error) => Err(stale(after).ok_or(error)),
+                    // A stale entry inside its stale-if-error window answers
+                    // instead of an error or a 5xx.
+                    let instead = match &result {
+                        Ok(response) if !response.status().is_server_error() => None,
+                        _ => stale(after),
                     };
-                    let out = match response {
-                        Ok(mut response) => {
-                            if let Some((service, make_request)) = this.refresher.take() {
-                                if let Some(ticket) =
-                                    response.extensions_mut().remove::<RefreshTicket>()
-                                {
-                                    refresh_through(service, make_request(&ticket));
-                                }
+                    let mut pass = |mut response: Response<ResB>| {
+                        if let Some((service, make_request)) = this.refresher.take() {
+                            if let Some(ticket) = response.extensions_mut().remove::<RefreshTicket>()
+                            {
+                                refresh_through(service, make_request(&ticket));
                             }
-                            let after = after.take().expect("response is handled once");
-                            Ok(respond(after, response))
                         }
-                        Err(Ok(stale)) => Ok(stale),
-                        Err(Err(error)) => Err(error),
+                        let after = after.take().expect("response is handled once");
+                        respond(after, response)
+                    };
+                    let out = match (instead, result) {
+                        (Some(stale), _) => Ok(stale),
+                        (None, Ok(response)) => Ok(pass(response)),
+                        (None, Err(error)) => Err(error),
                     };
                     this.state.set(State::Done);
                     return Poll::Ready(out);

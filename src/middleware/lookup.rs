@@ -80,6 +80,7 @@ pub(crate) struct RefreshTicket(pub(crate) Arc<(Parts, Arc<Snapshot>)>);
 #[derive(Debug, Clone, Copy)]
 struct Leading;
 
+#[allow(clippy::large_enum_variant)] // A hit is the common case: boxing it would cost every hit an allocation.
 pub(crate) enum Looked<ReqB, ResB> {
     /// Answer with this, without calling the inner service.
     Hit(Response<CacheBody<ResB>>),

@@ -5,7 +5,7 @@
 //! ```
 //! // tests/my_backend.rs: the memory backend stands in for yours here.
 //! async fn backend() -> tower_cache::DynBackend {
-//!     std::sync::Arc::new(tower_cache::MemoryBackend::new())
+//!     std::sync::Arc::new(tower_cache::backends::MemoryBackend::new())
 //! }
 //! tower_cache::conformance_suite!(backend);
 //! # fn main() {}

@@ -179,13 +179,14 @@ where
 #[cfg(feature = "memcached")]
 pub async fn memcached_over(
     servers: &[&Server],
-) -> (tower_cache::MemcachedBackend, tower_cache::Cache) {
-    let backend = tower_cache::MemcachedBackend::builder(servers.iter().map(|s| s.address()))
-        .connect_timeout(Duration::from_millis(300))
-        .command_timeout(Duration::from_millis(300))
-        .build()
-        .await
-        .unwrap();
+) -> (tower_cache::backends::MemcachedBackend, tower_cache::Cache) {
+    let backend =
+        tower_cache::backends::MemcachedBackend::builder(servers.iter().map(|s| s.address()))
+            .connect_timeout(Duration::from_millis(300))
+            .command_timeout(Duration::from_millis(300))
+            .build()
+            .await
+            .unwrap();
     let cache = tower_cache::Cache::new(std::sync::Arc::new(backend.clone()));
     (backend, cache)
 }

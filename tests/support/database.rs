@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tower_cache::backends::{DatabaseBackend, DatabaseBackendBuilder};
 use tower_cache::testing::{concurrent_add, concurrent_incr};
-use tower_cache::{Cache, DatabaseBackend, DatabaseBackendBuilder, Timeout};
+use tower_cache::{Cache, Timeout};
 
 /// The URL in `var`. When it is missing the test fails under CI, and
 /// elsewhere says loudly that it is skipped.
@@ -428,7 +429,7 @@ pub(crate) async fn unreachable_server_fails_in_bounded_time(template: &str) {
     for port in [port, silent_port] {
         let url = template.replace("{port}", &port.to_string());
         let backend = DatabaseBackend::builder(&url)
-            .query_timeout(timeout)
+            .command_timeout(timeout)
             .build()
             .await
             .expect("building does not connect");

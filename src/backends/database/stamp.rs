@@ -48,7 +48,7 @@ impl Stamp {
 
     /// Now, to the microsecond.
     pub(super) fn now() -> Stamp {
-        Stamp::from_epoch(Some(super::super::culling::since_epoch()))
+        Stamp::from_epoch(Some(crate::clock::since_epoch()))
     }
 
     /// Whether the entry expires at `self` is still live at `now`.

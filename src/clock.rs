@@ -1,0 +1,18 @@
+//! The wall clock, read in one place: expiry times that several processes
+//! (or a database and its clients) must agree on are times since the Unix
+//! epoch.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Now, as time since the Unix epoch (zero if the clock is before 1970).
+pub(crate) fn since_epoch() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Now, in whole seconds since the Unix epoch.
+#[cfg(feature = "memcached")]
+pub(crate) fn unix_secs() -> u64 {
+    since_epoch().as_secs()
+}
