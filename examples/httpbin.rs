@@ -48,6 +48,7 @@
 //!   any scheme the registry knows, e.g. `redis://127.0.0.1:6379/1` with the
 //!   `redis` feature).
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -276,6 +277,7 @@ fn init_logging(verbose: bool) -> tracing_appender::non_blocking::WorkerGuard {
         .with(
             fmt::layer()
                 .with_target(false)
+                .with_ansi(std::io::stdout().is_terminal())
                 .with_writer(stdout)
                 .with_filter(other_events),
         )
