@@ -75,6 +75,9 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::{self, MakeWriter};
 use tracing_subscriber::prelude::*;
 
+#[path = "httpbin/log.rs"]
+mod log;
+
 // ---- 1. The upstream ------------------------------------------------------
 
 /// The httpbin-like upstream: `GET /delay/{n}` sleeps `n` seconds (at most
@@ -260,9 +263,7 @@ where
 /// logged. The lines are flushed when the queue is empty; dropping the
 /// returned guard flushes the rest.
 fn init_logging(verbose: bool) -> tracing_appender::non_blocking::WorkerGuard {
-    let (stdout, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false) // when the queue is full, wait rather than lose lines
-        .finish(std::io::BufWriter::new(std::io::stdout()));
+    let (stdout, guard) = log::stdout();
     let cache_level = if verbose {
         LevelFilter::DEBUG
     } else {
