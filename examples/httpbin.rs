@@ -20,7 +20,7 @@
 //! 1. **The upstream.** The tutorial's view calls httpbin's `GET /delay/2`,
 //!    which answers after two seconds. This example bundles an httpbin-like
 //!    upstream on loopback, so that everything stays on this machine.
-//! 2. **The page view.** [`home`] is the tutorial's `ApiCalls` view: it calls
+//! 2. **The page view.** `home` is the tutorial's `ApiCalls` view: it calls
 //!    the API, then renders `apicalls/home.html` with the time of day.
 //! 3. **The cache layer.** Django's `@cache_page(60 * 5)` is a route layer
 //!    here, `cache_page(ttl).cache(cache)`: the first request runs the view,
@@ -29,9 +29,10 @@
 //!    route (`UpdateCacheLayer` outside `FetchFromCacheLayer`, in Django's
 //!    `MIDDLEWARE` order).
 //! 4. **The timing log.** The tutorial's `metric_middleware` is an async
-//!    function turned into a layer by [`axum::middleware::from_fn`]. It logs
-//!    with `tracing`; a `tracing-appender` thread writes the lines to stdout,
-//!    so a request never waits for the terminal.
+//!    function, [`timing`], turned into a layer by `axum::middleware::from_fn`.
+//!    It logs with `tracing`; a `tracing-appender` thread writes the lines to
+//!    stdout, so a request never waits for the terminal (`httpbin/log.rs`
+//!    lets the lines gather, so that this thread wakes up rarely under load).
 //! 5. **main** reads the command line, starts the upstream and serves.
 //!
 //! Options:
@@ -256,12 +257,11 @@ where
         .with_filter(Targets::new().with_target(TIMING, LevelFilter::INFO))
 }
 
-/// Logs to stdout from a `tracing-appender` thread: the timing lines, and
-/// the other events at INFO (tower-cache's DEBUG events too with
+/// Logs to stdout off the request path ([`log::stdout`]): the timing lines,
+/// and the other events at INFO (tower-cache's DEBUG events too with
 /// `--verbose`: a hit, miss or bypass per request, and what was stored).
 /// All of them go through one queue, so they print in the order they were
-/// logged. The lines are flushed when the queue is empty; dropping the
-/// returned guard flushes the rest.
+/// logged. Keep the returned guard: dropping it writes what is still queued.
 fn init_logging(verbose: bool) -> tracing_appender::non_blocking::WorkerGuard {
     let (stdout, guard) = log::stdout();
     let cache_level = if verbose {
