@@ -1,5 +1,5 @@
-//! The seed tutorial, in Rust: a page whose view calls a slow API
-//! (`GET /delay/2`), cached for five minutes with `cache_page`.
+//! The seed tutorial, in Rust: a page whose view calls a slow API, cached for
+//! five minutes, with the tutorial's timing log.
 //!
 //! Run with `cargo run --example httpbin`, then, in another terminal:
 //!
@@ -8,12 +8,34 @@
 //! curl -s -o /dev/null -w '%{time_total}s\n' http://127.0.0.1:8000/   # about 0 s
 //! ```
 //!
-//! The server prints the tutorial's timing log, `Total time: 2.01s` for the
-//! first request and `Total time: 0.00s` for the cached ones.
+//! The server prints what the tutorial's Django server prints:
 //!
-//! Everything stays on this machine: the example starts its own httpbin-like
-//! upstream on loopback (`/delay/{n}` sleeps n seconds and returns a small
-//! JSON document). Options:
+//! ```text
+//! Total time: 2.00s
+//! Total time: 0.00s
+//! ```
+//!
+//! The story, in the order of this file:
+//!
+//! 1. **The upstream.** The tutorial's view calls httpbin's `GET /delay/2`,
+//!    which answers after two seconds. This example bundles an httpbin-like
+//!    upstream on loopback, so that everything stays on this machine.
+//! 2. **The page view.** `home` is the tutorial's `ApiCalls` view: it calls
+//!    the API, then renders `apicalls/home.html` with the time of day.
+//! 3. **The cache layer.** Django's `@cache_page(60 * 5)` is a route layer
+//!    here, `cache_page(ttl).cache(cache)`: the first request runs the view,
+//!    the next ones get the stored page until the TTL runs out. With
+//!    `--site-wide`, the per-site middleware pair does the same for every
+//!    route (`UpdateCacheLayer` outside `FetchFromCacheLayer`, in Django's
+//!    `MIDDLEWARE` order).
+//! 4. **The timing log.** The tutorial's `metric_middleware` is an async
+//!    function, [`timing`], turned into a layer by `axum::middleware::from_fn`.
+//!    It logs with `tracing`; a `tracing-appender` thread writes the lines to
+//!    stdout, so a request never waits for the terminal (`httpbin/log.rs`
+//!    lets the lines gather, so that this thread wakes up rarely under load).
+//! 5. **main** reads the command line, starts the upstream and serves.
+//!
+//! Options:
 //!
 //! * `--listen ADDR`: where the page is served (default `127.0.0.1:8000`);
 //! * `--upstream URL`: call this httpbin instead of the bundled one;
@@ -27,14 +49,16 @@
 //!   any scheme the registry knows, e.g. `redis://127.0.0.1:6379/1` with the
 //!   `redis` feature).
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -43,122 +67,19 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
-use tower::{Service, ServiceBuilder};
+use tower::ServiceBuilder;
 use tower_cache::middleware::{SiteCache, cache_page};
 use tower_cache::{Cache, Caches};
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::{self, MakeWriter};
+use tracing_subscriber::prelude::*;
 
-/// The command line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Options {
-    /// Where the page is served.
-    pub listen: SocketAddr,
-    /// The httpbin to call; `None` starts the bundled one.
-    pub upstream: Option<String>,
-    /// Seconds of `/delay/{n}`.
-    pub delay: f64,
-    /// Site-wide layers instead of `cache_page`.
-    pub site_wide: bool,
-    /// Log cache events.
-    pub verbose: bool,
-    /// No timing log (for load tests of the cache alone).
-    pub quiet: bool,
-    /// Only serve the bundled upstream, on this address (for `scripts/loadtest`).
-    pub serve_upstream: Option<SocketAddr>,
-}
+#[path = "httpbin/log.rs"]
+mod log;
 
-const USAGE: &str =
-    "usage: httpbin [--listen ADDR] [--upstream URL] [--delay SECS] [--site-wide] [--verbose]";
-
-/// Parses the arguments after the program name.
-pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
-    let mut options = Options {
-        listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
-        upstream: None,
-        delay: 2.0,
-        site_wide: false,
-        verbose: false,
-        quiet: false,
-        serve_upstream: None,
-    };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--listen" => {
-                let v = value("--listen")?;
-                options.listen = v.parse().map_err(|e| format!("--listen {v:?}: {e}"))?;
-            }
-            "--upstream" => {
-                options.upstream = Some(value("--upstream")?.trim_end_matches('/').to_owned())
-            }
-            "--delay" => {
-                let v = value("--delay")?;
-                options.delay = v
-                    .parse()
-                    .ok()
-                    .filter(|d: &f64| d.is_finite() && *d >= 0.0)
-                    .ok_or_else(|| format!("--delay {v:?}: expected seconds, such as 2 or 0.2"))?;
-            }
-            "--site-wide" => options.site_wide = true,
-            "--serve-upstream" => {
-                let v = value("--serve-upstream")?;
-                options.serve_upstream = Some(
-                    v.parse()
-                        .map_err(|e| format!("--serve-upstream {v:?}: {e}"))?,
-                );
-            }
-            "--verbose" | "-v" => options.verbose = true,
-            "--quiet" | "-q" => options.quiet = true,
-            "--help" | "-h" => return Err(USAGE.to_owned()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    Ok(options)
-}
-
-/// `CACHE_TTL` in seconds, 300 when unset.
-pub fn ttl_from_env() -> Result<Duration, String> {
-    match std::env::var("CACHE_TTL") {
-        Err(_) => Ok(Duration::from_secs(300)),
-        Ok(v) => v
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| format!("CACHE_TTL={v:?}: expected whole seconds, such as 300")),
-    }
-}
-
-/// The HTTP client the view calls the upstream with.
-pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
-
-/// A client with a connection pool.
-pub fn http_client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-/// `GET url`: status, headers and the whole body.
-pub async fn http_get(
-    client: &HttpClient,
-    url: &str,
-) -> Result<(StatusCode, HeaderMap, Bytes), String> {
-    let uri: Uri = url.parse().map_err(|e| format!("bad URL {url:?}: {e}"))?;
-    let response = client
-        .get(uri)
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let (parts, body) = response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?
-        .to_bytes();
-    Ok((parts.status, parts.headers, body))
-}
-
-// ---- the bundled upstream ----------------------------------------------------
+// ---- 1. The upstream ------------------------------------------------------
 
 /// The httpbin-like upstream: `GET /delay/{n}` sleeps `n` seconds (at most
 /// 10, as httpbin) and answers a small JSON document; `calls` counts them,
@@ -195,11 +116,7 @@ pub fn upstream_app(calls: Arc<AtomicUsize>) -> Router {
         .with_state(calls)
 }
 
-// ---- the app -------------------------------------------------------------------
-
-/// Where the timing middleware writes its lines (a `'static` reference, so
-/// that a request does not touch a shared reference count).
-pub type Log = &'static (dyn Fn(std::fmt::Arguments<'_>) + Send + Sync);
+// ---- 2. The page view -----------------------------------------------------
 
 /// What the view needs.
 #[derive(Clone)]
@@ -212,31 +129,22 @@ pub struct Demo {
     pub delay: f64,
 }
 
-/// The tutorial's view: call the slow API, then render the page.
+/// The tutorial's view: call the slow API, then render the page. An error
+/// is a 502 page, which the cache never stores (it keeps 200s only).
 async fn home(State(demo): State<Arc<Demo>>) -> Response {
     let url = format!("{}/delay/{}", demo.upstream, demo.delay);
-    match http_get(&demo.client, &url).await {
+    let reason = match http_get(&demo.client, &url).await {
         Ok((status, _, _)) if status.is_success() => {
-            Html(render_page("Results received!", SystemTime::now())).into_response()
+            return Html(render_page("Results received!", SystemTime::now())).into_response();
         }
-        Ok((status, _, _)) => bad_gateway(&format!("the API answered {status}")),
-        Err(error) => bad_gateway(&error),
-    }
-}
-
-/// 502 with a short page (never cached: only 200s are).
-fn bad_gateway(reason: &str) -> Response {
+        Ok((status, _, _)) => format!("the API answered {status}"),
+        Err(error) => error,
+    };
+    let reason = reason.replace('&', "&amp;").replace('<', "&lt;");
     let page = format!(
-        "<!DOCTYPE html>\n<title>Bad gateway</title>\n<h1>502 Bad gateway</h1>\n<p>The API call failed: {}</p>\n",
-        escape(reason)
+        "<!DOCTYPE html>\n<title>Bad gateway</title>\n<h1>502 Bad gateway</h1>\n<p>The API call failed: {reason}</p>\n"
     );
     (StatusCode::BAD_GATEWAY, Html(page)).into_response()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// The tutorial's `apicalls/home.html`, with its content and the time (UTC,
@@ -275,161 +183,107 @@ pub fn render_page(content: &str, now: SystemTime) -> String {
     )
 }
 
-/// The tutorial's `metric_middleware`, as a small Tower service: logs
-/// `Total time: 2.01s` when the inner service has answered.
-#[derive(Clone)]
-struct Timing<S> {
-    inner: S,
-    log: Log,
+/// The HTTP client the view calls the upstream with (Python's `requests`).
+pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+
+/// A client with a connection pool.
+pub fn http_client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
 }
 
-impl<S, B> Service<axum::http::Request<B>> for Timing<S>
-where
-    S: Service<axum::http::Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = TimingFuture<S::Future>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        TimingFuture {
-            inner: self.inner.call(request),
-            started: Instant::now(),
-            log: self.log,
-        }
-    }
+/// `GET url`: status, headers and the whole body.
+pub async fn http_get(
+    client: &HttpClient,
+    url: &str,
+) -> Result<(StatusCode, HeaderMap, Bytes), String> {
+    let uri: Uri = url.parse().map_err(|e| format!("bad URL {url:?}: {e}"))?;
+    let response = client
+        .get(uri)
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    Ok((parts.status, parts.headers, body.to_bytes()))
 }
 
-pin_project_lite::pin_project! {
-    struct TimingFuture<F> {
-        #[pin]
-        inner: F,
-        started: Instant,
-        log: Log,
-    }
-}
+// ---- 3. The cache layer ---------------------------------------------------
 
-impl<F: Future> Future for TimingFuture<F> {
-    type Output = F::Output;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
-        let this = self.project();
-        let output = std::task::ready!(this.inner.poll(cx));
-        // Hundredths of a second, rounded, as Python's `{:.2f}` shows them
-        // (integer formatting: cheaper than a float's, on every request).
-        let hundredths = (this.started.elapsed().as_micros() + 5_000) / 10_000;
-        (this.log)(format_args!(
-            "Total time: {}.{:02}s",
-            hundredths / 100,
-            hundredths % 100
-        ));
-        std::task::Poll::Ready(output)
-    }
-}
-
-/// The app: `/` cached for `ttl` in `cache`, per view (`cache_page`) or
-/// site-wide, inside the timing middleware when there is a `log`.
-pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool, log: Option<Log>) -> Router {
-    let router = Router::new();
+/// The site: `/` cached for `ttl` in `cache`, per view (`cache_page`) or
+/// with the site-wide layers.
+pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool) -> Router {
+    let router = Router::new().route("/", get(home));
     let router = if site_wide {
         let (update, fetch) = SiteCache::new().cache(cache).timeout(ttl).layers();
-        router
-            .route("/", get(home))
-            .layer(ServiceBuilder::new().layer(update).layer(fetch))
+        router.layer(ServiceBuilder::new().layer(update).layer(fetch))
     } else {
-        router
-            .route("/", get(home))
-            .route_layer(cache_page(ttl).cache(cache))
+        router.route_layer(cache_page(ttl).cache(cache))
     };
-    let router = router.with_state(Arc::new(demo));
-    match log {
-        Some(log) => router.layer(tower::layer::layer_fn(move |inner| Timing { inner, log })),
-        None => router,
-    }
+    router.with_state(Arc::new(demo))
 }
 
-/// A [`Log`] that prints on stdout from a thread of its own, every 20 ms,
-/// so that a request never waits for the terminal: each server thread
-/// appends to a buffer of its own (no lock shared between requests, no
-/// wake-up per line), and the printing thread collects them. Each line is
-/// stamped with the time it was logged, so lines from different threads in
-/// one batch still print in the order the requests finished.
-fn stdout_log() -> Log {
-    use std::fmt::Write as _;
-    use std::io::Write as _;
-    use std::sync::Mutex;
-    type Buffer = Arc<Mutex<String>>;
-    const STAMP_WIDTH: usize = 20;
-    static START: std::sync::LazyLock<std::time::Instant> =
-        std::sync::LazyLock::new(std::time::Instant::now);
-    std::sync::LazyLock::force(&START);
-    static BUFFERS: Mutex<Vec<Buffer>> = Mutex::new(Vec::new());
-    thread_local! {
-        static MINE: Buffer = {
-            let buffer = Buffer::default();
-            BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).push(buffer.clone());
-            buffer
-        };
-    }
-    std::thread::spawn(|| {
-        let mut batch = String::new();
-        loop {
-            std::thread::sleep(Duration::from_millis(20));
-            for buffer in BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                let mut lines = buffer.lock().unwrap_or_else(|e| e.into_inner());
-                batch.push_str(&lines);
-                lines.clear();
-            }
-            if !batch.is_empty() {
-                // Fixed-width stamps: sorting the lines sorts them by time.
-                let mut lines: Vec<&str> = batch.lines().collect();
-                lines.sort_unstable();
-                let mut out = std::io::stdout().lock();
-                for line in lines {
-                    let _ = writeln!(out, "{}", &line[STAMP_WIDTH..]);
-                }
-                let _ = out.flush();
-                batch.clear();
-            }
-        }
-    });
-    Box::leak(Box::new(|line: std::fmt::Arguments<'_>| {
-        let stamp = START.elapsed().as_nanos();
-        MINE.with(|buffer| {
-            let mut buffer = buffer.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = writeln!(buffer, "{stamp:0width$}{line}", width = STAMP_WIDTH);
-        });
-    }))
+// ---- 4. The timing log ----------------------------------------------------
+
+/// The target of the timing lines (the tutorial's `getLogger('debug')`).
+pub const TIMING: &str = "timing";
+
+/// The tutorial's `metric_middleware`: logs how long the app took to answer,
+/// `Total time: 2.00s` (Python's `{:.2f}`: seconds, rounded to hundredths).
+pub async fn timing(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let total_time = started.elapsed().as_secs_f64();
+    tracing::info!(target: TIMING, "Total time: {total_time:.2}s");
+    response
 }
 
-/// INFO for everything; with `--verbose`, tower-cache's DEBUG events too
-/// (one per request: hit, miss or bypass, and what was stored).
-fn init_logging(verbose: bool) {
-    use tracing::level_filters::LevelFilter;
-    use tracing_subscriber::prelude::*;
+/// The timing lines, printed as the tutorial prints them: the message alone.
+pub fn timing_lines<S, W>(writer: W) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    fmt::layer()
+        .without_time()
+        .with_level(false)
+        .with_target(false)
+        .with_ansi(false)
+        .with_writer(writer)
+        .with_filter(Targets::new().with_target(TIMING, LevelFilter::INFO))
+}
+
+/// Logs to stdout off the request path ([`log::stdout`]): the timing lines,
+/// and the other events at INFO (tower-cache's DEBUG events too with
+/// `--verbose`: a hit, miss or bypass per request, and what was stored).
+/// All of them go through one queue, so they print in the order they were
+/// logged. Keep the returned guard: dropping it writes what is still queued.
+fn init_logging(verbose: bool) -> tracing_appender::non_blocking::WorkerGuard {
+    let (stdout, guard) = log::stdout();
     let cache_level = if verbose {
         LevelFilter::DEBUG
     } else {
         LevelFilter::INFO
     };
-    let filter = tracing_subscriber::filter::Targets::new()
+    let other_events = Targets::new()
         .with_default(LevelFilter::INFO)
-        .with_target("tower_cache", cache_level);
+        .with_target("tower_cache", cache_level)
+        .with_target(TIMING, LevelFilter::OFF);
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_target(false))
-        .with(filter)
+        .with(timing_lines(stdout.clone()))
+        .with(
+            fmt::layer()
+                .with_target(false)
+                .with_ansi(std::io::stdout().is_terminal())
+                .with_writer(stdout)
+                .with_filter(other_events),
+        )
         .init();
+    guard
 }
+
+// ---- 5. main --------------------------------------------------------------
 
 #[tokio::main]
 async fn main() {
@@ -441,11 +295,9 @@ async fn main() {
 
 async fn run() -> Result<(), String> {
     let options = parse_args(std::env::args().skip(1))?;
-    init_logging(options.verbose);
+    let _log = init_logging(options.verbose);
     if let Some(addr) = options.serve_upstream {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let listener = bind(addr).await?;
         println!("Bundled httpbin upstream on http://{addr} (/delay/{{n}}, /count)");
         let upstream = upstream_app(Arc::new(AtomicUsize::new(0)));
         return axum::serve(listener, upstream)
@@ -457,12 +309,10 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|e| format!("CACHE_URL: {e}"))?;
 
-    let upstream = match options.upstream.clone() {
+    let upstream = match options.upstream {
         Some(url) => url,
         None => {
-            let listener = TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| format!("bundled upstream: {e}"))?;
+            let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             let upstream = upstream_app(Arc::new(AtomicUsize::new(0)));
             tokio::spawn(async move { axum::serve(listener, upstream).await });
@@ -474,30 +324,118 @@ async fn run() -> Result<(), String> {
         upstream: upstream.clone(),
         delay: options.delay,
     };
-    let log = (!options.quiet).then(stdout_log);
-    let app = app(demo, caches.default().clone(), ttl, options.site_wide, log);
-    let listener = TcpListener::bind(options.listen).await.map_err(|e| {
-        format!(
-            "cannot listen on {}: {e} (use --listen to pick another address)",
-            options.listen
-        )
-    })?;
+    let mut app = app(demo, caches.default().clone(), ttl, options.site_wide);
+    if !options.quiet {
+        app = app.layer(middleware::from_fn(timing));
+    }
+
+    let listener = bind(options.listen)
+        .await
+        .map_err(|e| format!("{e} (use --listen to pick another address)"))?;
     let how = if options.site_wide {
         "site-wide layers"
     } else {
         "cache_page"
     };
+    // The scheme only: a URL may hold a password.
+    let backend = std::env::var("CACHE_URL").map_or("memory".to_owned(), |url| {
+        url.split(':').next().unwrap_or_default().to_owned()
+    });
     println!(
-        "Serving http://{} ({how}, TTL {} s, {} cache); the view calls {upstream}/delay/{}",
+        "Serving http://{} ({how}, TTL {} s, {backend} cache); the view calls {upstream}/delay/{}",
         options.listen,
         ttl.as_secs(),
-        // The scheme only: a URL may hold a password.
-        std::env::var("CACHE_URL").map_or("memory".to_owned(), |url| url
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .to_owned()),
         options.delay,
     );
     axum::serve(listener, app).await.map_err(|e| e.to_string())
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// The command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Where the page is served.
+    pub listen: SocketAddr,
+    /// The httpbin to call; `None` starts the bundled one.
+    pub upstream: Option<String>,
+    /// Seconds of `/delay/{n}`.
+    pub delay: f64,
+    /// Site-wide layers instead of `cache_page`.
+    pub site_wide: bool,
+    /// Log cache events.
+    pub verbose: bool,
+    /// No timing log (for load tests of the cache alone).
+    pub quiet: bool,
+    /// Only serve the bundled upstream, on this address (for `scripts/loadtest`).
+    pub serve_upstream: Option<SocketAddr>,
+}
+
+const USAGE: &str = "usage: httpbin [--listen ADDR] [--upstream URL] [--delay SECS] [--site-wide] \
+                     [--verbose] [--quiet] | --serve-upstream ADDR";
+
+/// Parses the arguments after the program name.
+pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+    let mut options = Options {
+        listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+        upstream: None,
+        delay: 2.0,
+        site_wide: false,
+        verbose: false,
+        quiet: false,
+        serve_upstream: None,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--listen" => {
+                let v = value("--listen")?;
+                options.listen = v.parse().map_err(|e| format!("--listen {v:?}: {e}"))?;
+            }
+            "--upstream" => {
+                options.upstream = Some(value("--upstream")?.trim_end_matches('/').to_owned())
+            }
+            "--delay" => {
+                let v = value("--delay")?;
+                options.delay = v
+                    .parse()
+                    .ok()
+                    .filter(|d: &f64| d.is_finite() && *d >= 0.0)
+                    .ok_or_else(|| format!("--delay {v:?}: expected seconds, such as 2 or 0.2"))?;
+            }
+            "--site-wide" => options.site_wide = true,
+            "--serve-upstream" => {
+                let v = value("--serve-upstream")?;
+                let addr = v
+                    .parse()
+                    .map_err(|e| format!("--serve-upstream {v:?}: {e}"))?;
+                options.serve_upstream = Some(addr);
+            }
+            "--verbose" | "-v" => options.verbose = true,
+            "--quiet" | "-q" => options.quiet = true,
+            "--help" | "-h" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(options)
+}
+
+/// `CACHE_TTL` in seconds, 300 when unset.
+pub fn ttl_from_env() -> Result<Duration, String> {
+    match std::env::var("CACHE_TTL") {
+        Err(_) => Ok(Duration::from_secs(300)),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("CACHE_TTL={v:?}: expected whole seconds, such as 300")),
+    }
 }

@@ -10,16 +10,53 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use tokio::net::TcpListener;
 use tower_cache::Cache;
+use tracing::instrument::WithSubscriber;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
 
 const DELAY: f64 = 0.2;
 
 struct Running {
     url: String,
     upstream_calls: Arc<AtomicUsize>,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Lines,
     client: httpbin::HttpClient,
+}
+
+/// A log writer that keeps the lines.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl Lines {
+    fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8(buf.to_vec()).unwrap();
+        self.0
+            .lock()
+            .unwrap()
+            .extend(text.lines().map(str::to_owned));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Lines {
+    type Writer = Lines;
+
+    fn make_writer(&'a self) -> Lines {
+        self.clone()
+    }
 }
 
 async fn serve(router: axum::Router) -> String {
@@ -35,23 +72,24 @@ async fn start(site_wide: bool, upstream: Option<String>) -> Running {
         Some(url) => url,
         None => serve(httpbin::upstream_app(upstream_calls.clone())).await,
     };
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
     let demo = httpbin::Demo {
         client: httpbin::http_client(),
         upstream,
         delay: DELAY,
     };
     let cache = Cache::from_url("memory://").await.unwrap();
-    let app = httpbin::app(
-        demo,
-        cache,
-        Duration::from_secs(300),
-        site_wide,
-        Some(Box::leak(Box::new(move |line: std::fmt::Arguments<'_>| {
-            sink.lock().unwrap().push(line.to_string())
-        }))),
+    // The demo's timing middleware, its lines printed into `log` by a
+    // subscriber of this app's own (tests run side by side), set for each
+    // request by the outermost layer.
+    let log = Lines::default();
+    let subscriber = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(httpbin::timing_lines(log.clone())),
     );
+    let app = httpbin::app(demo, cache, Duration::from_secs(300), site_wide)
+        .layer(axum::middleware::from_fn(httpbin::timing))
+        .layer(axum::middleware::from_fn(move |request, next: Next| {
+            next.run(request).with_subscriber(subscriber.clone())
+        }));
     Running {
         url: serve(app).await,
         upstream_calls,
@@ -99,7 +137,7 @@ async fn ten_requests(site_wide: bool) {
         "every hit is the first page, time and all"
     );
 
-    let log = demo.log.lock().unwrap().clone();
+    let log = demo.log.get();
     assert_eq!(log.len(), 10, "{log:?}");
     let secs = |line: &str| -> f64 {
         line.strip_prefix("Total time: ")
@@ -140,7 +178,7 @@ async fn an_upstream_error_is_a_502_and_never_cached() {
         assert!(!headers.contains_key("cache-control") && !headers.contains_key("expires"));
         assert!(String::from_utf8_lossy(&body).contains("502 Bad gateway"));
     }
-    assert_eq!(demo.log.lock().unwrap().len(), 2);
+    assert_eq!(demo.log.get().len(), 2);
 }
 
 #[test]

@@ -112,10 +112,7 @@ pub fn get_s_maxage(headers: &HeaderMap) -> Option<i64> {
 /// ```
 pub fn get_stale_windows(headers: &HeaderMap) -> (Option<u32>, Option<u32>) {
     let seconds = |name| directive_value(headers, name).and_then(|v| u32::try_from(v).ok());
-    (
-        seconds("stale-while-revalidate"),
-        seconds("stale-if-error"),
-    )
+    (seconds("stale-while-revalidate"), seconds("stale-if-error"))
 }
 
 fn directive_value(headers: &HeaderMap, wanted: &str) -> Option<i64> {

@@ -202,12 +202,17 @@ impl StoredResponse {
         let count =
             u16::try_from(kept().count()).map_err(|_| EncodeError("more than 65535 headers"))?;
         let header_bytes: usize = kept().map(|(n, v)| 6 + n.as_str().len() + v.len()).sum();
-        let mut out =
-            BytesMut::with_capacity(4 + 2 + 2 + 8 + 8 + 8 + 8 + 2 + header_bytes + 4 + 8 + body.len());
+        let mut out = BytesMut::with_capacity(
+            4 + 2 + 2 + 8 + 8 + 8 + 8 + 2 + header_bytes + 4 + 8 + body.len(),
+        );
         out.put_slice(MAGIC);
         out.put_u8(VERSION);
         out.put_u16(status.as_u16());
-        out.put_u16(if times.age_base.is_some() { FLAG_AGE_BASE } else { 0 });
+        out.put_u16(if times.age_base.is_some() {
+            FLAG_AGE_BASE
+        } else {
+            0
+        });
         out.put_u64(times.stored_at);
         out.put_u64(times.fresh_until);
         out.put_u32(times.stale_while_revalidate);

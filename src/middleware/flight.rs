@@ -98,11 +98,7 @@ impl Leader {
 
 impl Drop for Leader {
     fn drop(&mut self) {
-        let mut table = self
-            .flights
-            .table
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut table = self.flights.table.lock().unwrap_or_else(|e| e.into_inner());
         if table
             .get(&self.key)
             .is_some_and(|s| s.same_channel(&self.sender))

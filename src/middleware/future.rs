@@ -245,7 +245,10 @@ where
         return;
     };
     runtime.spawn(async move {
-        if std::future::poll_fn(|cx| service.poll_ready(cx)).await.is_ok() {
+        if std::future::poll_fn(|cx| service.poll_ready(cx))
+            .await
+            .is_ok()
+        {
             spawn_refresh(service.call(request), After::StoreIfMarked);
         }
     });
@@ -277,9 +280,8 @@ where
                     after,
                     deadline,
                 } => {
-                    let stale = |after: &mut Option<After>| {
-                        after.as_ref().and_then(fallback::<ResB>)
-                    };
+                    let stale =
+                        |after: &mut Option<After>| after.as_ref().and_then(fallback::<ResB>);
                     let result = match future.poll(cx) {
                         Poll::Ready(result) => result,
                         Poll::Pending => {
@@ -303,7 +305,8 @@ where
                     };
                     let mut pass = |mut response: Response<ResB>| {
                         if let Some((service, make_request)) = this.refresher.take() {
-                            if let Some(ticket) = response.extensions_mut().remove::<RefreshTicket>()
+                            if let Some(ticket) =
+                                response.extensions_mut().remove::<RefreshTicket>()
                             {
                                 refresh_through(service, make_request(&ticket));
                             }

@@ -57,10 +57,7 @@ impl Snapshot {
 
     /// Takes the flight this request leads, to publish to it.
     pub(crate) fn take_leader(&self) -> Option<Leader> {
-        self.leader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+        self.leader.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -124,63 +121,77 @@ pub(crate) async fn lookup<ReqB, ResB>(
     let now = settings.clock.now();
     let head = parts.method == Method::HEAD;
     let mut fallback = None;
-    let (answer, flight_key) =
-        match find(&settings, cache, &parts.method, &parts.headers, &url, &suffix).await {
-            Ok(found) => {
-                let times = found.entry.times;
-                if settings
-                    .policy
-                    .may_serve(authorized, &found.entry.headers)
-                    .is_err()
-                {
-                    (Answer::Miss(MissBecause::Authorization), None)
-                } else if times.is_fresh(now) {
-                    let outcome = Outcome::answered(Answer::Hit);
-                    tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
-                    return Looked::Hit(hit_response(found.entry, head, now, outcome));
-                } else if times.within(now, times.stale_while_revalidate) {
-                    let outcome = Outcome::answered(Answer::Stale(StaleBecause::Revalidating));
-                    tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
-                    let mut response = hit_response(found.entry, head, now, outcome);
-                    // One refresh per page: the flight's leader runs it.
-                    let Joined::Leader(leader) = settings.flights.join(found.key) else {
-                        return Looked::Stale(response, None);
-                    };
-                    let snapshot = Arc::new(Snapshot {
-                        cache: cache.clone(),
-                        method: parts.method.clone(),
-                        headers: parts.headers.clone(),
-                        url,
-                        suffix,
-                        authorized,
-                        answer: Answer::Miss(MissBecause::Stale),
-                        leader: Mutex::new(Some(leader)),
-                        fallback: None,
-                        settings: settings.clone(),
-                    });
-                    let refresh = match side {
-                        // This layer stores: it refreshes with this request.
-                        Side::Both => Some((Request::from_parts(parts, body), After::Store(snapshot))),
-                        // The update layer refreshes, through every layer
-                        // between the two, with a copy of this request.
-                        Side::Fetch => {
-                            response
-                                .extensions_mut()
-                                .insert(RefreshTicket(Arc::new((parts, snapshot))));
-                            None
-                        }
-                    };
-                    return Looked::Stale(response, refresh);
-                } else {
-                    if times.within(now, times.stale_if_error) {
-                        fallback = Some(found.entry);
+    let (answer, flight_key) = match find(
+        &settings,
+        cache,
+        &parts.method,
+        &parts.headers,
+        &url,
+        &suffix,
+    )
+    .await
+    {
+        Ok(found) => {
+            let times = found.entry.times;
+            if settings
+                .policy
+                .may_serve(authorized, &found.entry.headers)
+                .is_err()
+            {
+                (Answer::Miss(MissBecause::Authorization), None)
+            } else if times.is_fresh(now) {
+                let outcome = Outcome::answered(Answer::Hit);
+                tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
+                return Looked::Hit(hit_response(found.entry, head, now, outcome));
+            } else if times.within(now, times.stale_while_revalidate) {
+                let outcome = Outcome::answered(Answer::Stale(StaleBecause::Revalidating));
+                tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
+                let mut response = hit_response(found.entry, head, now, outcome);
+                // One refresh per page: the flight's leader runs it.
+                let Joined::Leader(leader) = settings.flights.join(found.key) else {
+                    return Looked::Stale(response, None);
+                };
+                let snapshot = Arc::new(Snapshot {
+                    cache: cache.clone(),
+                    method: parts.method.clone(),
+                    headers: parts.headers.clone(),
+                    url,
+                    suffix,
+                    authorized,
+                    answer: Answer::Miss(MissBecause::Stale),
+                    leader: Mutex::new(Some(leader)),
+                    fallback: None,
+                    settings: settings.clone(),
+                });
+                let refresh = match side {
+                    // This layer stores: it refreshes with this request.
+                    Side::Both => Some((Request::from_parts(parts, body), After::Store(snapshot))),
+                    // The update layer refreshes, through every layer
+                    // between the two, with a copy of this request.
+                    Side::Fetch => {
+                        response
+                            .extensions_mut()
+                            .insert(RefreshTicket(Arc::new((parts, snapshot))));
+                        None
                     }
-                    (Answer::Miss(MissBecause::Stale), Some(found.key))
+                };
+                return Looked::Stale(response, refresh);
+            } else {
+                if times.within(now, times.stale_if_error) {
+                    fallback = Some(found.entry);
                 }
+                (Answer::Miss(MissBecause::Stale), Some(found.key))
             }
-            Err(missed) => (Answer::Miss(missed.because), missed.vary_key),
-        };
-    let list_key = || format!("{}.{}", header_key(&settings.key_prefix, &url, &suffix), parts.method);
+        }
+        Err(missed) => (Answer::Miss(missed.because), missed.vary_key),
+    };
+    let list_key = || {
+        format!(
+            "{}.{}",
+            header_key(&settings.key_prefix, &url, &suffix),
+            parts.method
+        )
+    };
     let mut leader = None;
     // A request already leading a flight (a layer nested in another on the
     // same route) never follows one: it would wait for itself.
@@ -241,7 +252,8 @@ fn applies(settings: &Settings, shared: &Shared, request: &HeaderMap) -> bool {
 
 /// md5 of nothing: the Vary hash of a page without `Vary`.
 fn empty_vary() -> Md5Hex {
-    static EMPTY: LazyLock<Md5Hex> = LazyLock::new(|| VaryHeaders::default().hash(&HeaderMap::new()));
+    static EMPTY: LazyLock<Md5Hex> =
+        LazyLock::new(|| VaryHeaders::default().hash(&HeaderMap::new()));
     *EMPTY
 }
 
