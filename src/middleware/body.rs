@@ -41,6 +41,12 @@ pin_project! {
             storing: Option<BoxFuture<()>>,
             last: Option<Option<Result<Frame<Bytes>, BoxError>>>,
         },
+        // A tee polled once already (see `CacheBody::tee`): the frame it
+        // gave, then the rest.
+        Started {
+            first: Option<Option<Result<Frame<Bytes>, BoxError>>>,
+            rest: Pin<Box<CacheBody<B>>>,
+        },
     }
 }
 
@@ -69,13 +75,43 @@ impl<B> CacheBody<B> {
     }
 
     /// The origin's body, streamed through and copied by `tee`.
-    pub(crate) fn tee(body: B, tee: Tee) -> CacheBody<B> {
-        CacheBody {
+    ///
+    /// It is polled once at once: a body that is already whole (axum's
+    /// usual one-chunk body) is stored now, whether or not the client reads
+    /// it, and becomes a plain body of its bytes.
+    pub(crate) fn tee(body: B, tee: Tee) -> CacheBody<B>
+    where
+        B: Body,
+        B::Data: Into<Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let mut teed = Box::pin(CacheBody {
             kind: Kind::Tee {
                 body,
                 tee: Some(Box::new(tee)),
                 storing: None,
                 last: None,
+            },
+        });
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match teed.as_mut().poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) if teed.is_end_stream() && frame.is_data() => {
+                match frame.into_data() {
+                    Ok(data) => CacheBody::full(data),
+                    Err(_) => unreachable!("checked to be data"),
+                }
+            }
+            Poll::Ready(frame) => CacheBody {
+                kind: Kind::Started {
+                    first: Some(frame),
+                    rest: teed,
+                },
+            },
+            Poll::Pending => CacheBody {
+                kind: Kind::Started {
+                    first: None,
+                    rest: teed,
+                },
             },
         }
     }
@@ -97,6 +133,10 @@ where
         match self.project().kind.project() {
             KindProj::Full { data } => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
             KindProj::Origin { body } => body.poll_frame(cx).map(convert),
+            KindProj::Started { first, rest } => match first.take() {
+                Some(frame) => Poll::Ready(frame),
+                None => rest.as_mut().poll_frame(cx),
+            },
             KindProj::Tee {
                 mut body,
                 tee,
@@ -161,6 +201,9 @@ where
                 storing,
                 last,
             } => tee.is_none() && storing.is_none() && last.is_none() && body.is_end_stream(),
+            Kind::Started { first, rest } => {
+                first.as_ref().is_none_or(Option::is_none) && rest.is_end_stream()
+            }
         }
     }
 
@@ -170,6 +213,17 @@ where
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
             Kind::Origin { body } | Kind::Tee { body, .. } => body.size_hint(),
+            Kind::Started { first, rest } => {
+                let mut hint = rest.size_hint();
+                if let Some(Some(Ok(frame))) = first {
+                    let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                    hint.set_lower(hint.lower().saturating_add(len));
+                    if let Some(upper) = hint.upper() {
+                        hint.set_upper(upper.saturating_add(len));
+                    }
+                }
+                hint
+            }
         }
     }
 }
@@ -189,7 +243,7 @@ impl<B> std::fmt::Debug for CacheBody<B> {
         let kind = match &self.kind {
             Kind::Full { .. } => "Full",
             Kind::Origin { .. } => "Origin",
-            Kind::Tee { .. } => "Tee",
+            Kind::Tee { .. } | Kind::Started { .. } => "Tee",
         };
         f.debug_struct("CacheBody")
             .field("kind", &kind)

@@ -37,6 +37,8 @@ pub(crate) struct UpdateMarker(pub(crate) Arc<Snapshot>);
 pub(crate) fn respond<ResB>(after: After, mut response: Response<ResB>) -> Response<CacheBody<ResB>>
 where
     ResB: Body,
+    ResB::Data: Into<Bytes>,
+    ResB::Error: Into<crate::error::BoxError>,
 {
     let snapshot = match after {
         After::Pass(outcome) => {
