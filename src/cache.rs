@@ -14,6 +14,7 @@ use crate::backend::{ClearScope, DynBackend};
 use crate::codec;
 use crate::error::{CacheError, Result};
 use crate::key::{KeyFunction, validate_key};
+use crate::key_lock::KeyLocks;
 use crate::timeout::Timeout;
 
 /// Django's low-level cache API (`django.core.cache.cache`), async, typed,
@@ -63,6 +64,8 @@ struct Settings {
     key_function: KeyFunction,
     /// `key_prefix:` when the key function puts it in front of every key.
     clear_prefix: Option<String>,
+    /// `get_or_set`'s single flight in this process.
+    computing: KeyLocks,
 }
 
 /// Builds a [`Cache`]; see [`Cache::builder`].
@@ -116,6 +119,7 @@ impl CacheBuilder {
                 default_timeout,
                 key_function: self.key_function,
                 clear_prefix,
+                computing: KeyLocks::default(),
             }),
             version: self.version,
         }
@@ -372,7 +376,11 @@ impl Cache {
     /// returns what is then in the cache (another writer's value if one won
     /// the race, else the computed one): Django's `get_or_set` with a callable.
     ///
-    /// `make` runs only on a miss.
+    /// `make` runs only on a miss, and once for concurrent callers of the
+    /// same key in this process: the others wait for it and return the
+    /// value it stored (one more backend get each). A caller cancelled while
+    /// computing lets the next one compute. Across processes, `add` decides
+    /// which value wins.
     pub async fn get_or_set<T, F, Fut>(
         &self,
         key: &str,
@@ -428,6 +436,12 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let made = self.make_key(key)?;
+        if let Some(bytes) = self.backend.get(&made).await? {
+            return Ok(codec::decode(key, &bytes)?);
+        }
+        // Single flight: concurrent callers for this key in this process
+        // wait for the first, then find its value.
+        let _computing = self.settings.computing.lock(&made).await;
         if let Some(bytes) = self.backend.get(&made).await? {
             return Ok(codec::decode(key, &bytes)?);
         }

@@ -106,6 +106,7 @@ pub mod fragment;
 mod hex;
 pub mod http;
 mod key;
+mod key_lock;
 pub mod middleware;
 mod options;
 mod registry;

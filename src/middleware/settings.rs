@@ -185,6 +185,63 @@ macro_rules! builders {
                 self.settings_mut().accept_encoding = key;
                 self
             }
+
+            /// Request coalescing (on by default): while the inner service
+            /// answers a miss, other requests for the same page wait for that
+            /// answer instead of calling it too, and get it if it was
+            /// storable and fits them (same values of the headers it varies
+            /// on, a coding they accept). `false` lets every miss call the
+            /// inner service.
+            pub fn coalesce(mut self, on: bool) -> Self {
+                self.settings_mut().coalesce =
+                    on.then_some($crate::middleware::settings::DEFAULT_COALESCE_WAIT);
+                self
+            }
+
+            /// How long a coalesced request waits for the one that fetches
+            /// (default 5 s, nginx's `proxy_cache_lock_timeout`); after it,
+            /// the request calls the inner service itself. Turns coalescing on.
+            pub fn coalesce_wait(mut self, bound: std::time::Duration) -> Self {
+                self.settings_mut().coalesce = Some(bound);
+                self
+            }
+
+            /// How long past its freshness a page may be served while one
+            /// background request refreshes it (RFC 5861
+            /// `stale-while-revalidate`), for responses whose `Cache-Control`
+            /// does not say (default zero: Django's behaviour). The backend
+            /// keeps entries that much longer.
+            pub fn stale_while_revalidate(mut self, window: std::time::Duration) -> Self {
+                self.settings_mut().stale_while_revalidate = window;
+                self
+            }
+
+            /// How long past its freshness a page may be served when the
+            /// inner service fails: returns an error, a 5xx, or takes longer
+            /// than [`origin_timeout`](Self::origin_timeout) (RFC 5861
+            /// `stale-if-error`), for responses whose `Cache-Control` does not
+            /// say (default zero). The backend keeps entries that much longer.
+            pub fn stale_if_error(mut self, window: std::time::Duration) -> Self {
+                self.settings_mut().stale_if_error = window;
+                self
+            }
+
+            /// How long the inner service may take when a stale entry could
+            /// answer instead (inside its `stale-if-error` window); past it,
+            /// the stale entry is served and the call dropped. Default: no
+            /// bound.
+            pub fn origin_timeout(mut self, bound: std::time::Duration) -> Self {
+                self.settings_mut().origin_timeout = Some(bound);
+                self
+            }
+
+            /// The clock freshness and `Age` are judged by (default: the
+            /// system's; [`Clock::adjustable`](crate::middleware::Clock::adjustable)
+            /// for tests).
+            pub fn clock(mut self, clock: $crate::middleware::Clock) -> Self {
+                self.settings_mut().clock = clock;
+                self
+            }
         }
     };
 }
