@@ -26,8 +26,8 @@
 //!    here, `cache_page(ttl).cache(cache)`: the first request runs the view,
 //!    the next ones get the stored page until the TTL runs out. With
 //!    `--site-wide`, the per-site middleware pair does the same for every
-//!    route (`UpdateCacheLayer` outside `FetchFromCacheLayer`, in Django's
-//!    `MIDDLEWARE` order).
+//!    route (`SiteCache`'s two layers, in Django's `MIDDLEWARE` order).
+//!    Both coalesce: fifty requests for a cold page call the view once.
 //! 4. **The timing log.** The tutorial's `metric_middleware` is an async
 //!    function, [`timing`], turned into a layer by `axum::middleware::from_fn`.
 //!    It logs with `tracing`; a `tracing-appender` thread writes the lines to
@@ -41,6 +41,10 @@
 //! * `--upstream URL`: call this httpbin instead of the bundled one;
 //! * `--delay SECS`: the upstream delay the view asks for (default 2);
 //! * `--site-wide`: cache with the two site-wide layers instead of `cache_page`;
+//! * `--stale-while-revalidate SECS`: serve a page up to SECS past its TTL
+//!   while one request refreshes it in the background (default 0);
+//! * `--stale-if-error SECS`: serve a page up to SECS past its TTL when the
+//!   upstream fails (default 0);
 //! * `--verbose`: log every cache hit, miss and store;
 //! * `--quiet`: no timing log (to load-test the cache without it);
 //! * `--serve-upstream ADDR`: only run the bundled upstream there (it also
@@ -211,15 +215,38 @@ pub async fn http_get(
 
 // ---- 3. The cache layer ---------------------------------------------------
 
-/// The site: `/` cached for `ttl` in `cache`, per view (`cache_page`) or
-/// with the site-wide layers.
-pub fn app(demo: Demo, cache: Cache, ttl: Duration, site_wide: bool) -> Router {
+/// How the page is cached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Caching {
+    /// The page's lifetime (`CACHE_TTL`).
+    pub ttl: Duration,
+    /// The site-wide layers instead of `cache_page`.
+    pub site_wide: bool,
+    /// How long a stale page is served while one request refreshes it.
+    pub stale_while_revalidate: Duration,
+    /// How long a stale page is served when the upstream fails.
+    pub stale_if_error: Duration,
+}
+
+/// The site: `/` cached in `cache`, per view (`cache_page`) or with the
+/// site-wide layers. Both coalesce: a cold herd calls the view once.
+pub fn app(demo: Demo, cache: Cache, caching: Caching) -> Router {
     let router = Router::new().route("/", get(home));
-    let router = if site_wide {
-        let (update, fetch) = SiteCache::new().cache(cache).timeout(ttl).layers();
+    let router = if caching.site_wide {
+        let (update, fetch) = SiteCache::new()
+            .cache(cache)
+            .timeout(caching.ttl)
+            .stale_while_revalidate(caching.stale_while_revalidate)
+            .stale_if_error(caching.stale_if_error)
+            .layers();
         router.layer(ServiceBuilder::new().layer(update).layer(fetch))
     } else {
-        router.route_layer(cache_page(ttl).cache(cache))
+        router.route_layer(
+            cache_page(caching.ttl)
+                .cache(cache)
+                .stale_while_revalidate(caching.stale_while_revalidate)
+                .stale_if_error(caching.stale_if_error),
+        )
     };
     router.with_state(Arc::new(demo))
 }
@@ -324,7 +351,13 @@ async fn run() -> Result<(), String> {
         upstream: upstream.clone(),
         delay: options.delay,
     };
-    let mut app = app(demo, caches.default().clone(), ttl, options.site_wide);
+    let caching = Caching {
+        ttl,
+        site_wide: options.site_wide,
+        stale_while_revalidate: options.stale_while_revalidate,
+        stale_if_error: options.stale_if_error,
+    };
+    let mut app = app(demo, caches.default().clone(), caching);
     if !options.quiet {
         app = app.layer(middleware::from_fn(timing));
     }
@@ -373,10 +406,15 @@ pub struct Options {
     pub quiet: bool,
     /// Only serve the bundled upstream, on this address (for `scripts/loadtest`).
     pub serve_upstream: Option<SocketAddr>,
+    /// Seconds a stale page is served while it is refreshed.
+    pub stale_while_revalidate: Duration,
+    /// Seconds a stale page is served when the upstream fails.
+    pub stale_if_error: Duration,
 }
 
 const USAGE: &str = "usage: httpbin [--listen ADDR] [--upstream URL] [--delay SECS] [--site-wide] \
-                     [--verbose] [--quiet] | --serve-upstream ADDR";
+                     [--stale-while-revalidate SECS] [--stale-if-error SECS] [--verbose] [--quiet] \
+                     | --serve-upstream ADDR";
 
 /// Parses the arguments after the program name.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
@@ -388,6 +426,8 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
         verbose: false,
         quiet: false,
         serve_upstream: None,
+        stale_while_revalidate: Duration::ZERO,
+        stale_if_error: Duration::ZERO,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -412,6 +452,18 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
                     .ok_or_else(|| format!("--delay {v:?}: expected seconds, such as 2 or 0.2"))?;
             }
             "--site-wide" => options.site_wide = true,
+            "--stale-while-revalidate" | "--stale-if-error" => {
+                let v = value(&arg)?;
+                let secs: u64 = v
+                    .parse()
+                    .map_err(|_| format!("{arg} {v:?}: expected whole seconds"))?;
+                let window = Duration::from_secs(secs);
+                if arg == "--stale-if-error" {
+                    options.stale_if_error = window;
+                } else {
+                    options.stale_while_revalidate = window;
+                }
+            }
             "--serve-upstream" => {
                 let v = value("--serve-upstream")?;
                 let addr = v

@@ -85,7 +85,13 @@ async fn start(site_wide: bool, upstream: Option<String>) -> Running {
     let subscriber = tracing::Dispatch::new(
         tracing_subscriber::registry().with(httpbin::timing_lines(log.clone())),
     );
-    let app = httpbin::app(demo, cache, Duration::from_secs(300), site_wide)
+    let caching = httpbin::Caching {
+        ttl: Duration::from_secs(300),
+        site_wide,
+        stale_while_revalidate: Duration::ZERO,
+        stale_if_error: Duration::ZERO,
+    };
+    let app = httpbin::app(demo, cache, caching)
         .layer(axum::middleware::from_fn(httpbin::timing))
         .layer(axum::middleware::from_fn(move |request, next: Next| {
             next.run(request).with_subscriber(subscriber.clone())
@@ -162,6 +168,37 @@ async fn site_wide_cache_calls_the_upstream_once_for_ten_requests() {
     ten_requests(true).await;
 }
 
+/// A cold herd of 50 concurrent requests: one upstream call, every client
+/// the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_herd_calls_the_upstream_once() {
+    for site_wide in [false, true] {
+        let demo = start(site_wide, None).await;
+        let url = format!("{}/", demo.url);
+        let requests: Vec<_> = (0..50)
+            .map(|_| {
+                let (client, url) = (demo.client.clone(), url.clone());
+                tokio::spawn(async move { httpbin::http_get(&client, &url).await })
+            })
+            .collect();
+        let mut bodies = Vec::new();
+        for request in requests {
+            let (status, _, body) = request.await.unwrap().unwrap();
+            assert_eq!(status, 200);
+            bodies.push(body);
+        }
+        assert!(
+            bodies.iter().all(|body| *body == bodies[0]),
+            "one page for all"
+        );
+        assert_eq!(
+            demo.upstream_calls.load(Ordering::SeqCst),
+            1,
+            "site_wide {site_wide}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_error_is_a_502_and_never_cached() {
     // A port that was free a moment ago: connections are refused.
@@ -204,6 +241,16 @@ fn arguments() {
     assert_eq!(custom.upstream.as_deref(), Some("http://127.0.0.1:8080"));
     assert_eq!((custom.delay, custom.site_wide), (0.5, true));
     assert!(args(&["--quiet"]).unwrap().quiet);
+    let stale = args(&["--stale-while-revalidate", "30", "--stale-if-error", "600"]).unwrap();
+    assert_eq!(
+        (stale.stale_while_revalidate, stale.stale_if_error),
+        (Duration::from_secs(30), Duration::from_secs(600))
+    );
+    assert!(
+        args(&["--stale-if-error", "-1"])
+            .unwrap_err()
+            .contains("--stale-if-error")
+    );
     assert!(args(&["--delay", "soon"]).unwrap_err().contains("--delay"));
     assert!(args(&["--listen"]).unwrap_err().contains("needs a value"));
     assert!(
