@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arbitrary::{Arbitrary, Unstructured};
 use fuzz_input::{is_token, latin1_parts};
 use http::header::{CACHE_CONTROL, EXPIRES};
-use http::{HeaderMap, HeaderValue};
+use http::HeaderMap;
 use libfuzzer_sys::fuzz_target;
 use tower_cache::http::headers::{
     Directive, find_cache_directive, get_max_age, get_s_maxage, has_cache_directive,
@@ -50,20 +50,8 @@ fn run(headers: HeaderMap, u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
 
     // A directive is seen whatever else its header value holds.
     let max_age = i64::arbitrary(u)?;
-    let mut marked = headers.clone();
-    let last = marked.get_all(CACHE_CONTROL).iter().last().cloned();
-    let mut bytes = last.as_ref().map_or(Vec::new(), |v| v.as_bytes().to_vec());
-    bytes.extend_from_slice(format!(", private , max-age={max_age}").as_bytes());
-    let value = HeaderValue::from_bytes(&bytes).expect("valid bytes");
-    if last.is_some() {
-        // Replace the last value: drop all, re-append all but the last.
-        let values: Vec<HeaderValue> = marked.get_all(CACHE_CONTROL).iter().cloned().collect();
-        marked.remove(CACHE_CONTROL);
-        for v in &values[..values.len() - 1] {
-            marked.append(CACHE_CONTROL, v.clone());
-        }
-    }
-    marked.append(CACHE_CONTROL, value);
+    let suffix = format!(", private , max-age={max_age}");
+    let marked = fuzz_input::append_to_last(&headers, &CACHE_CONTROL, suffix.as_bytes());
     assert!(has_cache_directive(&marked, "private"), "{marked:?}");
     assert!(has_cache_directive(&marked, "PRIVATE"), "{marked:?}");
     assert!(find_cache_directive(&marked, &["no-such", "private"]).is_some());
@@ -77,8 +65,16 @@ fn run(headers: HeaderMap, u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
     for _ in 0..u.int_in_range(0..=4)? {
         let name = if u.ratio(3, 4)? {
             (*u.choose(&[
-                "public", "private", "no-cache", "no_cache", "no-store", "max-age", "max_age",
-                "s_maxage", "must-revalidate", "x-ext",
+                "public",
+                "private",
+                "no-cache",
+                "no_cache",
+                "no-store",
+                "max-age",
+                "max_age",
+                "s_maxage",
+                "must-revalidate",
+                "x-ext",
             ])?)
             .to_owned()
         } else {
@@ -100,9 +96,9 @@ fn run(headers: HeaderMap, u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
     let before = headers.clone();
     let mut patched = headers.clone();
     patch_cache_control(&mut patched, &directives);
-    let clean = owned.iter().all(|(name, value)| {
-        is_token(name.trim()) && value.as_deref().is_none_or(is_token)
-    });
+    let clean = owned
+        .iter()
+        .all(|(name, value)| is_token(name.trim()) && value.as_deref().is_none_or(is_token));
     if clean {
         check_patch(&before, &patched, &owned);
     }
@@ -138,7 +134,10 @@ fn check_patch(before: &HeaderMap, after: &HeaderMap, patched: &[(String, Option
             _ => false,
         };
         if !overridden {
-            assert!(has_cache_directive(after, name), "{name} lost: {before:?} -> {after:?}");
+            assert!(
+                has_cache_directive(after, name),
+                "{name} lost: {before:?} -> {after:?}"
+            );
         }
     }
     let max_ages: Vec<Option<i64>> = patched
@@ -149,7 +148,10 @@ fn check_patch(before: &HeaderMap, after: &HeaderMap, patched: &[(String, Option
     if !max_ages.is_empty() && max_ages.iter().all(Option::is_some) {
         let smallest = max_ages.iter().flatten().min().copied().unwrap_or_default();
         let got = get_max_age(after).expect("a patched max-age reads back");
-        assert!(got <= smallest, "{got} > {smallest}: {before:?} -> {after:?}");
+        assert!(
+            got <= smallest,
+            "{got} > {smallest}: {before:?} -> {after:?}"
+        );
     }
     // Directives already there, other than those the patch may rewrite or
     // drop, are kept.

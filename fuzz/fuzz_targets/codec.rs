@@ -38,8 +38,14 @@ fn has_float(value: &Value) -> bool {
 fuzz_target!(|data: &[u8]| {
     runtime().block_on(async {
         let cache = cache();
-        cache.set_bytes("k", data.to_vec(), tower_cache::Timeout::Forever).await.expect("set_bytes");
-        assert_eq!(cache.get_bytes("k").await.expect("get_bytes").as_deref(), Some(data));
+        cache
+            .set_bytes("k", data.to_vec(), tower_cache::Timeout::Forever)
+            .await
+            .expect("set_bytes");
+        assert_eq!(
+            cache.get_bytes("k").await.expect("get_bytes").as_deref(),
+            Some(data)
+        );
 
         let value = cache.get::<Value>("k").await;
         assert_eq!(value.is_ok(), serde_json::from_slice::<Value>(data).is_ok());
@@ -50,10 +56,10 @@ fuzz_target!(|data: &[u8]| {
 
         // JSON integers are decimal text: what decodes as one, without
         // white space around, is what incr reads.
-        if let Ok(Some(n)) = int {
-            if data.trim_ascii().len() == data.len() {
-                assert_eq!(parse_integer(data), Some(n));
-            }
+        if let Ok(Some(n)) = int
+            && data.trim_ascii().len() == data.len()
+        {
+            assert_eq!(parse_integer(data), Some(n));
         }
         let parsed = parse_integer(data);
         match cache.incr("k", 1).await {
@@ -62,11 +68,14 @@ fuzz_target!(|data: &[u8]| {
         }
 
         // A value that decoded stores and reads back the same.
-        if let Ok(Some(value)) = value {
-            if !has_float(&value) {
-                cache.set("v", &value, tower_cache::Timeout::Forever).await.expect("set");
-                assert_eq!(cache.get::<Value>("v").await.expect("get"), Some(value));
-            }
+        if let Ok(Some(value)) = value
+            && !has_float(&value)
+        {
+            cache
+                .set("v", &value, tower_cache::Timeout::Forever)
+                .await
+                .expect("set");
+            assert_eq!(cache.get::<Value>("v").await.expect("get"), Some(value));
         }
     });
 });

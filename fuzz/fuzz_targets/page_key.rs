@@ -11,8 +11,7 @@ use http::{HeaderMap, HeaderName, Method, Uri};
 use libfuzzer_sys::fuzz_target;
 use tower_cache::http::encoding::{AcceptEncodingKey, accepts_coding, preferred_coding};
 use tower_cache::http::key::{
-    HEADER_KEY_PREFIX, PAGE_KEY_PREFIX, RequestScheme, VaryHeaders, header_key, page_key,
-    url_hash,
+    HEADER_KEY_PREFIX, PAGE_KEY_PREFIX, RequestScheme, VaryHeaders, header_key, page_key, url_hash,
 };
 use tower_cache::{MAX_KEY_LENGTH, validate_key};
 
@@ -52,7 +51,10 @@ fn run(
     };
     for scheme in [RequestScheme::FromUri, RequestScheme::Https, trusted] {
         let got = scheme.of(&uri, &request);
-        assert!(got == "http" || got == "https" || Some(got) == uri.scheme_str(), "{got:?}");
+        assert!(
+            got == "http" || got == "https" || Some(got) == uri.scheme_str(),
+            "{got:?}"
+        );
     }
     let scheme = RequestScheme::FromUri.of(&uri, &request);
     let Some(url) = url_hash(scheme, &uri, &request) else {
@@ -60,7 +62,11 @@ fn run(
     };
 
     let list = VaryHeaders::from_response(&response, u.arbitrary()?);
-    let mode = if u.arbitrary()? { AcceptEncodingKey::Preferred } else { AcceptEncodingKey::AsSent };
+    let mode = if u.arbitrary()? {
+        AcceptEncodingKey::Preferred
+    } else {
+        AcceptEncodingKey::AsSent
+    };
     let vary = list.hash_with(&request, mode);
     for digest in [url.as_str(), vary.as_str()] {
         assert!(digest.len() == 32 && digest.bytes().all(|b| b"0123456789abcdef".contains(&b)));
@@ -76,14 +82,30 @@ fn run(
     // Layout: PREFIX . key_prefix . METHOD . url . vary suffix
     assert_eq!(
         page.len(),
-        PAGE_KEY_PREFIX.len() + 1 + prefix.len() + 1 + method.as_str().len() + 1 + 32 + 1 + 32 + suffix.len()
+        PAGE_KEY_PREFIX.len()
+            + 1
+            + prefix.len()
+            + 1
+            + method.as_str().len()
+            + 1
+            + 32
+            + 1
+            + 32
+            + suffix.len()
     );
-    assert_eq!(header.len(), HEADER_KEY_PREFIX.len() + 1 + prefix.len() + 1 + 32 + suffix.len());
+    assert_eq!(
+        header.len(),
+        HEADER_KEY_PREFIX.len() + 1 + prefix.len() + 1 + 32 + suffix.len()
+    );
     // Valid parts make valid keys, as long as they fit.
     let parts_valid = validate_key(&format!("{prefix}{suffix}")).is_ok();
     for key in [&page, &header] {
         if parts_valid {
-            assert_eq!(validate_key(key).is_ok(), key.len() <= MAX_KEY_LENGTH, "{key:?}");
+            assert_eq!(
+                validate_key(key).is_ok(),
+                key.len() <= MAX_KEY_LENGTH,
+                "{key:?}"
+            );
         }
     }
 
@@ -93,7 +115,10 @@ fn run(
     if let Some(coding) = preferred {
         assert!(CODINGS.contains(&coding), "{coding:?}");
         if coding != "none" {
-            assert!(accepts_coding(&request, coding), "{coding} not accepted: {request:?}");
+            assert!(
+                accepts_coding(&request, coding),
+                "{coding} not accepted: {request:?}"
+            );
         }
     }
     let _ = accepts_coding(&request, &fuzz_input::text(u)?);

@@ -1,7 +1,15 @@
 //! `StoredResponse::decode` on arbitrary bytes (never a panic; what decodes
 //! re-encodes to the same response), and `encode` then `decode` of an
 //! arbitrary response giving it back.
+//!
+//! Known bug (reported, stored.rs is being reworked elsewhere): `decode`
+//! panics when an entry's header count is 24,575 or more
+//! (`HeaderMap::with_capacity`). With `FUZZ_SKIP_KNOWN=1` in the environment
+//! such entries are skipped, so that a run explores past it; without, every
+//! run stops on it until it is fixed.
 #![no_main]
+
+use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
@@ -10,9 +18,26 @@ use libfuzzer_sys::fuzz_target;
 use tower_cache::http::stored::{StoredResponse, is_stored_header};
 
 fuzz_target!(|data: &[u8]| {
-    decode_arbitrary(data);
+    if !(skip_known() && huge_header_count(data)) {
+        decode_arbitrary(data);
+    }
     let _ = round_trip(&mut Unstructured::new(data));
 });
+
+fn skip_known() -> bool {
+    static SKIP: OnceLock<bool> = OnceLock::new();
+    *SKIP.get_or_init(|| std::env::var_os("FUZZ_SKIP_KNOWN").is_some_and(|v| v == "1"))
+}
+
+/// Whether `data` is an entry head with a header count of 24,575 or more.
+fn huge_header_count(data: &[u8]) -> bool {
+    if !data.starts_with(b"tcr\x01") || data.len() < 18 {
+        return false;
+    }
+    let at = if data[7] & 1 == 1 { 24 } else { 16 };
+    data.get(at..at + 2)
+        .is_some_and(|count| u16::from_be_bytes([count[0], count[1]]) >= 24_575)
+}
 
 /// The headers `encode` keeps.
 fn kept(headers: &HeaderMap) -> HeaderMap {
@@ -25,7 +50,14 @@ fn kept(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
-fn assert_same(back: &StoredResponse, status: StatusCode, headers: &HeaderMap, body: &[u8], stored_at: u64, age_base: Option<i64>) {
+fn assert_same(
+    back: &StoredResponse,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    stored_at: u64,
+    age_base: Option<i64>,
+) {
     assert_eq!(back.status, status);
     assert_eq!(back.headers, kept(headers));
     assert_eq!(back.body, body);
@@ -48,7 +80,14 @@ fn decode_arbitrary(data: &[u8]) {
     )
     .expect("a decoded response encodes");
     let back = StoredResponse::decode(again).expect("a re-encoded response decodes");
-    assert_same(&back, stored.status, &stored.headers, &stored.body, stored.stored_at, stored.age_base);
+    assert_same(
+        &back,
+        stored.status,
+        &stored.headers,
+        &stored.body,
+        stored.stored_at,
+        stored.age_base,
+    );
 }
 
 fn round_trip(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {

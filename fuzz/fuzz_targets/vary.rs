@@ -7,7 +7,7 @@
 use arbitrary::Unstructured;
 use fuzz_input::{is_token, latin1_parts};
 use http::header::VARY;
-use http::{HeaderMap, HeaderValue};
+use http::HeaderMap;
 use libfuzzer_sys::fuzz_target;
 use tower_cache::http::encoding::AcceptEncodingKey;
 use tower_cache::http::headers::{has_vary_header, patch_vary_headers};
@@ -31,15 +31,28 @@ fuzz_target!(|data: &[u8]| {
 /// Django's sort order: WSGI names (`HTTP_` + upper case, `-` as `_`).
 fn wsgi(name: &str) -> Vec<u8> {
     name.bytes()
-        .map(|b| if b == b'-' { b'_' } else { b.to_ascii_uppercase() })
+        .map(|b| {
+            if b == b'-' {
+                b'_'
+            } else {
+                b.to_ascii_uppercase()
+            }
+        })
         .collect()
 }
 
 fn hex32(digest: &str) -> bool {
-    digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    digest.len() == 32
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn run(response: HeaderMap, request: &HeaderMap, u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
+fn run(
+    response: HeaderMap,
+    request: &HeaderMap,
+    u: &mut Unstructured<'_>,
+) -> arbitrary::Result<()> {
     let wanted = fuzz_input::text(u)?;
     let _ = has_vary_header(&response, &wanted);
     let skip = u.arbitrary::<bool>()?;
@@ -50,7 +63,10 @@ fn run(response: HeaderMap, request: &HeaderMap, u: &mut Unstructured<'_>) -> ar
         assert!(!name.bytes().any(|b| b.is_ascii_uppercase()), "{name:?}");
         assert!(!(skip && *name == "accept-language"));
     }
-    assert!(names.windows(2).all(|w| wsgi(w[0]) <= wsgi(w[1])), "{names:?}");
+    assert!(
+        names.windows(2).all(|w| wsgi(w[0]) <= wsgi(w[1])),
+        "{names:?}"
+    );
     assert_eq!(VaryHeaders::decode(&list.encode()).as_ref(), Some(&list));
     for mode in [AcceptEncodingKey::AsSent, AcceptEncodingKey::Preferred] {
         assert!(hex32(list.hash_with(request, mode).as_str()));
@@ -62,33 +78,41 @@ fn run(response: HeaderMap, request: &HeaderMap, u: &mut Unstructured<'_>) -> ar
         model.extend(latin1_parts(value));
     }
     for token in &model {
-        assert!(has_vary_header(&response, token), "{token:?} in {response:?}");
+        assert!(
+            has_vary_header(&response, token),
+            "{token:?} in {response:?}"
+        );
         let lower = token.to_ascii_lowercase();
         if !(skip && lower == "accept-language") {
-            assert!(names.contains(&lower.as_str()), "{token:?} not in {names:?}");
+            assert!(
+                names.contains(&lower.as_str()),
+                "{token:?} not in {names:?}"
+            );
         }
     }
 
     // A Cookie added to the last value is seen.
-    let values: Vec<HeaderValue> = response.get_all(VARY).iter().cloned().collect();
-    let mut marked = response.clone();
-    marked.remove(VARY);
-    let mut last = values.last().map_or(Vec::new(), |v| v.as_bytes().to_vec());
-    last.extend_from_slice(b" , Cookie");
-    for value in values.iter().take(values.len().saturating_sub(1)) {
-        marked.append(VARY, value.clone());
-    }
-    marked.append(VARY, HeaderValue::from_bytes(&last).expect("valid bytes"));
+    let marked = fuzz_input::append_to_last(&response, &VARY, b" , Cookie");
     assert!(has_vary_header(&marked, "cookie"), "{marked:?}");
-    assert!(VaryHeaders::from_response(&marked, skip).names().any(|n| n == "cookie"));
+    assert!(
+        VaryHeaders::from_response(&marked, skip)
+            .names()
+            .any(|n| n == "cookie")
+    );
 
     // patch_vary_headers: never a panic; with clean names, the old tokens
     // and the new names are all there, or the value is `*`.
     let mut new = Vec::new();
     for _ in 0..u.int_in_range(0..=4)? {
         new.push(if u.ratio(1, 2)? {
-            (*u.choose(&["Cookie", "Accept-Encoding", "Authorization", "*", " Accept-Language "])?)
-                .to_owned()
+            (*u.choose(&[
+                "Cookie",
+                "Accept-Encoding",
+                "Authorization",
+                "*",
+                " Accept-Language ",
+            ])?)
+            .to_owned()
         } else {
             fuzz_input::text(u)?
         });
@@ -96,13 +120,24 @@ fn run(response: HeaderMap, request: &HeaderMap, u: &mut Unstructured<'_>) -> ar
     let new_refs: Vec<&str> = new.iter().map(String::as_str).collect();
     let mut patched = response.clone();
     patch_vary_headers(&mut patched, &new_refs);
-    if new.iter().all(|n| n.trim().is_empty() || is_token(n.trim())) {
+    if new
+        .iter()
+        .all(|n| n.trim().is_empty() || is_token(n.trim()))
+    {
         let added = new.iter().map(|n| n.trim()).filter(|n| !n.is_empty());
-        if model.iter().map(String::as_str).chain(added.clone()).any(|t| t == "*") {
+        if model
+            .iter()
+            .map(String::as_str)
+            .chain(added.clone())
+            .any(|t| t == "*")
+        {
             assert_eq!(patched[VARY], "*");
         } else {
             for token in model.iter().map(String::as_str).chain(added) {
-                assert!(has_vary_header(&patched, token), "{token:?} lost: {patched:?}");
+                assert!(
+                    has_vary_header(&patched, token),
+                    "{token:?} lost: {patched:?}"
+                );
             }
             assert_eq!(patched.get_all(VARY).iter().count(), 1);
         }

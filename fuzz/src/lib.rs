@@ -127,6 +127,24 @@ pub fn header_blocks(text: &[u8], bare: Option<&HeaderName>) -> Vec<HeaderMap> {
     blocks
 }
 
+/// `headers` with `suffix` appended to the last value of `name` (or as its
+/// only value).
+pub fn append_to_last(headers: &HeaderMap, name: &HeaderName, suffix: &[u8]) -> HeaderMap {
+    let values: Vec<HeaderValue> = headers.get_all(name).iter().cloned().collect();
+    let mut out = headers.clone();
+    out.remove(name);
+    let mut last = values.last().map_or(Vec::new(), |v| v.as_bytes().to_vec());
+    last.extend_from_slice(suffix);
+    for value in values.iter().take(values.len().saturating_sub(1)) {
+        out.append(name.clone(), value.clone());
+    }
+    out.append(
+        name.clone(),
+        HeaderValue::from_bytes(&last).expect("valid bytes"),
+    );
+    out
+}
+
 /// Whether `HeaderValue::from_bytes` accepts the byte.
 pub fn is_value_byte(byte: u8) -> bool {
     byte == b'\t' || (byte >= 0x20 && byte != 0x7f)
