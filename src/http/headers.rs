@@ -3,7 +3,10 @@
 //!
 //! Every function is pure and synchronous. Header lists are split as Django
 //! 6.1 splits them ([`split_header_value`]): on commas, each part trimmed,
-//! empty parts dropped.
+//! empty parts dropped. Values are read as ISO-8859-1, as WSGI hands them to
+//! Django: a byte `>= 0x80` (obs-text) is the character of that code point,
+//! so it never hides the directives beside it, and what the `patch_*`
+//! functions keep of it is written back byte for byte.
 //!
 //! ```
 //! use http::{HeaderMap, HeaderValue, header};
@@ -18,7 +21,8 @@
 //! assert!(has_vary_header(&headers, "cookie"));
 //! ```
 
-use std::time::{Duration, SystemTime};
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{CACHE_CONTROL, EXPIRES, VARY};
 use http::{HeaderMap, HeaderValue};
@@ -38,16 +42,30 @@ pub fn split_header_value(value: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The parts of every `name` header in `headers`, as [`split_header_value`]
-/// gives them; values that are not visible ASCII are skipped.
-fn header_parts<'a>(
+/// gives them. A value with bytes `>= 0x80` is read as ISO-8859-1 (each byte
+/// the character of that code point): skipping it would hide the parts
+/// beside it (`private, x="caf\xe9"`).
+pub(crate) fn header_parts<'a>(
     headers: &'a HeaderMap,
     name: &http::HeaderName,
-) -> impl Iterator<Item = &'a str> {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(split_header_value)
+) -> impl Iterator<Item = Cow<'a, str>> {
+    headers.get_all(name).iter().flat_map(|value| {
+        let (ascii, latin1) = match value.to_str() {
+            Ok(text) => (Some(text), None),
+            Err(_) => (None, Some(latin1_parts(value.as_bytes()))),
+        };
+        ascii
+            .into_iter()
+            .flat_map(split_header_value)
+            .map(Cow::Borrowed)
+            .chain(latin1.into_iter().flatten().map(Cow::Owned))
+    })
+}
+
+/// The parts of a value that is not all ASCII, read as ISO-8859-1.
+fn latin1_parts(bytes: &[u8]) -> Vec<String> {
+    let text: String = bytes.iter().copied().map(char::from).collect();
+    split_header_value(&text).map(str::to_owned).collect()
 }
 
 /// The directive name of one `Cache-Control` part: what comes before the
@@ -61,14 +79,14 @@ fn directive_name(part: &str) -> &str {
 /// `myprivate` does not): Django 6.1's `split_directive_names` test.
 pub fn has_cache_directive(headers: &HeaderMap, name: &str) -> bool {
     header_parts(headers, &CACHE_CONTROL)
-        .any(|part| directive_name(part).eq_ignore_ascii_case(name))
+        .any(|part| directive_name(&part).eq_ignore_ascii_case(name))
 }
 
 /// The first of `names` that the `Cache-Control` header has, if any (see
 /// [`has_cache_directive`]).
 pub fn find_cache_directive<'n>(headers: &HeaderMap, names: &[&'n str]) -> Option<&'n str> {
     header_parts(headers, &CACHE_CONTROL).find_map(|part| {
-        let name = directive_name(part);
+        let name = directive_name(&part);
         names.iter().copied().find(|n| name.eq_ignore_ascii_case(n))
     })
 }
@@ -116,20 +134,18 @@ pub fn get_stale_windows(headers: &HeaderMap) -> (Option<u32>, Option<u32>) {
 }
 
 fn directive_value(headers: &HeaderMap, wanted: &str) -> Option<i64> {
+    // The last occurrence wins, even when its value is not an integer.
     let mut found = None;
     for part in header_parts(headers, &CACHE_CONTROL) {
         match part.split_once('=') {
             Some((name, value)) if name.trim().eq_ignore_ascii_case(wanted) => {
-                found = Some(Some(value.trim()));
+                found = Some(value.trim().trim_matches('"').trim().parse().ok());
             }
-            None if part.eq_ignore_ascii_case(wanted) => found = Some(None),
+            None if part.eq_ignore_ascii_case(wanted) => found = Some(Some(1)),
             _ => {}
         }
     }
-    match found? {
-        None => Some(1),
-        Some(value) => value.trim_matches('"').trim().parse().ok(),
-    }
+    found?
 }
 
 /// One directive to give [`patch_cache_control`]: Django's keyword arguments
@@ -283,16 +299,38 @@ pub fn patch_cache_control(headers: &mut HeaderMap, directives: &[Directive<'_>]
 }
 
 fn set_header(headers: &mut HeaderMap, name: http::HeaderName, value: String) {
+    // Text read as ISO-8859-1 goes back as ISO-8859-1, so obs-text keeps its
+    // bytes; text with other characters (only a caller's directives can have
+    // them) goes as UTF-8.
+    let value = if value.is_ascii() {
+        HeaderValue::try_from(value)
+    } else {
+        match value
+            .chars()
+            .map(u8::try_from)
+            .collect::<Result<Vec<u8>, _>>()
+        {
+            Ok(latin1) => HeaderValue::from_bytes(&latin1),
+            Err(_) => HeaderValue::try_from(value),
+        }
+    };
     // Values built here only hold what came from valid header values, so
     // this cannot fail; a failure leaves the header as it was.
-    if let Ok(value) = HeaderValue::try_from(value) {
+    if let Ok(value) = value {
         headers.insert(name, value);
     }
 }
 
+/// The last instant an HTTP date can say, 9999-12-31 23:59:59 UTC, as time
+/// since the epoch (httpdate panics past it).
+const LAST_HTTP_DATE: Duration = Duration::from_secs(253_402_300_799);
+
 /// Adds `Expires` (only when absent) and `Cache-Control: max-age` (the smaller
 /// of any existing value and `timeout`): Django's `patch_response_headers`.
 /// `now` is the current time, given so that callers and tests control it.
+/// `Expires` is clamped to what an HTTP date can say (1970 to the end of
+/// 9999), so a huge `timeout` (an origin's `max-age=999999999999`) gives
+/// `Fri, 31 Dec 9999 23:59:59 GMT` (Django raises instead).
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -308,7 +346,11 @@ fn set_header(headers: &mut HeaderMap, name: http::HeaderName, value: String) {
 pub fn patch_response_headers(headers: &mut HeaderMap, timeout: Duration, now: SystemTime) {
     let secs = timeout.as_secs();
     if !headers.contains_key(EXPIRES) {
-        let expires = now.checked_add(Duration::from_secs(secs)).unwrap_or(now);
+        let since_epoch = match now.checked_add(Duration::from_secs(secs)) {
+            Some(expires) => expires.duration_since(UNIX_EPOCH).unwrap_or_default(),
+            None => LAST_HTTP_DATE,
+        };
+        let expires = UNIX_EPOCH + since_epoch.min(LAST_HTTP_DATE);
         set_header(headers, EXPIRES, httpdate::fmt_http_date(expires));
     }
     let secs = i64::try_from(secs).unwrap_or(i64::MAX);
@@ -358,7 +400,7 @@ pub fn add_never_cache_headers(headers: &mut HeaderMap, now: SystemTime) {
 /// assert_eq!(headers[VARY], "*");
 /// ```
 pub fn patch_vary_headers(headers: &mut HeaderMap, new_headers: &[&str]) {
-    let mut tokens: Vec<String> = header_parts(headers, &VARY).map(str::to_owned).collect();
+    let mut tokens: Vec<String> = header_parts(headers, &VARY).map(Cow::into_owned).collect();
     let existing: Vec<String> = tokens.iter().map(|t| t.to_ascii_lowercase()).collect();
     for name in new_headers {
         let name = name.trim();
@@ -627,6 +669,72 @@ mod tests {
             find_cache_directive(&headers, &["private", "no-store"]),
             Some("no-store")
         );
+    }
+
+    fn raw(name: http::HeaderName, value: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_bytes(value).unwrap());
+        headers
+    }
+
+    /// Found by fuzzing: a byte >= 0x80 (obs-text) anywhere in a header
+    /// value hid the whole value, so `private` next to it was not seen and
+    /// the response was stored in the shared cache. Values are read as
+    /// ISO-8859-1, as WSGI hands them to Django.
+    #[test]
+    fn obs_text_does_not_hide_the_directives_beside_it() {
+        let headers = raw(CACHE_CONTROL, b"private, x-note=\"caf\xe9\", max-age=60");
+        assert!(has_cache_directive(&headers, "private"));
+        assert_eq!(
+            find_cache_directive(&headers, &["no-cache", "private"]),
+            Some("private")
+        );
+        assert_eq!(get_max_age(&headers), Some(60));
+        assert!(has_cache_directive(&headers, "x-note"));
+
+        let vary = raw(VARY, b"Cookie, X-Caf\xe9");
+        assert!(has_vary_header(&vary, "cookie"));
+        assert!(has_vary_header(&vary, "x-caf\u{e9}"));
+    }
+
+    /// Found by fuzzing: patching a header that held obs-text dropped the
+    /// whole value; its parts are now kept, byte for byte.
+    #[test]
+    fn patching_keeps_obs_text_parts() {
+        let mut headers = raw(CACHE_CONTROL, b"public, x-note=\"caf\xe9\", max-age=60");
+        patch_cache_control(&mut headers, &[Directive::Value("max-age", "30")]);
+        assert_eq!(
+            headers[CACHE_CONTROL].as_bytes(),
+            b"public, x-note=\"caf\xe9\", max-age=30"
+        );
+        let mut headers = raw(VARY, b"Cookie, X-Caf\xe9");
+        patch_vary_headers(&mut headers, &["Accept-Encoding"]);
+        assert_eq!(
+            headers[VARY].as_bytes(),
+            b"Cookie, X-Caf\xe9, Accept-Encoding"
+        );
+    }
+
+    /// Found by fuzzing: httpdate panics on dates past year 9999, so an
+    /// origin's `max-age=999999999999` (the timeout under `Lifetime::Default`)
+    /// panicked while patching `Expires`. Such dates are clamped, as is a
+    /// clock before 1970.
+    #[test]
+    fn expires_is_clamped_to_what_an_http_date_can_say() {
+        let mut headers = HeaderMap::new();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        patch_response_headers(&mut headers, Duration::from_secs(999_999_999_999), now);
+        assert_eq!(headers[EXPIRES], "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(get_max_age(&headers), Some(999_999_999_999));
+
+        let mut headers = HeaderMap::new();
+        patch_response_headers(&mut headers, Duration::from_secs(u64::MAX), now);
+        assert_eq!(headers[EXPIRES], "Fri, 31 Dec 9999 23:59:59 GMT");
+
+        let mut headers = HeaderMap::new();
+        let before_1970 = SystemTime::UNIX_EPOCH - Duration::from_secs(10);
+        patch_response_headers(&mut headers, Duration::from_secs(5), before_1970);
+        assert_eq!(headers[EXPIRES], "Thu, 01 Jan 1970 00:00:00 GMT");
     }
 
     #[test]

@@ -54,7 +54,7 @@ use http::{HeaderMap, HeaderName, Method, Uri};
 use md5::{Digest, Md5};
 
 use super::encoding::{AcceptEncodingKey, preferred_coding};
-use super::headers::split_header_value;
+use super::headers::header_parts;
 
 /// The start of every page key.
 pub const PAGE_KEY_PREFIX: &str = "views.decorators.cache.cache_page";
@@ -313,17 +313,14 @@ const VARY_MAGIC: &[u8] = b"tcv1\n";
 
 impl VaryHeaders {
     /// The list from a response's `Vary` headers (Django's `learn_cache_key`):
-    /// tokens trimmed, sorted as Django sorts them, duplicates kept.
+    /// tokens trimmed, sorted as Django sorts them, duplicates kept; a value
+    /// with bytes `>= 0x80` is read as ISO-8859-1, so its other tokens count.
     /// `skip_accept_language` drops `Accept-Language`, as Django does when
     /// the key carries the language ([`KeySuffix::skip_accept_language`]).
     /// A `Vary: *` response must not get here (it is never stored).
     pub fn from_response(headers: &HeaderMap, skip_accept_language: bool) -> VaryHeaders {
-        let mut names: Vec<(String, Option<HeaderName>)> = headers
-            .get_all(VARY)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(split_header_value)
-            .map(str::to_ascii_lowercase)
+        let mut names: Vec<(String, Option<HeaderName>)> = header_parts(headers, &VARY)
+            .map(|name| name.to_ascii_lowercase())
             .filter(|name| !(skip_accept_language && name == ACCEPT_LANGUAGE.as_str()))
             .map(|name| {
                 let parsed = HeaderName::from_bytes(name.as_bytes()).ok();
@@ -698,6 +695,23 @@ mod tests {
         request.append("x-a", HeaderValue::from_static("1"));
         request.append("x-a", HeaderValue::from_static("22"));
         assert_eq!(vary("X-A").hash(&request), Md5Hex::digest(b"4:1,22,"));
+    }
+
+    /// Found by fuzzing: a byte >= 0x80 in a `Vary` value hid the whole
+    /// value, so `Vary: Cookie, X-Caf\xe9` varied on nothing and one user's
+    /// page was served to another.
+    #[test]
+    fn vary_tokens_beside_obs_text_count() {
+        let mut headers = HeaderMap::new();
+        headers.insert(VARY, HeaderValue::from_bytes(b"X-Caf\xe9, Cookie").unwrap());
+        let list = VaryHeaders::from_response(&headers, false);
+        assert_eq!(list.names().collect::<Vec<_>>(), ["cookie", "x-caf\u{e9}"]);
+        assert_eq!(VaryHeaders::decode(&list.encode()), Some(list.clone()));
+        let mut a = HeaderMap::new();
+        a.insert("cookie", HeaderValue::from_static("sessionid=a"));
+        let mut b = HeaderMap::new();
+        b.insert("cookie", HeaderValue::from_static("sessionid=b"));
+        assert_ne!(list.hash(&a), list.hash(&b));
     }
 
     /// `test_learn_cache_key_strips_whitespace`, Django's sort order, and the

@@ -1,0 +1,165 @@
+//! Coalescing across instances: two app servers (here, two layers with
+//! their own flight tables and their own connections) sharing Redis,
+//! memcached or SQLite send one request per page to the origin for a cold
+//! herd spread over both. Needs the servers of `./scripts/test`.
+#![cfg(all(feature = "redis", feature = "memcached", feature = "sqlite"))]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use tower_cache::middleware::{Answer, CachePageLayer, Outcome, cache_page};
+use tower_cache::{Cache, CacheConfig};
+
+/// A cache over its own backend (its own connections), as one app server
+/// has, under `prefix`.
+async fn instance_cache(url: &str, prefix: &str) -> Cache {
+    let mut config = CacheConfig::from_url(url);
+    config.key_prefix = Some(prefix.to_owned());
+    config.build().await.unwrap()
+}
+
+/// One app server: `/` behind `layer`, counting its origin calls in `calls`.
+fn instance(calls: &Arc<AtomicUsize>, layer: CachePageLayer) -> Router {
+    let calls = calls.clone();
+    Router::new()
+        .route(
+            "/",
+            get(move || {
+                let calls = calls.clone();
+                async move {
+                    let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    format!("page {n}")
+                }
+            }),
+        )
+        .route_layer(layer)
+}
+
+/// 50 requests at once, alternating between the two instances, with one
+/// Host (as behind a load balancer); the bodies and outcomes.
+async fn herd(apps: [&Router; 2]) -> Vec<(StatusCode, String, Outcome)> {
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let app = apps[i % 2].clone();
+            tokio::spawn(async move {
+                let request = Request::get("/")
+                    .header(header::HOST, "shop.example")
+                    .body(Body::empty())
+                    .unwrap();
+                let response = app.oneshot(request).await.unwrap();
+                let status = response.status();
+                let outcome = *response.extensions().get::<Outcome>().unwrap();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                (status, String::from_utf8(body.to_vec()).unwrap(), outcome)
+            })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    replies
+}
+
+/// The herd over two instances on `url`: the origin calls.
+async fn two_instances(url: &str, across: Option<bool>) -> usize {
+    let prefix = common::unique("herd");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = |cache| {
+        let layer = cache_page(Duration::from_secs(60)).cache(cache);
+        match across {
+            Some(on) => layer.coalesce_across_instances(on),
+            None => layer,
+        }
+    };
+    let a = instance(&calls, layer(instance_cache(url, &prefix).await));
+    let b = instance(&calls, layer(instance_cache(url, &prefix).await));
+    let replies = herd([&a, &b]).await;
+    for (status, body, _) in &replies {
+        assert_eq!(*status, StatusCode::OK);
+        assert!(body.starts_with("page "), "{body}");
+    }
+    let calls = calls.load(Ordering::SeqCst);
+    if calls == 1 {
+        assert!(replies.iter().all(|(_, body, _)| body == "page 1"));
+        let coalesced = replies
+            .iter()
+            .filter(|(_, _, o)| o.answer == Answer::Coalesced)
+            .count();
+        assert_eq!(coalesced, 49);
+    }
+    calls
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_herd_over_two_instances_on_redis_calls_the_origin_once() {
+    let url = common::server_url("REDIS_URL");
+    assert_eq!(two_instances(&url, None).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_herd_over_two_instances_on_redis_cluster_calls_the_origin_once() {
+    let url = common::server_url("REDIS_CLUSTER_URL");
+    assert_eq!(two_instances(&url, None).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_herd_over_two_instances_on_memcached_calls_the_origin_once() {
+    let url = common::server_url("MEMCACHED_URLS");
+    assert_eq!(two_instances(&url, None).await, 1);
+}
+
+/// Off by default on databases (a miss would cost two more round trips
+/// there): one call per instance; on with the switch: one in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_it_is_a_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cache.db").display());
+    assert_eq!(two_instances(&url, None).await, 2, "one per instance");
+    assert_eq!(two_instances(&url, Some(true)).await, 1);
+}
+
+/// A page that is not storable is never waited for long: the lock is
+/// released at once, and every instance's requests reach the origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_page_releases_the_lock() {
+    let url = common::server_url("REDIS_URL");
+    let prefix = common::unique("private");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let make = |cache| {
+        let calls = calls.clone();
+        Router::new()
+            .route(
+                "/",
+                get(move || {
+                    let calls = calls.clone();
+                    async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        ([(header::CACHE_CONTROL, "private")], "mine")
+                    }
+                }),
+            )
+            .route_layer(cache_page(Duration::from_secs(60)).cache(cache))
+    };
+    let a = make(instance_cache(&url, &prefix).await);
+    let b = make(instance_cache(&url, &prefix).await);
+    let started = std::time::Instant::now();
+    let replies = herd([&a, &b]).await;
+    assert!(replies.iter().all(|(_, body, _)| body == "mine"));
+    assert_eq!(calls.load(Ordering::SeqCst), 50);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "no one waits out the bound"
+    );
+}
