@@ -67,6 +67,14 @@ pub enum ClearScope<'a> {
 ///   [`CacheError::MissingKey`](crate::CacheError::MissingKey) (no entry is
 ///   created) or [`CacheError::NotAnInteger`](crate::CacheError::NotAnInteger).
 ///   It is atomic where the store allows it; backends document where it is not.
+/// * `delete_if_equal` compares the live value with the expected bytes and
+///   deletes the entry only if they are equal, in one atomic step on every
+///   built-in backend: of concurrent `delete_if_equal`s of one entry, at most
+///   one returns `true`, and an entry replaced meanwhile (by `set`, or by an
+///   `add` after the old entry expired) is never deleted by a caller that saw
+///   the old value. An expired entry never matches. The default
+///   implementation, for backends of other crates, is *not* atomic (see the
+///   method).
 /// * [`Expiry`] is never zero (see its docs).
 /// * The `*_many` methods have default implementations that loop over the
 ///   single-key ones; a backend that can do them in one round trip overrides them.
@@ -160,6 +168,34 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
     /// Adds `delta` to the decimal integer stored under `key` and returns the
     /// new value (see the contract above).
     async fn incr(&self, key: &str, delta: i64) -> Result<i64>;
+
+    /// Deletes `key` only if its value is exactly `expected`; `Ok(true)` when it deleted it.
+    ///
+    /// The building block of a lock shared by several processes: take the
+    /// lock with [`add`](Self::add) of a random token, release it with
+    /// `delete_if_equal` of that token, so that a holder whose lock expired
+    /// (and was taken by someone else) cannot release the new holder's lock.
+    ///
+    /// An absent or expired entry, or one holding other bytes, is left alone
+    /// and the answer is `false`.
+    ///
+    /// # Atomicity
+    ///
+    /// Every built-in backend compares and deletes in one atomic step (see
+    /// the contract above). This default implementation, for backends that
+    /// do not override it, is a [`get`](Self::get), a comparison and a
+    /// [`delete`](Self::delete): two round trips, and **not atomic**. If the
+    /// entry is replaced between the `get` and the `delete` (it expired and
+    /// another process `add`ed its own token, say), the new entry is deleted
+    /// and `true` returned: with locks, a second holder's lock is released
+    /// by the first. A backend that can compare and delete in one step
+    /// should override it.
+    async fn delete_if_equal(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        match self.get(key).await? {
+            Some(value) if value == expected => self.delete(key).await,
+            _ => Ok(false),
+        }
+    }
 
     /// Removes the entries selected by `scope`.
     async fn clear(&self, scope: ClearScope<'_>) -> Result<()>;

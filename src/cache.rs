@@ -498,6 +498,59 @@ impl Cache {
         self.backend.delete(&self.make_key(key)?).await
     }
 
+    /// Removes `key` only if its value is exactly the bytes `expected`;
+    /// returns whether it removed it. A missing or expired key, or one holding
+    /// other bytes, is left alone (`false`).
+    ///
+    /// The release of a lock shared by several processes: take it with
+    /// [`add_bytes`](Cache::add_bytes) of a random token, release it with
+    /// `delete_if_equal` of the same token, so that a holder whose lock
+    /// expired and was taken by another cannot release the other's lock.
+    /// `expected` is compared with the stored bytes: the raw bytes of
+    /// [`set_bytes`](Cache::set_bytes)/[`add_bytes`](Cache::add_bytes), or the
+    /// encoding of a typed value (JSON; integers as decimal text).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> tower_cache::Result<()> {
+    /// let cache = tower_cache::Cache::from_url("memory://").await?;
+    /// let token = b"6f1c2a9e"; // a random token, one per holder
+    /// if cache.add_bytes("lock:report", &token[..], Duration::from_secs(30)).await? {
+    ///     // ... the work the lock protects ...
+    ///     assert!(cache.delete_if_equal("lock:report", token).await?);
+    /// }
+    /// // Another holder's token does not release it.
+    /// cache.add_bytes("lock:report", &b"other"[..], Duration::from_secs(30)).await?;
+    /// assert!(!cache.delete_if_equal("lock:report", token).await?);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Guarantees
+    ///
+    /// Atomic on every built-in backend: the comparison and the delete are
+    /// one step, so of concurrent calls at most one returns `true`, and an
+    /// entry written meanwhile is never deleted on the strength of the old
+    /// value. Round trips: one on Redis (a Lua script, `EVALSHA`; the first
+    /// call on a server that does not have the script yet also sends it with
+    /// `EVAL`), one statement on the database backends, two on memcached
+    /// (`mg` with the CAS token, then `md` with it), none on memory and file.
+    /// A backend of another crate that does not override
+    /// [`CacheBackend::delete_if_equal`](crate::CacheBackend::delete_if_equal)
+    /// gets the default: a `get` and a `delete`, two round trips and **not**
+    /// atomic (see its docs).
+    ///
+    /// # Errors
+    ///
+    /// [`CacheError::InvalidKey`] for an invalid key (before any I/O), or the
+    /// backend's error.
+    pub async fn delete_if_equal(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        self.backend
+            .delete_if_equal(&self.make_key(key)?, expected)
+            .await
+    }
+
     /// Removes every key in `keys`.
     pub async fn delete_many<I, K>(&self, keys: I) -> Result<()>
     where

@@ -92,6 +92,8 @@ const MAX_RETRIES: u32 = 8;
 ///   expired row and an `INSERT IGNORE` (MySQL). It replaces an expired row.
 /// * `incr` is atomic: a transaction that locks the row (`SELECT ... FOR
 ///   UPDATE`; SQLite's `BEGIN IMMEDIATE`), and it keeps the entry's expiry.
+/// * `delete_if_equal` is atomic: one statement, `DELETE ... WHERE cache_key
+///   = ? AND value = ? AND expires > now` (the values compare as bytes).
 /// * `get_many` and `delete_many` are one statement per 500 keys, `set_many` is
 ///   one transaction.
 /// * Times are the client's clock in UTC, stored with microseconds; the
@@ -769,6 +771,24 @@ impl CacheBackend for DatabaseBackend {
                     sqlx::query(&inner.sql.delete).bind(key).execute(p).await?;
                 });
                 Ok(false)
+            })
+            .await
+    }
+
+    async fn delete_if_equal(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        let inner = &*self.inner;
+        inner
+            .run("delete_if_equal", || async move {
+                let _writing = inner.lock_writes().await;
+                let now = Stamp::now();
+                let deleted = with_pool!(&inner.pool, |p| sqlx::query(&inner.sql.delete_if_equal)
+                    .bind(key)
+                    .bind(expected)
+                    .bind(now)
+                    .execute(p)
+                    .await?
+                    .rows_affected());
+                Ok(deleted > 0)
             })
             .await
     }

@@ -8,7 +8,7 @@ use crate::error::{CacheError, Result};
 
 /// Implements the whole interface and stores nothing, answering as Django's
 /// `DummyCache`: every read misses, `add` returns `true`, `delete` and `touch`
-/// return `false`, `incr` fails as missing. URL: `dummy://`.
+/// (and `delete_if_equal`) return `false`, `incr` fails as missing. URL: `dummy://`.
 ///
 /// Use it in development to switch caching off without changing code. Keys
 /// are still made and validated, so invalid keys are found here too.
@@ -44,6 +44,10 @@ impl CacheBackend for DummyBackend {
     }
 
     async fn delete(&self, _key: &str) -> Result<bool> {
+        Ok(false)
+    }
+
+    async fn delete_if_equal(&self, _key: &str, _expected: &[u8]) -> Result<bool> {
         Ok(false)
     }
 

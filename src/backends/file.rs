@@ -36,8 +36,8 @@ struct FileOptions {
 /// The suffix of cache files, as Django's.
 const SUFFIX: &str = ".djcache";
 
-/// The lock file that `add`, `incr` and `touch` hold while they read and
-/// write (it is not a cache file, so `clear` and culling leave it alone).
+/// The lock file that `add`, `incr`, `touch` and `delete_if_equal` hold
+/// while they read and write (it is not a cache file, so `clear` and culling leave it alone).
 const LOCK_FILE: &str = "tower-cache.lock";
 
 /// A cache file starts with these bytes; the last is the layout's version.
@@ -93,10 +93,13 @@ const NEVER: u64 = u64::MAX;
 ///
 /// # Guarantees
 ///
-/// `add`, `incr` and `touch` hold an exclusive lock on the directory's
-/// `tower-cache.lock` (`flock`) while they read and write, so they are
-/// atomic among themselves, across processes too. A `set` racing with them
-/// is not ordered: one of the two writes wins.
+/// `add`, `incr`, `touch` and `delete_if_equal` hold an exclusive lock on
+/// the directory's `tower-cache.lock` (`flock`) while they read and write,
+/// so they are atomic among themselves, across processes too. A `set`
+/// racing with them is not ordered: one of the two writes wins
+/// (before removing, `delete_if_equal` checks, on Unix, that the file is
+/// still the one whose value it compared, which narrows the window in which
+/// it could remove a racing `set`'s file but does not close it).
 ///
 /// # Differences from Django
 ///
@@ -302,10 +305,17 @@ impl Inner {
 
     /// Reads `key`'s file; removes it when it is expired or corrupt.
     fn read(&self, key: &str) -> io::Result<Found> {
+        Ok(self.read_seen(key)?.0)
+    }
+
+    /// [`read`](Self::read), with the metadata of the file read when it was
+    /// live, to remove exactly that file later.
+    fn read_seen(&self, key: &str) -> io::Result<(Found, Option<Metadata>)> {
+        let missing = Ok((Found::Missing, None));
         let path = self.path_of(key);
         let mut file = match File::open(&path) {
             Ok(file) => file,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return missing,
             Err(err) => return Err(err),
         };
         let seen = file.metadata()?;
@@ -315,17 +325,17 @@ impl Inner {
         let Some(stored) = Stored::decode(&bytes) else {
             tracing::warn!(path = %path.display(), "removing a corrupt cache file");
             remove_if_unchanged(&path, &seen)?;
-            return Ok(Found::Missing);
+            return missing;
         };
         if !is_live(stored.expires) {
             remove_if_unchanged(&path, &seen)?;
-            return Ok(Found::Missing);
+            return missing;
         }
         if &bytes[stored.key.clone()] != key.as_bytes() {
-            return Ok(Found::Missing);
+            return missing;
         }
         let value = Bytes::from(bytes).slice(stored.value);
-        Ok(Found::Live(stored.expires, value))
+        Ok((Found::Live(stored.expires, value), Some(seen)))
     }
 
     /// Writes `key`'s file through a temporary file and a rename.
@@ -459,20 +469,24 @@ fn remove_quietly(path: &Path) -> io::Result<()> {
 }
 
 /// Removes `path` unless another writer has renamed a new file over it since
-/// `seen` was read.
-fn remove_if_unchanged(path: &Path, seen: &Metadata) -> io::Result<()> {
+/// `seen` was read; returns whether it removed it.
+fn remove_if_unchanged(path: &Path, seen: &Metadata) -> io::Result<bool> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
         match fs::metadata(path) {
-            Ok(now) if now.ino() != seen.ino() || now.dev() != seen.dev() => return Ok(()),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Ok(now) if now.ino() != seen.ino() || now.dev() != seen.dev() => return Ok(false),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
             _ => {}
         }
     }
     #[cfg(not(unix))]
     let _ = seen;
-    remove_quietly(path)
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(err),
+    }
 }
 
 #[async_trait]
@@ -530,6 +544,20 @@ impl CacheBackend for FileBackend {
                 Ok(()) => Ok(live),
                 Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
                 Err(err) => Err(err),
+            }
+        })
+        .await
+    }
+
+    async fn delete_if_equal(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        let (key, expected) = (key.to_owned(), expected.to_vec());
+        self.blocking("delete_if_equal", move |inner| {
+            let _lock = inner.lock()?;
+            match inner.read_seen(&key)? {
+                (Found::Live(_, value), Some(seen)) if value == expected => {
+                    remove_if_unchanged(&inner.path_of(&key), &seen)
+                }
+                _ => Ok(false),
             }
         })
         .await

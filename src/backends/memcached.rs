@@ -7,7 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use memcache::exp::{
-    Arithmetic, AsyncMetaClient, Delete, Error as McError, Get, MutationStatus, Router, Set,
+    Arithmetic, AsyncMetaClient, Delete, Error as McError, Get, Meta, MutationStatus, Router,
+    Set,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -73,6 +74,11 @@ const DEFAULT_PORT: u16 = 11211;
 ///   is 0, memcached's "never".
 /// * `add`, `incr`, `decr` and `touch` are memcached's own, atomic on the
 ///   server. `incr` keeps the entry's lifetime and never creates a key.
+/// * `delete_if_equal` is compare-and-swap: `mg <key> v c` reads the value
+///   with its CAS token, and only when the value is the expected one,
+///   `md <key> C<token>` deletes it, which memcached refuses if the entry
+///   changed in between. Two round trips, atomic; it needs CAS values
+///   (memcached started with `-C` has none, and this fails with an error).
 /// * `get_many`, `set_many` and `delete_many` send one pipelined batch per
 ///   server, to every server at once.
 /// * A value larger than the server's item size limit (1 MiB unless
@@ -452,6 +458,39 @@ impl CacheBackend for MemcachedBackend {
             .await
             .map(|result| result.applied())
             .map_err(|err| MemcachedBackend::failed("delete", err))
+    }
+
+    async fn delete_if_equal(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        const OPERATION: &str = "delete_if_equal";
+        let read = Get::new(key).meta(Meta::NONE.cas());
+        let found = self
+            .client
+            .run(read)
+            .await
+            .map_err(|err| MemcachedBackend::failed(OPERATION, err))?;
+        let cas = found.item.cas;
+        match hit_value(found) {
+            Some(value) if value == expected => {}
+            _ => return Ok(false),
+        }
+        // memcached started with -C keeps no CAS values (every item's is 0),
+        // and `md ... C0` would delete whatever is stored by then.
+        let cas = cas.filter(|&cas| cas != 0).ok_or_else(|| {
+            CacheError::backend(
+                NAME,
+                OPERATION,
+                std::io::Error::other(format!(
+                    "memcached {} keeps no CAS values (it runs with -C), so \
+                     delete_if_equal cannot be atomic; start it without -C",
+                    self.server_for(key)
+                )),
+            )
+        })?;
+        self.client
+            .run(Delete::new(key).compare_cas(cas))
+            .await
+            .map(|result| result.applied())
+            .map_err(|err| MemcachedBackend::failed(OPERATION, err))
     }
 
     async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {

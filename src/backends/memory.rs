@@ -42,7 +42,8 @@ const ENTRY_OVERHEAD: usize = 64;
 ///   key + value + about 64 bytes of bookkeeping per entry); moka evicts by
 ///   TinyLFU (frequency and recency), not Django's pure LRU.
 /// * Per-entry expiry; `get` never returns an expired entry.
-/// * `add`, `incr` and `touch` are atomic: moka runs them under the key's lock.
+/// * `add`, `incr`, `touch` and `delete_if_equal` are atomic: moka runs them
+///   under the key's lock.
 /// * Cloning is cheap; clones share the entries. Each `MemoryBackend::new()`
 ///   is a store of its own (Django's `LOCATION`).
 /// * Values are `Bytes`: a hit is a reference-count increment, not a copy.
@@ -251,6 +252,21 @@ impl CacheBackend for MemoryBackend {
             .remove(key)
             .await
             .is_some_and(|entry| entry.is_live()))
+    }
+
+    async fn delete_if_equal(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        let mut deleted = false;
+        self.entries
+            .entry_by_ref(key)
+            .and_compute_with(|existing| {
+                deleted = existing.is_some_and(|e| {
+                    let entry = e.value();
+                    entry.is_live() && entry.value == expected
+                });
+                ready(if deleted { Op::Remove } else { Op::Nop })
+            })
+            .await;
+        Ok(deleted)
     }
 
     async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {

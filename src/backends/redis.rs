@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,7 +10,8 @@ use bytes::Bytes;
 use deadpool_redis::redis::aio::ConnectionLike;
 use deadpool_redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use deadpool_redis::redis::{
-    self, Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value,
+    self, Cmd, ErrorKind, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, RedisFuture,
+    Script, ServerErrorKind, Value,
 };
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 use futures_util::future::BoxFuture;
@@ -50,6 +51,29 @@ const INCR_EXISTING: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
 const PERSIST_EXISTING: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
      redis.call('PERSIST', KEYS[1]) return 1 end return 0";
 
+/// `delete_if_equal`: `DEL` only when the value is the expected one, in one
+/// atomic step on the server (a missing key's `GET` is `false` in Lua, equal
+/// to no string).
+static DELETE_IF_EQUAL: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+         return redis.call('DEL', KEYS[1]) else return 0 end",
+    )
+});
+
+/// A Lua script: its code, for `EVAL`, and its SHA-1, for `EVALSHA`.
+struct LuaScript {
+    code: &'static str,
+    sha1: String,
+}
+
+impl LuaScript {
+    fn new(code: &'static str) -> LuaScript {
+        let sha1 = Script::new(code).get_hash().to_owned();
+        LuaScript { code, sha1 }
+    }
+}
+
 /// Keys asked for per `SCAN` step by `clear`.
 const SCAN_COUNT: usize = 1000;
 
@@ -83,7 +107,9 @@ const SCAN_COUNT: usize = 1000;
 ///
 /// `get` is `GET`, `set` is `SET ... PX` (no expiry for `Forever`), `add` is
 /// `SET ... NX PX`, `touch` is `PEXPIRE` (or `PERSIST`), `delete` is `DEL`,
-/// `has_key` is `EXISTS`, `get_many` is one `MGET`, `set_many` is one
+/// `has_key` is `EXISTS`, `delete_if_equal` is a Lua script (`GET`, compare,
+/// `DEL`, atomic on the server; sent as `EVALSHA`, and as `EVAL` the first
+/// time a server lacks it), `get_many` is one `MGET`, `set_many` is one
 /// pipeline, `delete_many` is one `DEL`, and `incr` is `INCRBY` on the
 /// decimal text the codec stores (so `redis-cli INCRBY` works on the same
 /// keys), run in a script that refuses a missing key instead of creating it.
@@ -364,6 +390,24 @@ fn set_command(key: &str, value: &[u8], expiry: Expiry, only_if_absent: bool) ->
     cmd
 }
 
+/// Sends `cmd`, followed in the same round trip by `wait` (`WAIT` for
+/// replicas) when given; the answer is `cmd`'s.
+async fn query<T: FromRedisValue>(
+    connection: &mut Connection,
+    cmd: Cmd,
+    wait: Option<Cmd>,
+) -> redis::RedisResult<T> {
+    match wait {
+        None => cmd.query_async(connection).await,
+        Some(wait) => {
+            let mut pipe = redis::pipe();
+            pipe.add_command(cmd).add_command(wait).ignore();
+            let (value,): (T,) = pipe.query_async(connection).await?;
+            Ok(value)
+        }
+    }
+}
+
 /// `*` `?` `[` `]` `\` taken literally in a `SCAN MATCH` pattern.
 fn glob_escape(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 2);
@@ -479,7 +523,7 @@ impl RedisBackend {
 
     /// One command. Writes on a primary with replicas to wait for are
     /// followed by `WAIT` in the same round trip.
-    async fn run<T: FromRedisValue>(
+    async fn run<T: FromRedisValue + 'static>(
         &self,
         operation: &'static str,
         role: Role,
@@ -487,15 +531,40 @@ impl RedisBackend {
     ) -> Result<T> {
         let wait = self.wait_command(role);
         self.with_connection(operation, role, move |connection| {
+            Box::pin(query(connection, cmd, wait))
+        })
+        .await
+    }
+
+    /// A write that runs `script` on `key` with `args`: `EVALSHA`, then, if
+    /// the server does not have the script yet (`NOSCRIPT`), `EVAL` on the
+    /// same connection, which also caches it there for the next `EVALSHA`.
+    /// In a cluster both are routed by the key.
+    async fn run_script<T: FromRedisValue + Send + 'static>(
+        &self,
+        operation: &'static str,
+        script: &LuaScript,
+        key: &str,
+        args: &[&[u8]],
+    ) -> Result<T> {
+        let invocation = |verb: &str, body: &str| {
+            let mut cmd = redis::cmd(verb);
+            cmd.arg(body).arg(1).arg(key);
+            for arg in args {
+                cmd.arg(*arg);
+            }
+            cmd
+        };
+        let evalsha = invocation("EVALSHA", &script.sha1);
+        let eval = invocation("EVAL", script.code);
+        let wait = self.wait_command(Role::Write);
+        self.with_connection(operation, Role::Write, move |connection| {
             Box::pin(async move {
-                match wait {
-                    None => cmd.query_async(connection).await,
-                    Some(wait) => {
-                        let mut pipe = redis::pipe();
-                        pipe.add_command(cmd).add_command(wait).ignore();
-                        let (value,): (T,) = pipe.query_async(connection).await?;
-                        Ok(value)
+                match query(connection, evalsha, wait.clone()).await {
+                    Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                        query(connection, eval, wait).await
                     }
+                    outcome => outcome,
                 }
             })
         })
@@ -679,6 +748,13 @@ impl CacheBackend for RedisBackend {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(key);
         let removed: i64 = self.run("delete", Role::Write, cmd).await?;
+        Ok(removed > 0)
+    }
+
+    async fn delete_if_equal(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        let removed: i64 = self
+            .run_script("delete_if_equal", &DELETE_IF_EQUAL, key, &[expected])
+            .await?;
         Ok(removed > 0)
     }
 

@@ -60,6 +60,9 @@ impl CacheBackend for Instrumented {
     async fn delete(&self, key: &str) -> Result<bool> {
         self.count().delete(key).await
     }
+    async fn delete_if_equal(&self, key: &str, expected: &[u8]) -> Result<bool> {
+        self.count().delete_if_equal(key, expected).await
+    }
     async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
         self.count().touch(key, expiry).await
     }
@@ -121,6 +124,9 @@ impl CacheBackend for FailingBackend {
     }
     async fn delete(&self, _: &str) -> Result<bool> {
         Self::fail("delete")
+    }
+    async fn delete_if_equal(&self, _: &str, _: &[u8]) -> Result<bool> {
+        Self::fail("delete_if_equal")
     }
     async fn touch(&self, _: &str, _: Expiry) -> Result<bool> {
         Self::fail("touch")

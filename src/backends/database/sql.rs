@@ -151,6 +151,9 @@ pub(super) struct Statements {
     pub(super) delete_live: String,
     /// (key): removes the key's row.
     pub(super) delete: String,
+    /// (key, value, now): removes the key's row if it is live and holds
+    /// exactly that value; one row affected when it did.
+    pub(super) delete_if_equal: String,
     /// (key, now) -> value of a live row, locked for update.
     pub(super) select_for_update: String,
     /// (value, key).
@@ -263,6 +266,9 @@ impl Statements {
                 "DELETE FROM {t} WHERE cache_key = ? AND expires > ?"
             )),
             delete: sql(format!("DELETE FROM {t} WHERE cache_key = ?")),
+            delete_if_equal: sql(format!(
+                "DELETE FROM {t} WHERE cache_key = ? AND value = ? AND expires > ?"
+            )),
             select_for_update: sql(format!(
                 "SELECT value FROM {t} WHERE cache_key = ? AND expires > ?{lock}"
             )),
@@ -372,6 +378,10 @@ mod tests {
         assert_eq!(
             sql.touch,
             "UPDATE \"t\" SET expires = $1 WHERE cache_key = $2 AND expires > $3"
+        );
+        assert_eq!(
+            sql.delete_if_equal,
+            "DELETE FROM \"t\" WHERE cache_key = $1 AND value = $2 AND expires > $3"
         );
         assert_eq!(
             sql.purge_many(2),
