@@ -255,7 +255,7 @@ pub fn apply_incr(key: &str, current: &[u8], delta: i64) -> Result<i64> {
 
 /// The value of decimal integer text (what the codec writes for integers),
 /// or `None` for anything else.
-pub(crate) fn parse_integer(bytes: &[u8]) -> Option<i64> {
+pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 

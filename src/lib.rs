@@ -115,7 +115,7 @@ mod registry;
 pub mod testing;
 mod timeout;
 
-pub use backend::{CacheBackend, ClearScope, DynBackend, Expiry, apply_incr};
+pub use backend::{CacheBackend, ClearScope, DynBackend, Expiry, apply_incr, parse_integer};
 pub use cache::{Cache, CacheBuilder};
 pub use error::{BoxError, CacheError, ConfigError, InvalidKeyReason, Result};
 pub use key::{KeyFunction, MAX_KEY_LENGTH, validate_key};

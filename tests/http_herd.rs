@@ -201,8 +201,13 @@ async fn responses_unsafe_to_share_are_never_handed_to_waiters() {
             &origin,
             cache_page(Duration::from_secs(300)).cache(fresh_cache()),
         );
+        let started = Instant::now();
         let replies = herd(&app, 10, |_| request("example.com", None)).await;
         assert_eq!(origin.calls(), 10, "{name}: {value}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{name}: the waiters call at once, not one by one"
+        );
         let mut bodies: Vec<_> = replies.iter().map(|r| r.body.clone()).collect();
         bodies.sort();
         bodies.dedup();

@@ -1,14 +1,14 @@
 //! The value codec through the public API: arbitrary bytes stored with
 //! `set_bytes` on a memory-backend `Cache`, read back with `get::<T>` for
 //! `serde_json::Value`, `i64`, `String`, `Vec<u8>` and `bool` (an error or a
-//! value, never a panic), and `incr` on them (`backend::parse_integer`).
+//! value, never a panic), and `incr` on them (`parse_integer`).
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tower_cache::backend::parse_integer;
+use tower_cache::parse_integer;
 use tower_cache::{Cache, MemoryBackend};
 
 fn runtime() -> &'static tokio::runtime::Runtime {

@@ -269,7 +269,9 @@ impl StoredResponse {
         };
         let count = usize::from(r.u16()?);
         // Room for what a hit adds (`Age`, a HEAD's `Content-Length`).
-        let mut headers = HeaderMap::with_capacity(count + 2);
+        // The count is the entry's word, not a promise: a damaged one must
+        // not make the map allocate (or panic) for tens of thousands.
+        let mut headers = HeaderMap::with_capacity(count.min(64) + 2);
         for _ in 0..count {
             let len = usize::from(r.u16()?);
             let name =
@@ -277,7 +279,9 @@ impl StoredResponse {
             let len = r.u32()? as usize;
             let value = HeaderValue::from_bytes(r.take(len)?)
                 .map_err(|_| DecodeError("bad header value"))?;
-            headers.append(name, value);
+            headers
+                .try_append(name, value)
+                .map_err(|_| DecodeError("too many headers"))?;
         }
         let extensions = r.u32()? as usize;
         r.take(extensions)?;
@@ -400,6 +404,17 @@ mod tests {
         let mut bad_status = entry.to_vec();
         bad_status[4..6].copy_from_slice(&1u16.to_be_bytes());
         assert!(StoredResponse::decode(Bytes::from(bad_status)).is_err());
+    }
+
+    /// Found by the `stored_response` fuzz target: a huge header count in a
+    /// damaged entry panicked in `HeaderMap::with_capacity`.
+    #[test]
+    fn a_huge_header_count_is_an_error_not_a_panic() {
+        let mut entry = sample().to_vec();
+        // magic+version 4, status 2, flags 2, stored_at 8, fresh_until 8,
+        // windows 8, age_base 8: the count follows.
+        entry[40..42].copy_from_slice(&u16::MAX.to_be_bytes());
+        assert!(StoredResponse::decode(Bytes::from(entry)).is_err());
     }
 
     #[test]

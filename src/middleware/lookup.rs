@@ -19,6 +19,7 @@ use super::body::CacheBody;
 use super::flight::{Joined, Leader, Shared, Waited};
 use super::future::{After, Side};
 use super::outcome::{Answer, MissBecause, Outcome, StaleBecause};
+use super::remote_lock::{self, RemoteLock, Took};
 use super::settings::Settings;
 use crate::cache::Cache;
 use crate::http::encoding::{AcceptEncodingKey, accepts_coding};
@@ -41,6 +42,10 @@ pub(crate) struct Snapshot {
     /// This request's flight, when it leads one: published to when the
     /// response is known.
     pub(crate) leader: Mutex<Option<Leader>>,
+    /// The lock across instances, when this request holds it: released
+    /// once the response is stored, or dropped (and so released) when it
+    /// is not.
+    pub(crate) remote: Mutex<Option<RemoteLock>>,
     /// A stale entry inside its `stale-if-error` window, served if the inner
     /// service fails.
     pub(crate) fallback: Option<StoredResponse>,
@@ -53,6 +58,11 @@ impl Snapshot {
             .key_suffix
             .as_ref()
             .is_some_and(|s| s.skips_accept_language())
+    }
+
+    /// Takes the lock across instances this request holds, to release it.
+    pub(crate) fn take_remote(&self) -> Option<RemoteLock> {
+        self.remote.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Takes the flight this request leads, to publish to it.
@@ -160,6 +170,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                     authorized,
                     answer: Answer::Miss(MissBecause::Stale),
                     leader: Mutex::new(Some(leader)),
+                    remote: Mutex::new(None),
                     fallback: None,
                     settings: settings.clone(),
                 });
@@ -185,19 +196,16 @@ pub(crate) async fn lookup<ReqB, ResB>(
         }
         Err(missed) => (Answer::Miss(missed.because), missed.vary_key),
     };
-    let list_key = || {
-        format!(
-            "{}.{}",
-            header_key(&settings.key_prefix, &url, &suffix),
-            parts.method
-        )
-    };
     let mut leader = None;
+    let mut remote = None;
     // A request already leading a flight (a layer nested in another on the
     // same route) never follows one: it would wait for itself.
     let nested = parts.extensions.get::<Leading>().is_some();
     if let (Some(bound), false, false) = (settings.coalesce, authorized, nested) {
-        let key = flight_key.unwrap_or_else(list_key);
+        let key = flight_key.unwrap_or_else(|| {
+            let list_key = header_key(&settings.key_prefix, &url, &suffix);
+            format!("{list_key}.{}", parts.method)
+        });
         loop {
             match settings.flights.join(key.clone()) {
                 Joined::Leader(l) => {
@@ -221,6 +229,53 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 },
             }
         }
+        if leader.is_some() && settings.coalesces_across_instances(cache) {
+            let lock = remote_lock::lock_key(&key);
+            let deadline = tokio::time::Instant::now() + bound;
+            let mut pause = remote_lock::FIRST_POLL;
+            loop {
+                match remote_lock::take(cache, &lock, bound).await {
+                    Took::Held(held) => remote = Some(held),
+                    Took::Failed => {}
+                    Took::Busy if tokio::time::Instant::now() < deadline => {
+                        // Another instance fetches: poll the cache for its page.
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(remote_lock::LONGEST_POLL);
+                        let found = find(
+                            &settings,
+                            cache,
+                            &parts.method,
+                            &parts.headers,
+                            &url,
+                            &suffix,
+                        )
+                        .await;
+                        if let Some(found) = found.ok().filter(|f| {
+                            f.entry.times.is_fresh(now)
+                                && settings
+                                    .policy
+                                    .may_serve(authorized, &f.entry.headers)
+                                    .is_ok()
+                        }) {
+                            let outcome = Outcome::answered(Answer::Coalesced);
+                            tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
+                            if let Some(leader) = leader.take() {
+                                leader.publish(Some(Arc::new(shared_from(
+                                    &settings,
+                                    &parts.headers,
+                                    found.entry.clone(),
+                                ))));
+                            }
+                            return Looked::Hit(hit_response(found.entry, head, now, outcome));
+                        }
+                        continue;
+                    }
+                    // The wait bound passed: fetch without the lock.
+                    Took::Busy => {}
+                }
+                break;
+            }
+        }
     }
     tracing::debug!(target: TARGET, url = %url, outcome = %Outcome::answered(answer), "cache");
     let snapshot = Arc::new(Snapshot {
@@ -232,6 +287,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
         authorized,
         answer,
         leader: Mutex::new(leader),
+        remote: Mutex::new(remote),
         fallback,
         settings,
     });
@@ -248,6 +304,21 @@ fn applies(settings: &Settings, shared: &Shared, request: &HeaderMap) -> bool {
     shared.vary.hash_with(request, settings.accept_encoding) == shared.vary_hash
         && (settings.accept_encoding == AcceptEncodingKey::AsSent
             || acceptable(request, &shared.stored.headers))
+}
+
+/// An entry found in the cache, as a leader shares it with its followers.
+fn shared_from(settings: &Settings, request: &HeaderMap, entry: StoredResponse) -> Shared {
+    let skip = settings
+        .key_suffix
+        .as_ref()
+        .is_some_and(|s| s.skips_accept_language());
+    let vary = VaryHeaders::from_response(&entry.headers, skip);
+    let vary_hash = vary.hash_with(request, settings.accept_encoding);
+    Shared {
+        stored: entry,
+        vary,
+        vary_hash,
+    }
 }
 
 /// md5 of nothing: the Vary hash of a page without `Vary`.

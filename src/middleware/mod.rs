@@ -96,6 +96,20 @@
 //!   the header as sent ([`encoding`](crate::http::encoding)): one entry per
 //!   coding, not one per browser.
 //!
+//! # Herds and stale pages
+//!
+//! Misses coalesce: while the inner service answers one, other requests for
+//! the same page wait for its response (bounded by
+//! [`coalesce_wait`](CachePageLayer::coalesce_wait)) and get it when it was
+//! storable and fits them; across app instances that share Redis or
+//! memcached too ([`coalesce_across_instances`](CachePageLayer::coalesce_across_instances)).
+//! Stale pages are served within their `stale-while-revalidate` window while
+//! one request refreshes them, and within their `stale-if-error` window when
+//! the inner service fails ([`stale_while_revalidate`](CachePageLayer::stale_while_revalidate),
+//! [`stale_if_error`](CachePageLayer::stale_if_error)). A miss streams to the
+//! client while a copy is kept, and is stored when its body ends. Every
+//! response carries an [`Outcome`].
+//!
 //! # Failures and debugging
 //!
 //! The client never sees a cache failure: a backend error on lookup is a
@@ -113,6 +127,7 @@ mod flight;
 mod future;
 mod lookup;
 mod outcome;
+mod remote_lock;
 mod settings;
 mod site;
 mod store;

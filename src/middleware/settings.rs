@@ -31,6 +31,9 @@ pub(crate) struct Settings {
     /// `None`: no coalescing.
     pub(crate) coalesce: Option<Duration>,
     pub(crate) flights: Arc<Flights>,
+    /// Coalescing across instances through the cache; `None`: on for Redis
+    /// and memcached.
+    pub(crate) across_instances: Option<bool>,
     /// Stale windows for responses that do not give their own.
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) stale_if_error: Duration,
@@ -54,6 +57,7 @@ impl Settings {
             clock: Clock::default(),
             coalesce: Some(DEFAULT_COALESCE_WAIT),
             flights: Arc::default(),
+            across_instances: None,
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
             origin_timeout: None,
@@ -68,6 +72,12 @@ impl Settings {
             Some(cache) => Some(cache),
             None => Caches::global().await.ok().map(Caches::default),
         }
+    }
+
+    /// Whether misses coalesce across the instances that share `cache`.
+    pub(crate) fn coalesces_across_instances(&self, cache: &Cache) -> bool {
+        self.across_instances
+            .unwrap_or_else(|| super::remote_lock::on_by_default(cache))
     }
 
     /// The key suffix of a request (empty without one).
@@ -195,6 +205,18 @@ macro_rules! builders {
             pub fn coalesce(mut self, on: bool) -> Self {
                 self.settings_mut().coalesce =
                     on.then_some($crate::middleware::settings::DEFAULT_COALESCE_WAIT);
+                self
+            }
+
+            /// Coalescing across the app instances that share the cache: a
+            /// miss takes a lock key beside the page (one `add`, then one
+            /// compare-and-delete once stored), and an instance that finds it
+            /// taken polls the cache (10 ms doubling to 200 ms) within the
+            /// [`coalesce_wait`](Self::coalesce_wait) instead of calling the
+            /// inner service. On by default on Redis and memcached, off on
+            /// the other backends; a hit costs nothing either way.
+            pub fn coalesce_across_instances(mut self, on: bool) -> Self {
+                self.settings_mut().across_instances = Some(on);
                 self
             }
 

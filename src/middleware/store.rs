@@ -70,9 +70,11 @@ where
         };
         tracing::debug!(target: TARGET, url = %snapshot.url, %outcome, "cache");
         response.extensions_mut().insert(outcome);
-        // Dropping the snapshot's flight tells the followers to call the
-        // inner service themselves.
-        drop(snapshot.take_leader());
+        // Nothing to share: the followers call the inner service
+        // themselves, at once (not one after the other).
+        if let Some(leader) = snapshot.take_leader() {
+            leader.publish(None);
+        }
         response.map(CacheBody::origin)
     };
     let hint = response.body().size_hint();
@@ -184,14 +186,21 @@ impl Tee {
         let len = self.first.as_ref().map_or(self.more.len(), Bytes::len) as u64;
         if len > self.snapshot.settings.policy.max_body_size {
             tracing::debug!(target: TARGET, url = %self.snapshot.url, reason = %Bypass::TooLarge, "not stored");
+            if let Some(leader) = self.snapshot.take_leader() {
+                leader.publish(None);
+            }
             return false;
         }
         true
     }
 
-    /// Gives up storing (trailers, an error): logged; the flight ends.
+    /// Gives up storing (trailers, an error): logged; the followers call
+    /// the inner service themselves.
     pub(crate) fn abandon(self, reason: &str) {
         tracing::debug!(target: TARGET, url = %self.snapshot.url, reason, "not stored");
+        if let Some(leader) = self.snapshot.take_leader() {
+            leader.publish(None);
+        }
     }
 
     /// The body ended cleanly: hands the response to the followers, and
@@ -254,6 +263,9 @@ async fn store(snapshot: &Snapshot, shared: &Shared) {
         Ok(()) => cache.set_bytes(&key, entry, keep).await,
         Err(error) => Err(error),
     };
+    if let Some(lock) = snapshot.take_remote() {
+        lock.release().await;
+    }
     match result {
         Ok(()) => {
             tracing::debug!(target: TARGET, key = %key, keep = keep.as_secs(), "stored")
