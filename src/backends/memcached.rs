@@ -7,8 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use memcache::exp::{
-    Arithmetic, AsyncMetaClient, Delete, Error as McError, Get, Meta, MutationStatus, Router,
-    Set,
+    Arithmetic, AsyncMetaClient, Delete, Error as McError, Get, Meta, MutationStatus, Router, Set,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
