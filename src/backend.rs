@@ -140,6 +140,10 @@ pub enum ClearScope<'a> {
 /// let cache = tower_cache::Cache::new(std::sync::Arc::new(MapBackend::default()));
 /// cache.set("answer", &42, tower_cache::Timeout::Default).await?;
 /// assert_eq!(cache.incr("answer", 1).await?, 43);
+/// // `delete_if_equal` is the default here: a get, a comparison and a delete.
+/// cache.set_bytes("lock", &b"token"[..], tower_cache::Timeout::Default).await?;
+/// assert!(!cache.delete_if_equal("lock", b"other").await?);
+/// assert!(cache.delete_if_equal("lock", b"token").await?);
 /// # Ok(()) }
 /// ```
 #[async_trait]

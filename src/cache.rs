@@ -535,7 +535,8 @@ impl Cache {
     /// value. Round trips: one on Redis (a Lua script, `EVALSHA`; the first
     /// call on a server that does not have the script yet also sends it with
     /// `EVAL`), one statement on the database backends, two on memcached
-    /// (`mg` with the CAS token, then `md` with it), none on memory and file.
+    /// (`mg` with the CAS token, then `md` with it), none on memory and file
+    /// (the file backend holds its directory lock meanwhile).
     /// A backend of another crate that does not override
     /// [`CacheBackend::delete_if_equal`](crate::CacheBackend::delete_if_equal)
     /// gets the default: a `get` and a `delete`, two round trips and **not**

@@ -76,6 +76,18 @@ async fn test_delete() {
     assert_eq!(cache.get::<String>("key1").await.unwrap(), None);
 }
 
+/// Not a Django port: nothing is stored, so nothing is ever equal.
+#[tokio::test]
+async fn delete_if_equal_deletes_nothing() {
+    let cache = cache();
+    cache.set_bytes("key1", &b"spam"[..], D).await.unwrap();
+    assert!(!cache.delete_if_equal("key1", b"spam").await.unwrap());
+    assert!(matches!(
+        cache.delete_if_equal("key with spaces", b"spam").await,
+        Err(CacheError::InvalidKey { .. })
+    ));
+}
+
 #[tokio::test]
 async fn test_has_key() {
     let cache = cache();

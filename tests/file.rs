@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tower_cache::backends::FileBackend;
-use tower_cache::testing::{concurrent_add, concurrent_incr};
+use tower_cache::testing::{concurrent_add, concurrent_delete_if_equal, concurrent_incr};
 use tower_cache::{Cache, CacheBackend, CacheError, DynBackend, Timeout};
 
 /// This test binary's directory in Cargo's temporary directory for tests,
@@ -323,7 +323,7 @@ async fn file_names_are_djangos_and_no_temp_files_remain() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_incr_and_add_are_atomic() {
+async fn concurrent_incr_add_and_delete_if_equal_are_atomic() {
     let dir = temp_dir();
     // Two backends on one directory: as two processes would share it.
     let (_, one) = cache_in(dir.path());
@@ -340,6 +340,12 @@ async fn concurrent_incr_and_add_are_atomic() {
         let (x, y) = tokio::join!(
             concurrent_add(std::slice::from_ref(&one), &key, 10),
             concurrent_add(std::slice::from_ref(&two), &key, 10)
+        );
+        assert_eq!(x + y, 1, "round {round}");
+        let token = one.get_bytes(&key).await.unwrap().unwrap();
+        let (x, y) = tokio::join!(
+            concurrent_delete_if_equal(std::slice::from_ref(&one), &key, &token, 10),
+            concurrent_delete_if_equal(std::slice::from_ref(&two), &key, &token, 10)
         );
         assert_eq!(x + y, 1, "round {round}");
     }

@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Server, eventually, memcached_over as over, server_url, unique};
-use tower_cache::testing::{concurrent_add, concurrent_incr};
+use tower_cache::testing::{concurrent_add, concurrent_delete_if_equal, concurrent_incr};
 use tower_cache::{Cache, DynBackend, Timeout};
 
 async fn backend() -> DynBackend {
@@ -129,5 +129,11 @@ async fn two_caches_increment_and_add_atomically() {
     for round in 0..5 {
         let key = unique(&format!("contested{round}"));
         assert_eq!(concurrent_add(&caches, &key, 50).await, 1, "round {round}");
+        let token = caches[0].get_bytes(&key).await.unwrap().unwrap();
+        assert_eq!(
+            concurrent_delete_if_equal(&caches, &key, &token, 50).await,
+            1,
+            "round {round}"
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Server, eventually, server_url, unique};
-use tower_cache::testing::{concurrent_add, concurrent_incr};
+use tower_cache::testing::{concurrent_add, concurrent_delete_if_equal, concurrent_incr};
 use tower_cache::{Cache, CacheError, DynBackend, Timeout};
 
 async fn cache_from(url: &str) -> Cache {
@@ -88,6 +88,38 @@ mod cluster {
             .split(',')
             .map(|node| format!("redis://{node}"))
             .collect()
+    }
+
+    #[tokio::test]
+    async fn delete_if_equal_loads_its_script_on_every_node() {
+        let cache = Cache::builder(backend().await)
+            .key_prefix(unique("scripts"))
+            .build();
+        delete_if_equal_survives_a_script_flush(&cache, || {
+            for node in nodes() {
+                assert_eq!(redis_cli(&node, &["SCRIPT", "FLUSH"]), "OK");
+            }
+        })
+        .await;
+        // Keys on every node were deleted by the script run on that node.
+        let keys: Vec<String> = (0..30).map(|i| format!("lock{i}")).collect();
+        for key in &keys {
+            cache
+                .set_bytes(key, key.clone(), Timeout::Default)
+                .await
+                .unwrap();
+        }
+        for key in &keys {
+            assert!(!cache.delete_if_equal(key, b"other").await.unwrap());
+            assert!(cache.delete_if_equal(key, key.as_bytes()).await.unwrap());
+        }
+        assert!(
+            cache
+                .get_many::<String, _, _>(&keys)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
@@ -228,7 +260,65 @@ async fn two_pools_increment_and_add_atomically() {
     for round in 0..5 {
         let key = unique(&format!("contested{round}"));
         assert_eq!(concurrent_add(&caches, &key, 50).await, 1, "round {round}");
+        let token = caches[0].get_bytes(&key).await.unwrap().unwrap();
+        assert_eq!(
+            concurrent_delete_if_equal(&caches, &key, &token, 50).await,
+            1,
+            "round {round}"
+        );
     }
+}
+
+/// The SHA-1 of the `delete_if_equal` script, as Redis names it.
+const DELETE_IF_EQUAL_SHA1: &str = "d02e481a9c91ceec59c5822a58a49d5d5d7ac80b";
+
+/// `delete_if_equal` on a server that does not have its script (after
+/// `SCRIPT FLUSH`, a restart, a failover): `EVALSHA` fails with `NOSCRIPT`,
+/// `EVAL` runs it and caches it, so the next call is an `EVALSHA` again.
+async fn delete_if_equal_survives_a_script_flush(cache: &Cache, flush: impl Fn()) {
+    for round in 0..2 {
+        flush();
+        let key = unique(&format!("flushed{round}"));
+        cache
+            .set_bytes(&key, &b"mine"[..], Timeout::Default)
+            .await
+            .unwrap();
+        assert!(!cache.delete_if_equal(&key, b"theirs").await.unwrap());
+        assert!(cache.delete_if_equal(&key, b"mine").await.unwrap());
+        assert!(!cache.has_key(&key).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn delete_if_equal_loads_its_script_when_the_server_lacks_it() {
+    let url = server_url("REDIS_URL");
+    let cache = cache_from(&url).await;
+    delete_if_equal_survives_a_script_flush(&cache, || {
+        assert_eq!(redis_cli(&url, &["SCRIPT", "FLUSH"]), "OK");
+    })
+    .await;
+    // EVAL cached it under the SHA-1 that EVALSHA sends.
+    assert_eq!(
+        redis_cli(&url, &["SCRIPT", "EXISTS", DELETE_IF_EQUAL_SHA1]),
+        "1"
+    );
+    // With replicas to wait for, EVALSHA and WAIT share a round trip: the
+    // NOSCRIPT answer still comes back, and the write still reaches the replica.
+    let url = server_url("REDIS_REPLICA_URL");
+    let cache = cache_from(&with_option(&url, "wait_replicas=1")).await;
+    let primary = format!(
+        "redis://{}",
+        url.split("://")
+            .nth(1)
+            .unwrap()
+            .split([',', '/', '?'])
+            .next()
+            .unwrap()
+    );
+    delete_if_equal_survives_a_script_flush(&cache, || {
+        assert_eq!(redis_cli(&primary, &["SCRIPT", "FLUSH"]), "OK");
+    })
+    .await;
 }
 
 #[tokio::test]

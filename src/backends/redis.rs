@@ -885,6 +885,15 @@ mod tests {
     }
 
     #[test]
+    fn scripts_are_sent_by_the_sha1_of_their_code() {
+        // `printf '%s' "$code" | sha1sum`: what Redis names the script.
+        assert_eq!(
+            DELETE_IF_EQUAL.sha1,
+            "d02e481a9c91ceec59c5822a58a49d5d5d7ac80b"
+        );
+    }
+
+    #[test]
     fn scan_patterns_take_the_prefix_literally() {
         assert_eq!(glob_escape("site:"), "site:*");
         assert_eq!(glob_escape("a*b?[c]\\:"), "a\\*b\\?\\[c\\]\\\\:*");

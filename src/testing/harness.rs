@@ -211,6 +211,34 @@ pub async fn concurrent_add(caches: &[Cache], key: &str, tasks: usize) -> usize 
     winners
 }
 
+/// Runs `tasks` concurrent `delete_if_equal`s of `key` with `expected`, task
+/// `i` through `caches[i % caches.len()]`, and returns how many said they
+/// deleted (one, if the key held `expected` and the backend is atomic).
+pub async fn concurrent_delete_if_equal(
+    caches: &[Cache],
+    key: &str,
+    expected: &[u8],
+    tasks: usize,
+) -> usize {
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            let (cache, key) = (caches[i % caches.len()].clone(), key.to_owned());
+            let expected = expected.to_vec();
+            tokio::spawn(async move {
+                cache
+                    .delete_if_equal(&key, &expected)
+                    .await
+                    .expect("delete_if_equal")
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for handle in handles {
+        winners += usize::from(handle.await.expect("delete_if_equal task panicked"));
+    }
+    winners
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;

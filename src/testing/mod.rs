@@ -33,4 +33,4 @@ mod harness;
 pub use doubles::{FailingBackend, Instrumented, Unserializable};
 #[doc(hidden)]
 pub use harness::{__ClearLock, ClearGuard};
-pub use harness::{Harness, concurrent_add, concurrent_incr};
+pub use harness::{Harness, concurrent_add, concurrent_delete_if_equal, concurrent_incr};

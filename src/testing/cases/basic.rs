@@ -9,6 +9,7 @@ use super::support::*;
 use crate::Timeout;
 use crate::error::CacheError;
 use crate::testing::Unserializable;
+use crate::testing::concurrent_delete_if_equal;
 use crate::testing::harness::cases;
 
 cases! {
@@ -96,6 +97,79 @@ cases! {
     /// `delete` of a missing key returns `false`.
     pub async fn test_delete_nonexistent(h: &Harness) {
         assert!(!h.default.delete("nonexistent_key").await.unwrap());
+    }
+
+    /// `delete_if_equal` deletes a live entry only when its bytes are exactly
+    /// the expected ones, under the made key (prefix and version). Not a
+    /// Django port: Django's cache has no compare-and-delete; it is what a
+    /// lock taken with `add` needs, to be released by its holder only.
+    pub async fn test_delete_if_equal(h: &Harness) {
+        // The exact bytes: deleted, and only once.
+        h.default.set_bytes("lock", &b"token-1"[..], D).await.unwrap();
+        assert!(h.default.delete_if_equal("lock", b"token-1").await.unwrap());
+        assert!(!h.default.has_key("lock").await.unwrap());
+        assert!(!h.default.delete_if_equal("lock", b"token-1").await.unwrap());
+        // Other bytes, however close: kept.
+        h.default.set_bytes("lock", &b"token-2"[..], D).await.unwrap();
+        for other in [
+            &b"token-1"[..],
+            b"token-",
+            b"token-22",
+            b"token-2 ",
+            b"TOKEN-2",
+            b"",
+        ] {
+            assert!(!h.default.delete_if_equal("lock", other).await.unwrap(), "{other:?}");
+        }
+        assert_eq!(
+            h.default.get_bytes("lock").await.unwrap().as_deref(),
+            Some(&b"token-2"[..])
+        );
+        // A missing key.
+        assert!(!h.default.delete_if_equal("missing", b"token").await.unwrap());
+        // Binary values compare byte by byte; a typed value as its encoding.
+        const BINARY: [u8; 7] = [0, 255, 1, 0, 128, 13, 10];
+        h.default.set_bytes("binary", &BINARY[..], D).await.unwrap();
+        assert!(!h.default.delete_if_equal("binary", &BINARY[..6]).await.unwrap());
+        assert!(h.default.delete_if_equal("binary", &BINARY).await.unwrap());
+        h.default.set("typed", "v", D).await.unwrap();
+        assert!(!h.default.delete_if_equal("typed", b"v").await.unwrap());
+        assert!(h.default.delete_if_equal("typed", b"\"v\"").await.unwrap());
+        // Other versions and prefixes are other keys.
+        h.default.set_bytes("shared", &b"t"[..], D).await.unwrap();
+        assert!(!h.v2.delete_if_equal("shared", b"t").await.unwrap());
+        assert!(!h.prefix.delete_if_equal("shared", b"t").await.unwrap());
+        h.v2.set_bytes("shared", &b"t"[..], D).await.unwrap();
+        assert!(h.v2.delete_if_equal("shared", b"t").await.unwrap());
+        assert!(h.default.has_key("shared").await.unwrap());
+        assert!(h.default.delete_if_equal("shared", b"t").await.unwrap());
+        // An expired entry never matches (and can be taken again).
+        h.default
+            .set_bytes("expiring", &b"t"[..], secs(1))
+            .await
+            .unwrap();
+        sleep_secs(2).await;
+        assert!(!h.default.delete_if_equal("expiring", b"t").await.unwrap());
+        assert!(h.default.add_bytes("expiring", &b"u"[..], D).await.unwrap());
+        assert!(!h.default.delete_if_equal("expiring", b"t").await.unwrap());
+        assert!(h.default.delete_if_equal("expiring", b"u").await.unwrap());
+    }
+
+    /// Of many concurrent `delete_if_equal`s of one entry with its value,
+    /// exactly one deletes it. Not a Django port (see `test_delete_if_equal`).
+    pub async fn test_delete_if_equal_concurrent(h: &Harness) {
+        let caches = std::slice::from_ref(&h.default);
+        for round in 0..3 {
+            let key = format!("contested-lock-{round}");
+            let token = format!("token-{round}");
+            h.default.set_bytes(&key, token.clone(), D).await.unwrap();
+            assert_eq!(
+                concurrent_delete_if_equal(caches, &key, token.as_bytes(), 20).await,
+                1,
+                "round {round}"
+            );
+            assert!(!h.default.has_key(&key).await.unwrap());
+        }
     }
 
     /// `has_key` is true for live keys, forever keys and stored `None`s.

@@ -79,6 +79,10 @@ async fn assert_invalid_key(
     check(cache.decr(key, 1).await.map(drop), "decr");
     check(cache.touch(key, D).await.map(drop), "touch");
     check(cache.delete(key).await.map(drop), "delete");
+    check(
+        cache.delete_if_equal(key, b"value").await.map(drop),
+        "delete_if_equal",
+    );
     check(cache.has_key(key).await.map(drop), "has_key");
     check(
         cache.get_many::<String, _, _>([key]).await.map(drop),
