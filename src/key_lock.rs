@@ -67,17 +67,24 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Locks with `k` held, and a task waiting for it.
+    async fn held_and_waiting() -> (
+        &'static KeyLocks,
+        KeyGuard<'static>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let locks: &'static KeyLocks = Box::leak(Box::default());
+        let first = locks.lock("k").await;
+        let waiting = tokio::spawn(async move {
+            let _second = locks.lock("k").await;
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        (locks, first, waiting)
+    }
+
     #[tokio::test]
     async fn one_holder_at_a_time_and_the_table_empties() {
-        let locks = Arc::new(KeyLocks::default());
-        let first = locks.lock("k").await;
-        let waiting = {
-            let locks = locks.clone();
-            tokio::spawn(async move {
-                let _second = locks.lock("k").await;
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (locks, first, waiting) = held_and_waiting().await;
         assert!(!waiting.is_finished(), "the second waits");
         let _other = locks.lock("other").await; // another key does not
         drop(first);
@@ -88,15 +95,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_waiter_leaves_nothing() {
-        let locks = Arc::new(KeyLocks::default());
-        let first = locks.lock("k").await;
-        let waiting = {
-            let locks = locks.clone();
-            tokio::spawn(async move {
-                let _second = locks.lock("k").await;
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (locks, first, waiting) = held_and_waiting().await;
         waiting.abort();
         let _ = waiting.await;
         drop(first);

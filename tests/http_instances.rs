@@ -101,22 +101,21 @@ async fn two_instances(url: &str, across: Option<bool>) -> usize {
     calls
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_herd_over_two_instances_on_redis_calls_the_origin_once() {
-    let url = common::server_url("REDIS_URL");
-    assert_eq!(two_instances(&url, None).await, 1);
+/// One test per shared server the suite starts, each on by default.
+macro_rules! one_call_on {
+    ($($name:ident: $var:literal),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let url = common::server_url($var);
+            assert_eq!(two_instances(&url, None).await, 1);
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_herd_over_two_instances_on_redis_cluster_calls_the_origin_once() {
-    let url = common::server_url("REDIS_CLUSTER_URL");
-    assert_eq!(two_instances(&url, None).await, 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_herd_over_two_instances_on_memcached_calls_the_origin_once() {
-    let url = common::server_url("MEMCACHED_URLS");
-    assert_eq!(two_instances(&url, None).await, 1);
+one_call_on! {
+    a_herd_over_two_instances_on_redis_calls_the_origin_once: "REDIS_URL",
+    a_herd_over_two_instances_on_redis_cluster_calls_the_origin_once: "REDIS_CLUSTER_URL",
+    a_herd_over_two_instances_on_memcached_calls_the_origin_once: "MEMCACHED_URLS",
 }
 
 /// Off by default on databases (a miss would cost two more round trips

@@ -17,12 +17,12 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower_service::Service;
 
-use super::TARGET;
 use super::body::CacheBody;
 use super::lookup::{Looked, RefreshTicket, Snapshot, lookup, start};
 use super::outcome::{Answer, Outcome};
 use super::settings::Settings;
 use super::store::{fallback, respond};
+use super::{TARGET, spawn_or_skip};
 use crate::error::BoxError;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -209,16 +209,12 @@ where
     ResB::Data: Into<Bytes>,
     ResB::Error: Into<BoxError>,
 {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!(target: TARGET, "no Tokio runtime to refresh a stale page on");
-        return;
-    };
     let bound = match &after {
         After::Store(s) | After::Mark(s) => s.settings.coalesce,
         _ => None,
     }
     .unwrap_or(super::settings::DEFAULT_COALESCE_WAIT);
-    runtime.spawn(async move {
+    spawn_or_skip("refresh a stale page", async move {
         let response = match tokio::time::timeout(bound, future).await {
             Ok(Ok(response)) => response,
             Ok(Err(_)) => return tracing::debug!(target: TARGET, "stale page refresh failed"),
@@ -240,11 +236,7 @@ where
     ResB::Data: Into<Bytes>,
     ResB::Error: Into<BoxError>,
 {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!(target: TARGET, "no Tokio runtime to refresh a stale page on");
-        return;
-    };
-    runtime.spawn(async move {
+    spawn_or_skip("refresh a stale page", async move {
         if std::future::poll_fn(|cx| service.poll_ready(cx))
             .await
             .is_ok()

@@ -52,6 +52,31 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
+    /// A request's snapshot, as a stale page's refresh needs it: a miss
+    /// because the entry is stale, with no flight, lock or fallback yet.
+    fn new(
+        settings: &Arc<Settings>,
+        cache: &Cache,
+        parts: &Parts,
+        url: Md5Hex,
+        suffix: String,
+        authorized: bool,
+    ) -> Snapshot {
+        Snapshot {
+            settings: settings.clone(),
+            cache: cache.clone(),
+            method: parts.method.clone(),
+            headers: parts.headers.clone(),
+            url,
+            suffix,
+            authorized,
+            answer: Answer::Miss(MissBecause::Stale),
+            leader: Mutex::new(None),
+            remote: Mutex::new(None),
+            fallback: None,
+        }
+    }
+
     /// Whether `Accept-Language` is left out of the key (it is in the suffix).
     pub(crate) fn skips_accept_language(&self) -> bool {
         self.settings
@@ -162,17 +187,8 @@ pub(crate) async fn lookup<ReqB, ResB>(
                     return Looked::Stale(response, None);
                 };
                 let snapshot = Arc::new(Snapshot {
-                    cache: cache.clone(),
-                    method: parts.method.clone(),
-                    headers: parts.headers.clone(),
-                    url,
-                    suffix,
-                    authorized,
-                    answer: Answer::Miss(MissBecause::Stale),
                     leader: Mutex::new(Some(leader)),
-                    remote: Mutex::new(None),
-                    fallback: None,
-                    settings: settings.clone(),
+                    ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized)
                 });
                 let refresh = match side {
                     // This layer stores: it refreshes with this request.
@@ -279,17 +295,11 @@ pub(crate) async fn lookup<ReqB, ResB>(
     }
     tracing::debug!(target: TARGET, url = %url, outcome = %Outcome::answered(answer), "cache");
     let snapshot = Arc::new(Snapshot {
-        cache: cache.clone(),
-        method: parts.method.clone(),
-        headers: parts.headers.clone(),
-        url,
-        suffix,
-        authorized,
         answer,
         leader: Mutex::new(leader),
         remote: Mutex::new(remote),
         fallback,
-        settings,
+        ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized)
     });
     let after = match side {
         Side::Both => After::Store(snapshot),

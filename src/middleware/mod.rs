@@ -144,3 +144,14 @@ pub use update::{UpdateCache, UpdateCacheLayer};
 
 /// The target of every tracing event of the layers.
 const TARGET: &str = "tower_cache::http";
+
+/// Runs `task` on the current Tokio runtime, in the background; without
+/// one, logs that `what` was skipped (it is never needed for correctness:
+/// a store, a refresh or a lock release that does not happen only costs a
+/// later miss or a lock that expires).
+fn spawn_or_skip(what: &str, task: impl std::future::Future<Output = ()> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn(task)),
+        Err(_) => tracing::warn!(target: TARGET, "no Tokio runtime to {what} on; skipped"),
+    }
+}

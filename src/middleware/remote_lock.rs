@@ -102,10 +102,10 @@ impl Drop for RemoteLock {
         }
         // Not stored (or given up): release in the background; without a
         // runtime, the lock expires by itself.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (cache, key, token) = (self.cache.clone(), self.key.clone(), self.token.clone());
-            runtime.spawn(async move { release(&cache, &key, &token).await });
-        }
+        let (cache, key, token) = (self.cache.clone(), self.key.clone(), self.token.clone());
+        super::spawn_or_skip("release a coalescing lock", async move {
+            release(&cache, &key, &token).await
+        });
     }
 }
 

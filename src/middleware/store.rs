@@ -133,10 +133,7 @@ where
         let mut store = tee.finish();
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         if store.as_mut().poll(&mut cx).is_pending() {
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => drop(runtime.spawn(store)),
-                Err(_) => tracing::warn!(target: TARGET, "no Tokio runtime to store a response on"),
-            }
+            super::spawn_or_skip("store a response", store);
         }
         return response.map(CacheBody::origin);
     }

@@ -66,10 +66,13 @@ pub(crate) async fn fresh(
     url: &str,
     configure: impl FnOnce(DatabaseBackendBuilder) -> DatabaseBackendBuilder,
 ) -> DatabaseBackend {
-    configure(DatabaseBackend::builder(url).table(unique_table()))
-        .build()
-        .await
-        .expect("backend")
+    // Every test of a binary shares one SQLite file (as processes share
+    // one): on a loaded machine a writer may queue behind the others for
+    // longer than the 5 s default before SQLite's busy handler gives up.
+    let builder = DatabaseBackend::builder(url)
+        .table(unique_table())
+        .command_timeout(Duration::from_secs(30));
+    configure(builder).build().await.expect("backend")
 }
 
 fn cache_over(backend: &DatabaseBackend) -> Cache {
