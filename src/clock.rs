@@ -12,7 +12,6 @@ pub(crate) fn since_epoch() -> Duration {
 }
 
 /// Now, in whole seconds since the Unix epoch.
-#[cfg(feature = "memcached")]
 pub(crate) fn unix_secs() -> u64 {
     since_epoch().as_secs()
 }

@@ -91,14 +91,6 @@
 mod backend;
 pub mod backends;
 mod cache;
-// Only the backends behind these features read the wall clock so far.
-#[cfg(any(
-    feature = "memcached",
-    feature = "sqlite",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "file"
-))]
 mod clock;
 mod codec;
 mod error;

@@ -37,7 +37,7 @@ fn instance(calls: &Arc<AtomicUsize>, layer: CachePageLayer) -> Router {
                 let calls = calls.clone();
                 async move {
                     let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    tokio::time::sleep(Duration::from_millis(1000)).await;
                     format!("page {n}")
                 }
             }),
@@ -161,4 +161,61 @@ async fn a_private_page_releases_the_lock() {
         started.elapsed() < Duration::from_secs(4),
         "no one waits out the bound"
     );
+}
+
+/// GET / with `host` over a real connection; the status line, the
+/// `Content-Length` and the body as a client reads them.
+async fn get_over_tcp(addr: std::net::SocketAddr) -> (String, Option<usize>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let length = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().unwrap())
+    });
+    (
+        head.lines().next().unwrap().to_owned(),
+        length,
+        body.to_owned(),
+    )
+}
+
+/// Through hyper, on a backend whose store waits for the network: the
+/// client of a miss gets the whole page with its true length (the store
+/// runs before the last chunk is handed on), and the next client a hit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_on_redis_reaches_a_real_client_whole() {
+    let url = common::server_url("REDIS_URL");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = Router::new()
+        .route(
+            "/",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { "the whole page" }
+            }),
+        )
+        .route_layer(
+            cache_page(Duration::from_secs(60))
+                .cache(instance_cache(&url, &common::unique("tcp")).await),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    for _ in 0..2 {
+        let (status, length, body) = get_over_tcp(addr).await;
+        assert!(status.contains("200"), "{status}");
+        assert_eq!(body, "the whole page");
+        assert_eq!(length, Some(body.len()));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
 }

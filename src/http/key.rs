@@ -69,13 +69,8 @@ pub struct Md5Hex([u8; 32]);
 impl Md5Hex {
     /// The digest of what `hasher` was fed.
     pub(crate) fn of(hasher: Md5) -> Md5Hex {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let digest = hasher.finalize();
         let mut out = [0u8; 32];
-        for (i, byte) in digest.iter().enumerate() {
-            out[2 * i] = HEX[usize::from(byte >> 4)];
-            out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
-        }
+        crate::hex::encode_into(&hasher.finalize(), &mut out);
         Md5Hex(out)
     }
 

@@ -212,20 +212,28 @@ where
             Kind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
-            Kind::Origin { body } | Kind::Tee { body, .. } => body.size_hint(),
-            Kind::Started { first, rest } => {
-                let mut hint = rest.size_hint();
-                if let Some(Some(Ok(frame))) = first {
-                    let len = frame.data_ref().map_or(0, |d| d.len() as u64);
-                    hint.set_lower(hint.lower().saturating_add(len));
-                    if let Some(upper) = hint.upper() {
-                        hint.set_upper(upper.saturating_add(len));
-                    }
-                }
-                hint
-            }
+            Kind::Origin { body } => body.size_hint(),
+            // What the body has left, plus a frame read and held back.
+            Kind::Tee { body, last, .. } => plus_held(body.size_hint(), last),
+            Kind::Started { first, rest } => plus_held(rest.size_hint(), first),
         }
     }
+}
+
+/// `hint` grown by the data of a frame read but not yet handed on.
+fn plus_held(
+    mut hint: SizeHint,
+    held: &Option<Option<Result<Frame<Bytes>, BoxError>>>,
+) -> SizeHint {
+    if let Some(Some(Ok(frame))) = held {
+        let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+        // Upper first: `set_lower` refuses a lower bound above the upper.
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper.saturating_add(len));
+        }
+        hint.set_lower(hint.lower().saturating_add(len));
+    }
+    hint
 }
 
 fn convert<D: Into<Bytes>, E: Into<BoxError>>(

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The time the layers judge freshness and `Age` by: the system's, or, for
 /// tests of freshness, the system's moved forward by hand.
@@ -50,9 +50,7 @@ impl Clock {
 
     /// Now, in Unix seconds.
     pub fn now(&self) -> u64 {
-        let system = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let system = crate::clock::unix_secs();
         match &self.offset {
             None => system,
             Some(offset) => system.saturating_add(offset.load(Ordering::Relaxed)),

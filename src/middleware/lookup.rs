@@ -249,45 +249,51 @@ pub(crate) async fn lookup<ReqB, ResB>(
             let lock = remote_lock::lock_key(&key);
             let deadline = tokio::time::Instant::now() + bound;
             let mut pause = remote_lock::FIRST_POLL;
+            let mut first = true;
             loop {
+                if !first {
+                    // Another instance fetches: poll the cache for its page
+                    // (before taking the lock again: a free lock is a page
+                    // just stored, or one that was not storable).
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(remote_lock::LONGEST_POLL);
+                    let found = find(
+                        &settings,
+                        cache,
+                        &parts.method,
+                        &parts.headers,
+                        &url,
+                        &suffix,
+                    )
+                    .await;
+                    if let Some(found) = found.ok().filter(|f| {
+                        f.entry.times.is_fresh(now)
+                            && settings
+                                .policy
+                                .may_serve(authorized, &f.entry.headers)
+                                .is_ok()
+                    }) {
+                        let outcome = Outcome::answered(Answer::Coalesced);
+                        tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
+                        if let Some(leader) = leader.take() {
+                            leader.publish(Some(Arc::new(shared_from(
+                                &settings,
+                                &parts.headers,
+                                found.entry.clone(),
+                            ))));
+                        }
+                        return Looked::Hit(hit_response(found.entry, head, now, outcome));
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        // The wait bound passed: fetch without the lock.
+                        break;
+                    }
+                }
+                first = false;
                 match remote_lock::take(cache, &lock, bound).await {
                     Took::Held(held) => remote = Some(held),
                     Took::Failed => {}
-                    Took::Busy if tokio::time::Instant::now() < deadline => {
-                        // Another instance fetches: poll the cache for its page.
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(remote_lock::LONGEST_POLL);
-                        let found = find(
-                            &settings,
-                            cache,
-                            &parts.method,
-                            &parts.headers,
-                            &url,
-                            &suffix,
-                        )
-                        .await;
-                        if let Some(found) = found.ok().filter(|f| {
-                            f.entry.times.is_fresh(now)
-                                && settings
-                                    .policy
-                                    .may_serve(authorized, &f.entry.headers)
-                                    .is_ok()
-                        }) {
-                            let outcome = Outcome::answered(Answer::Coalesced);
-                            tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
-                            if let Some(leader) = leader.take() {
-                                leader.publish(Some(Arc::new(shared_from(
-                                    &settings,
-                                    &parts.headers,
-                                    found.entry.clone(),
-                                ))));
-                            }
-                            return Looked::Hit(hit_response(found.entry, head, now, outcome));
-                        }
-                        continue;
-                    }
-                    // The wait bound passed: fetch without the lock.
-                    Took::Busy => {}
+                    Took::Busy => continue,
                 }
                 break;
             }

@@ -40,6 +40,16 @@ use crate::http::policy::{Lifetime, Policy};
 /// (it travels in the response's extensions), so the two can never disagree
 /// on the cache, the key prefix or the rules.
 ///
+/// The update layer has nothing to configure, so a pair that disagrees
+/// cannot be written:
+///
+/// ```compile_fail
+/// # fn no(cache: tower_cache::Cache) {
+/// // There is no UpdateCacheLayer of its own, with a cache or a prefix.
+/// let update = tower_cache::middleware::UpdateCacheLayer::new().cache(cache);
+/// # }
+/// ```
+///
 /// Without [`.cache(..)`](SiteCache::cache), pages go to the `"default"`
 /// cache of [`Caches::global`](crate::Caches::global) (from `CACHE_URL`).
 ///
