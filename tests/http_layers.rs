@@ -1033,3 +1033,56 @@ async fn a_backend_that_waits_gives_the_same_answers() {
     }
     assert_eq!(origin.calls(), 1);
 }
+
+/// Attack: `GET http://evil.example/ HTTP/1.1` with `Host: victim.example`.
+/// The origin, reading the URI, renders evil.example's page; it must never
+/// be served to victim.example's visitors.
+#[tokio::test]
+async fn an_absolute_form_target_cannot_poison_another_hosts_page() {
+    let origin = Counting::new(|request| {
+        let host = request.uri().host().unwrap_or("victim.example").to_owned();
+        let mut response = page("", &[]);
+        *response.body_mut() = Full::new(Bytes::from(format!("page of {host}")));
+        response
+    });
+    let svc = cached(&origin);
+    let attack = Request::get("http://evil.example/")
+        .header(header::HOST, "victim.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&svc, attack).await.body, "page of evil.example");
+    let victim = Request::get("/")
+        .header(header::HOST, "victim.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&svc, victim).await.body, "page of victim.example");
+}
+
+/// Attack: two `Host` headers (a 400 by RFC 9112), keyed under the first.
+#[tokio::test]
+async fn two_host_headers_are_never_cached() {
+    let origin = Counting::new(|_| page("x", &[]));
+    let svc = cached(&origin);
+    for _ in 0..2 {
+        let request = Request::get("/")
+            .header(header::HOST, "victim.example")
+            .header(header::HOST, "evil.example")
+            .body(Body::empty())
+            .unwrap();
+        send(&svc, request).await;
+    }
+    assert_eq!(origin.calls(), 2);
+}
+
+/// An `Expires` in the past (without `max-age`) must not give a copy that
+/// was just stored an `Age` of decades.
+#[tokio::test]
+async fn age_never_exceeds_the_time_in_the_cache() {
+    let origin = Counting::new(|_| page("x", &[("expires", "Thu, 01 Jan 1998 00:00:00 GMT")]));
+    let svc = site_wide(&origin, fresh_cache());
+    send(&svc, get("/")).await;
+    let hit = send(&svc, get("/")).await;
+    assert_eq!(origin.calls(), 1);
+    let age: u64 = hit.headers[header::AGE].to_str().unwrap().parse().unwrap();
+    assert!(age <= 1, "Age {age}");
+}

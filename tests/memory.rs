@@ -116,3 +116,26 @@ async fn clones_share_entries() {
     a.set("value", &42, Timeout::Default).await.unwrap();
     assert_eq!(b.get::<i64>("value").await.unwrap(), Some(42));
 }
+
+/// Attack (or just a big site): many large pages in a default memory cache.
+/// It is bounded by bytes, not entries: 256 pages of 1 MiB keep at most
+/// 64 MiB (about 63 of them), not 256 MiB.
+#[tokio::test]
+async fn the_default_memory_cache_is_bounded_by_bytes() {
+    let memory = MemoryBackend::new();
+    let cache = Cache::new(Arc::new(memory.clone()));
+    let page = bytes::Bytes::from(vec![b'x'; 1024 * 1024]);
+    for i in 0..256 {
+        cache
+            .set_bytes(&format!("page{i}"), page.clone(), Timeout::Default)
+            .await
+            .unwrap();
+        memory.run_pending_tasks().await;
+    }
+    assert!(
+        memory.entry_count() <= 64,
+        "{} pages kept",
+        memory.entry_count()
+    );
+    assert!(memory.entry_count() > 0);
+}

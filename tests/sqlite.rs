@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::SqlitePool;
@@ -13,17 +13,24 @@ use support::database::{fresh, unique_table};
 use tower_cache::backends::DatabaseBackend;
 use tower_cache::{Cache, CacheBackend, CacheError, DynBackend, Timeout};
 
-/// One database file for this test binary, in Cargo's temporary directory
-/// for tests, replacing the last run's; every test has its own table in it.
-fn database_file() -> &'static str {
-    static FILE: OnceLock<String> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sqlite-tests.db");
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-        path.to_str().expect("UTF-8 path").to_owned()
-    })
+/// One database file per test (per test thread), in Cargo's temporary
+/// directory for tests, replacing the last run's. Each test has its own
+/// tables in it. Sixty tests creating tables in one shared file made
+/// SQLite answer "database is locked" at once now and then (a schema
+/// change under way), which no busy timeout waits out.
+fn database_file() -> String {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sqlite-tests");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a directory for the test databases");
+        dir
+    });
+    thread_local! {
+        static FILE: String = format!("{}.db", support::database::unique_table());
+    }
+    let path = dir.join(FILE.with(Clone::clone));
+    path.to_str().expect("UTF-8 path").to_owned()
 }
 
 fn url() -> Option<String> {

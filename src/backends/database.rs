@@ -29,9 +29,10 @@ use stamp::Stamp;
 /// parameters per statement, PostgreSQL and MySQL 65,535).
 const KEYS_PER_STATEMENT: usize = 500;
 
-/// How often an operation the database aborted as a deadlock victim is tried
-/// again.
-const MAX_RETRIES: u32 = 8;
+/// How often an operation the database aborted as a deadlock victim (or
+/// SQLite found busy at once) is tried again.
+/// (The operation as a whole stays bounded by the command timeout.)
+const MAX_RETRIES: u32 = 40;
 
 /// An SQL cache table (Django's `DatabaseCache`), on SQLite, PostgreSQL or
 /// MySQL/MariaDB through [`sqlx`].
@@ -321,8 +322,14 @@ fn connect(dialect: Dialect, url: &Url, builder: &DatabaseBackendBuilder) -> Res
             let in_memory = url.path() == ":memory:"
                 || url.query_pairs().any(|(k, v)| k == "mode" && v == "memory");
             let explicit_mode = url.query_pairs().any(|(k, _)| k == "mode");
+            // A `mode=` in the URL says whether to create the file (`rwc`
+            // does); without one, the file is created if missing.
+            let options = if explicit_mode {
+                options
+            } else {
+                options.create_if_missing(true)
+            };
             let options = options
-                .create_if_missing(!explicit_mode)
                 .busy_timeout(builder.command_timeout)
                 .synchronous(SqliteSynchronous::Normal);
             let pool = if in_memory {
@@ -518,7 +525,7 @@ impl Inner {
                 match work().await {
                     Err(err) if retries < MAX_RETRIES && is_deadlock(&err) => {
                         retries += 1;
-                        let pause = fastrand::u64(1..=5 * u64::from(retries));
+                        let pause = fastrand::u64(1..=(5 * u64::from(retries)).min(50));
                         tokio::time::sleep(Duration::from_millis(pause)).await;
                     }
                     outcome => return outcome,
@@ -684,10 +691,17 @@ impl Inner {
 }
 
 /// Whether the database aborted the statement to break a deadlock (or a
-/// serialization conflict), asking the client to try again.
+/// serialization conflict), asking the client to try again: PostgreSQL's
+/// and MySQL's SQLSTATEs, and SQLite's `SQLITE_BUSY` codes, which SQLite
+/// returns at once, without waiting out `busy_timeout`, where waiting could
+/// deadlock (a WAL snapshot gone stale, a WAL being recovered), and which
+/// its documentation answers with "roll back and try again".
 fn is_deadlock(err: &sqlx::Error) -> bool {
     match err {
-        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40001" | "40P01")),
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("40001" | "40P01" | "5" | "261" | "517")
+        ),
         _ => false,
     }
 }

@@ -37,10 +37,11 @@ const ENTRY_OVERHEAD: usize = 64;
 /// An in-process cache (Django's `LocMemCache`) on [`moka`]'s concurrent,
 /// bounded cache. URL: `memory://?max_capacity=10000` or `memory://?max_bytes=64MiB`.
 ///
-/// * Bounded by entries ([`max_capacity`](MemoryBackendBuilder::max_capacity),
-///   default 10,000) or by bytes ([`max_bytes`](MemoryBackendBuilder::max_bytes):
-///   key + value + about 64 bytes of bookkeeping per entry); moka evicts by
-///   TinyLFU (frequency and recency), not Django's pure LRU.
+/// * Bounded by bytes ([`max_bytes`](MemoryBackendBuilder::max_bytes), default
+///   64 MiB: key + value + about 64 bytes of bookkeeping per entry, so a
+///   default cache never grows past about 64 MiB whatever its pages weigh),
+///   or by entries ([`max_capacity`](MemoryBackendBuilder::max_capacity));
+///   moka evicts by TinyLFU (frequency and recency), not Django's pure LRU.
 /// * Per-entry expiry; `get` never returns an expired entry.
 /// * `add`, `incr`, `touch` and `delete_if_equal` are atomic: moka runs them
 ///   under the key's lock.
@@ -57,7 +58,7 @@ const ENTRY_OVERHEAD: usize = 64;
 /// # async fn main() -> tower_cache::Result<()> {
 /// let backend = MemoryBackend::builder().max_bytes(64 * 1024 * 1024).build().await?;
 /// let cache = Cache::new(Arc::new(backend));
-/// // Or, with the default bound of 10,000 entries:
+/// // Or, with the default bound of 64 MiB:
 /// let cache = Cache::new(Arc::new(MemoryBackend::new()));
 /// # Ok(()) }
 /// ```
@@ -113,15 +114,16 @@ pub struct MemoryBackendBuilder {
 }
 
 impl MemoryBackendBuilder {
-    /// The most entries kept (default 10,000). Ignored when
-    /// [`max_bytes`](Self::max_bytes) is set.
+    /// The most entries kept, whatever their size, instead of the default
+    /// byte bound. Ignored when [`max_bytes`](Self::max_bytes) is set.
     pub fn max_capacity(mut self, entries: u64) -> Self {
         self.max_capacity = Some(entries);
         self
     }
 
-    /// The most bytes kept, counting keys, values and bookkeeping. Replaces
-    /// the entry bound: moka bounds a cache by one measure.
+    /// The most bytes kept, counting keys, values and bookkeeping (default
+    /// [`DEFAULT_MAX_BYTES`](MemoryBackend::DEFAULT_MAX_BYTES), 64 MiB).
+    /// Replaces the entry bound: moka bounds a cache by one measure.
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = Some(bytes);
         self
@@ -135,19 +137,15 @@ impl MemoryBackendBuilder {
 
     fn finish(self) -> MemoryBackend {
         let builder = Moka::builder().expire_after(PerEntryExpiry);
-        let entries = match self.max_bytes {
-            Some(bytes) => builder
+        let entries = match (self.max_bytes, self.max_capacity) {
+            (None, Some(entries)) => builder.max_capacity(entries).build(),
+            (bytes, _) => builder
+                // The value holds a page's headers and body: all of it counts.
                 .weigher(|key: &String, entry: &Entry| {
                     let weight = key.len() + entry.value.len() + ENTRY_OVERHEAD;
                     u32::try_from(weight).unwrap_or(u32::MAX)
                 })
-                .max_capacity(bytes)
-                .build(),
-            None => builder
-                .max_capacity(
-                    self.max_capacity
-                        .unwrap_or(MemoryBackend::DEFAULT_MAX_CAPACITY),
-                )
+                .max_capacity(bytes.unwrap_or(MemoryBackend::DEFAULT_MAX_BYTES))
                 .build(),
         };
         MemoryBackend { entries }
@@ -155,10 +153,11 @@ impl MemoryBackendBuilder {
 }
 
 impl MemoryBackend {
-    /// The entry bound when none is given.
-    pub const DEFAULT_MAX_CAPACITY: u64 = 10_000;
+    /// The byte bound when no bound is given: 64 MiB, keys, values (a page's
+    /// headers and body) and bookkeeping counted.
+    pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
-    /// A store bounded to [`DEFAULT_MAX_CAPACITY`](Self::DEFAULT_MAX_CAPACITY) entries.
+    /// A store bounded to [`DEFAULT_MAX_BYTES`](Self::DEFAULT_MAX_BYTES).
     pub fn new() -> MemoryBackend {
         MemoryBackendBuilder::default().finish()
     }

@@ -102,12 +102,29 @@ impl fmt::Display for Md5Hex {
 
 /// The request's host as Django's `get_host` gives it: the `Host` header, or
 /// the URI's authority (HTTP/2's `:authority`) when there is none. `None`
-/// when it is missing or not a valid host (Django's `host_validation_re`):
-/// such a request is not cached.
+/// when it is missing or not a valid host (Django's `host_validation_re`),
+/// and, safer than Django, when it is ambiguous: several `Host` headers
+/// (RFC 9112 section 3.2 makes that a 400), or a `Host` that disagrees with
+/// an absolute-form request target (`GET http://evil.example/ HTTP/1.1`
+/// with `Host: victim.example`: RFC 9112 section 3.2.2 says the target
+/// wins, so an app that reads the URI renders evil.example's page, which
+/// must not be stored under victim.example's key). Such a request is not
+/// cached.
 pub fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
-    let host = match headers.get(HOST) {
-        Some(value) => value.to_str().ok()?,
-        None => uri.authority()?.as_str(),
+    let mut sent = headers.get_all(HOST).iter();
+    let host = match (sent.next(), sent.next()) {
+        (Some(_), Some(_)) => return None,
+        (Some(value), None) => {
+            let host = value.to_str().ok()?;
+            if uri
+                .authority()
+                .is_some_and(|target| !target.as_str().eq_ignore_ascii_case(host))
+            {
+                return None;
+            }
+            host
+        }
+        (None, _) => uri.authority()?.as_str(),
     };
     is_valid_host(host).then_some(host)
 }
@@ -512,6 +529,28 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(VARY, HeaderValue::from_str(value).unwrap());
         VaryHeaders::from_response(&headers, false)
+    }
+
+    /// Attack: a second `Host` header, or an absolute-form request target
+    /// naming another host, to have one site's page stored under another's
+    /// key. Neither has a host to key by.
+    #[test]
+    fn ambiguous_hosts_poison_nothing() {
+        let mut two = host("victim.example");
+        two.append(HOST, "evil.example".parse().unwrap());
+        assert_eq!(request_host(&Uri::from_static("/"), &two), None);
+        let absolute = Uri::from_static("http://evil.example/account");
+        assert_eq!(request_host(&absolute, &host("victim.example")), None);
+        // The same host both ways is fine (any case), and so is the target
+        // alone.
+        assert_eq!(
+            request_host(&absolute, &host("EVIL.example")),
+            Some("EVIL.example")
+        );
+        assert_eq!(
+            request_host(&absolute, &HeaderMap::new()),
+            Some("evil.example")
+        );
     }
 
     /// The URL hashes of Django's `test_get_cache_key*` and `TestWithTemplateResponse`.

@@ -488,8 +488,19 @@ pub(crate) fn hit_response<B>(
         ..
     } = entry;
     if let Some(base) = times.age_base {
-        let now = i64::try_from(now).unwrap_or(i64::MAX);
-        let age = now.saturating_sub(base).max(0);
+        // Django's Age, `now - (Expires - max-age)`, bounded by the time the
+        // entry has spent here plus the age it arrived with: an `Expires`
+        // in the past must not make a fresh copy decades old.
+        let arrived = headers
+            .get(AGE)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let most = now.saturating_sub(times.stored_at).saturating_add(arrived);
+        let django = i64::try_from(now)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(base)
+            .max(0);
+        let age = u64::try_from(django).unwrap_or(0).min(most);
         headers.insert(AGE, HeaderValue::from(age));
     }
     let body = if head {
