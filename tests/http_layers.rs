@@ -1086,3 +1086,29 @@ async fn age_never_exceeds_the_time_in_the_cache() {
     let age: u64 = hit.headers[header::AGE].to_str().unwrap().parse().unwrap();
     assert!(age <= 1, "Age {age}");
 }
+
+/// Attack (or mistake): `Cache-Control: max-age=60, s-maxage=0` says
+/// "browsers only". The shared cache must not reuse it, nor rewrite the
+/// header; Django's setting stores it.
+#[tokio::test]
+async fn max_age_with_s_maxage_zero_is_not_reused() {
+    let origin = Counting::new(|_| page("x", &[("cache-control", "max-age=60, s-maxage=0")]));
+    let svc = site_wide(&origin, fresh_cache());
+    for _ in 0..2 {
+        let reply = send(&svc, get("/")).await;
+        assert_eq!(
+            reply.headers[header::CACHE_CONTROL],
+            "max-age=60, s-maxage=0"
+        );
+    }
+    assert_eq!(origin.calls(), 2);
+    let django = Counting::new(|_| page("x", &[("cache-control", "max-age=60, s-maxage=0")]));
+    let svc = site_wide_with(
+        SiteCache::new().shared_max_age(tower_cache::http::policy::SharedMaxAgePolicy::Django),
+        &django,
+        fresh_cache(),
+    );
+    send(&svc, get("/")).await;
+    send(&svc, get("/")).await;
+    assert_eq!(django.calls(), 1);
+}

@@ -29,7 +29,7 @@ use std::time::Duration;
 use http::header::{AUTHORIZATION, SET_COOKIE};
 use http::{HeaderMap, Method, StatusCode};
 
-use super::headers::{find_cache_directive, get_max_age, has_vary_header};
+use super::headers::{find_cache_directive, get_max_age, get_s_maxage, has_vary_header};
 
 /// The default limit on a stored body: 1 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: u64 = 1024 * 1024;
@@ -73,6 +73,21 @@ pub enum AuthorizationPolicy {
     VaryOnAuthorization,
 }
 
+/// What to do with a response's `s-maxage`, the lifetime it gives shared
+/// caches (RFC 9111 section 5.2.2.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SharedMaxAgePolicy {
+    /// The default: `s-maxage=0` (or negative) is never stored, whatever
+    /// `max-age` says, and for the site-wide layers `s-maxage` is the
+    /// lifetime, over `max-age` (`cache_page`'s ttl still wins, as Django's
+    /// page timeout does).
+    #[default]
+    SharedCache,
+    /// Django 6.1: `s-maxage` is ignored.
+    Django,
+}
+
 /// The size of a response body as its `size_hint` tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodySize {
@@ -109,6 +124,8 @@ pub enum Bypass {
     VaryStar,
     /// `max-age=0`.
     ZeroMaxAge,
+    /// `s-maxage=0`: no shared cache may reuse it ([`SharedMaxAgePolicy::SharedCache`]).
+    ZeroSharedMaxAge,
     /// The request did not go through [`FetchFromCache`](crate::middleware::FetchFromCache).
     NotFetched,
 }
@@ -129,6 +146,7 @@ impl Bypass {
             Bypass::CacheControl(_) => "Cache-Control: no-cache",
             Bypass::VaryStar => "Vary: *",
             Bypass::ZeroMaxAge => "max-age=0",
+            Bypass::ZeroSharedMaxAge => "s-maxage=0",
             Bypass::NotFetched => "request did not pass FetchFromCache",
         }
     }
@@ -166,6 +184,8 @@ pub struct Policy {
     pub set_cookie: SetCookiePolicy,
     /// Requests with `Authorization`.
     pub authorization: AuthorizationPolicy,
+    /// A response's `s-maxage`.
+    pub shared_max_age: SharedMaxAgePolicy,
     /// The largest body stored, in bytes; larger ones pass through untouched.
     pub max_body_size: u64,
 }
@@ -181,6 +201,7 @@ impl Policy {
             lifetime,
             set_cookie: SetCookiePolicy::default(),
             authorization: AuthorizationPolicy::default(),
+            shared_max_age: SharedMaxAgePolicy::default(),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
         }
     }
@@ -252,9 +273,16 @@ impl Policy {
         if has_vary_header(response, "*") {
             return Err(Bypass::VaryStar);
         }
-        let max_age = get_max_age(response);
+        let mut max_age = get_max_age(response);
         if max_age == Some(0) {
             return Err(Bypass::ZeroMaxAge);
+        }
+        if self.shared_max_age == SharedMaxAgePolicy::SharedCache {
+            match get_s_maxage(response) {
+                Some(shared) if shared <= 0 => return Err(Bypass::ZeroSharedMaxAge),
+                Some(shared) => max_age = Some(shared),
+                None => {}
+            }
         }
         let timeout = match (self.lifetime, max_age) {
             (Lifetime::Page(ttl), _) => ttl,
@@ -492,6 +520,39 @@ mod tests {
                 .unwrap()
                 .store
         );
+    }
+
+    /// Attack (or mistake): `max-age=60, s-maxage=0`, a page for browsers
+    /// only. A shared cache must not reuse it; Django's setting ignores
+    /// `s-maxage` and stores it.
+    #[test]
+    fn s_maxage_zero_is_never_stored_by_a_shared_cache() {
+        let browsers_only = headers(&[("cache-control", "max-age=60, s-maxage=0")]);
+        for policy in [page(), site()] {
+            assert_eq!(
+                policy.decide(false, StatusCode::OK, &browsers_only, SMALL),
+                Err(Bypass::ZeroSharedMaxAge)
+            );
+            let django = Policy {
+                shared_max_age: SharedMaxAgePolicy::Django,
+                ..policy
+            };
+            assert!(
+                django
+                    .decide(false, StatusCode::OK, &browsers_only, SMALL)
+                    .unwrap()
+                    .store
+            );
+        }
+        // The site-wide lifetime is s-maxage's; cache_page's ttl still wins.
+        let shared = headers(&[("cache-control", "max-age=60, s-maxage=900")]);
+        let secs = |p: Policy| {
+            p.decide(false, StatusCode::OK, &shared, SMALL)
+                .unwrap()
+                .timeout
+        };
+        assert_eq!(secs(site()), Duration::from_secs(900));
+        assert_eq!(secs(page()), Duration::from_secs(300));
     }
 
     /// RFC 9111 3.5 by default; Django's Vary: Authorization on request

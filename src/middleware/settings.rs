@@ -157,6 +157,18 @@ macro_rules! builders {
                 self
             }
 
+            /// What to do with a response's `s-maxage` (default: the shared
+            /// cache's rule, `s-maxage=0` is never stored and `s-maxage` is
+            /// the site-wide lifetime; [`SharedMaxAgePolicy::Django`](crate::http::policy::SharedMaxAgePolicy::Django)
+            /// ignores it, as Django does).
+            pub fn shared_max_age(
+                mut self,
+                policy: $crate::http::policy::SharedMaxAgePolicy,
+            ) -> Self {
+                self.settings_mut().policy.shared_max_age = policy;
+                self
+            }
+
             /// What to do with responses that set cookies (default: never
             /// store them; [`SetCookiePolicy::Django`](crate::http::policy::SetCookiePolicy::Django)
             /// stores them unless they vary on `Cookie`).
