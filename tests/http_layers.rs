@@ -1112,3 +1112,37 @@ async fn max_age_with_s_maxage_zero_is_not_reused() {
     send(&svc, get("/")).await;
     assert_eq!(django.calls(), 1);
 }
+
+/// Attack: host pollution, a made-up `Host` per request to fill the cache.
+/// With `allowed_hosts`, other hosts are served but never stored.
+#[tokio::test]
+async fn made_up_hosts_do_not_fill_the_cache() {
+    let origin = Counting::new(|_| page("x", &[]));
+    let svc = cache_page(Duration::from_secs(300))
+        .cache(fresh_cache())
+        .allowed_hosts(tower_cache::http::key::AllowedHosts::new([
+            "example.com",
+            ".example.org",
+        ]))
+        .layer(origin.clone());
+    let request = |host: &str| {
+        Request::get("/")
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap()
+    };
+    for host in [
+        "attacker-1.invalid",
+        "attacker-1.invalid",
+        "example.com.evil",
+    ] {
+        assert_eq!(send(&svc, request(host)).await.status, StatusCode::OK);
+    }
+    assert_eq!(origin.calls(), 3, "served, never stored");
+    // Allowed: an exact name and a subdomain, each cached.
+    for _ in 0..2 {
+        send(&svc, request("example.com")).await;
+        send(&svc, request("www.example.org")).await;
+    }
+    assert_eq!(origin.calls(), 5, "allowed hosts are cached");
+}

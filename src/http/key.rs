@@ -129,6 +129,73 @@ pub fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str>
     is_valid_host(host).then_some(host)
 }
 
+/// The hosts whose pages may be cached: Django's `ALLOWED_HOSTS`, for the
+/// cache. Every distinct `Host` a client sends makes new entries, so a site
+/// that names its hosts keeps strangers' `Host` values out of the cache
+/// (they are served, uncached).
+///
+/// Patterns as Django's: an exact name (case-insensitive, without the port),
+/// `.example.com` for example.com and every subdomain, `*` for any host.
+/// The default allows any host.
+///
+/// ```
+/// use tower_cache::http::key::AllowedHosts;
+///
+/// let hosts = AllowedHosts::new(["shop.example", ".cdn.example"]);
+/// assert!(hosts.allows("shop.example:8000"));
+/// assert!(hosts.allows("img.cdn.example"));
+/// assert!(hosts.allows("CDN.example"));
+/// assert!(!hosts.allows("evil.example"));
+/// assert!(AllowedHosts::default().allows("anything.example"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedHosts {
+    /// Lowercased patterns; `None` allows any host.
+    patterns: Option<Vec<String>>,
+}
+
+impl AllowedHosts {
+    /// Only hosts that match one of `patterns`.
+    pub fn new<I, S>(patterns: I) -> AllowedHosts
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let patterns = patterns
+            .into_iter()
+            .map(|p| p.as_ref().to_ascii_lowercase())
+            .collect();
+        AllowedHosts {
+            patterns: Some(patterns),
+        }
+    }
+
+    /// Whether any host is allowed (the default).
+    pub fn allows_any(&self) -> bool {
+        self.patterns.is_none()
+    }
+
+    /// Whether `host` (a `Host` value, with or without a port) matches
+    /// (Django's `validate_host`).
+    pub fn allows(&self, host: &str) -> bool {
+        let Some(patterns) = &self.patterns else {
+            return true;
+        };
+        let domain = match host.strip_prefix('[') {
+            Some(rest) => rest.find(']').map_or(host, |end| &host[..end + 2]),
+            None => host.rsplit_once(':').map_or(host, |(domain, _)| domain),
+        };
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        patterns.iter().any(|pattern| {
+            pattern == "*"
+                || *pattern == domain
+                || pattern
+                    .strip_prefix('.')
+                    .is_some_and(|parent| domain == parent || domain.ends_with(pattern.as_str()))
+        })
+    }
+}
+
 /// `^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?$`, case-insensitive.
 fn is_valid_host(host: &str) -> bool {
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
@@ -551,6 +618,33 @@ mod tests {
             request_host(&absolute, &HeaderMap::new()),
             Some("evil.example")
         );
+    }
+
+    /// Django's `validate_host` cases.
+    #[test]
+    fn allowed_hosts_match_as_djangos() {
+        let hosts = AllowedHosts::new(["example.com", ".example.org", "[::1]"]);
+        for good in [
+            "example.com",
+            "EXAMPLE.COM:8000",
+            "example.com.",
+            "example.org",
+            "a.b.example.org",
+            "[::1]:8080",
+        ] {
+            assert!(hosts.allows(good), "{good}");
+        }
+        for bad in [
+            "example.com.evil",
+            "notexample.com",
+            "badexample.org",
+            "[::2]",
+            "",
+        ] {
+            assert!(!hosts.allows(bad), "{bad}");
+        }
+        assert!(AllowedHosts::new(["*"]).allows("anything"));
+        assert!(!AllowedHosts::new(Vec::<String>::new()).allows("example.com"));
     }
 
     /// The URL hashes of Django's `test_get_cache_key*` and `TestWithTemplateResponse`.

@@ -107,6 +107,8 @@ pub enum Bypass {
     Method,
     /// No usable `Host` (or `:authority`).
     NoHost,
+    /// A `Host` the layer's [`AllowedHosts`](crate::http::key::AllowedHosts) does not name.
+    HostNotAllowed,
     /// The request carries `Authorization` and the entry or response is not
     /// marked `public`, `s-maxage` or `must-revalidate`.
     Authorization,
@@ -136,6 +138,7 @@ impl Bypass {
         match self {
             Bypass::Method => "method is not GET or HEAD",
             Bypass::NoHost => "no usable Host",
+            Bypass::HostNotAllowed => "Host is not an allowed host",
             Bypass::Authorization => "request has Authorization and the response is not public",
             Bypass::Status(_) => "status is not 200",
             Bypass::TooLarge => "body is over the size limit",

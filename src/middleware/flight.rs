@@ -89,10 +89,11 @@ pub(crate) struct Leader {
 
 impl Leader {
     /// Hands the followers the response (`None`: nothing to share; they
-    /// call the service themselves), and ends the flight.
-    pub(crate) fn publish(self, shared: Option<Arc<Shared>>) {
+    /// call the service themselves). The flight ends when the leader is
+    /// dropped: until then, requests that join it get the same answer at
+    /// once (so a page published but not yet stored is not fetched again).
+    pub(crate) fn publish(&self, shared: Option<Arc<Shared>>) {
         self.sender.send_replace(State::Done(shared));
-        // Drop ends the flight.
     }
 }
 
@@ -182,6 +183,15 @@ mod tests {
         let waiting = tokio::spawn(follower.wait(Duration::from_secs(5)));
         leader.publish(Some(shared()));
         assert!(matches!(waiting.await.unwrap(), Waited::Shared(_)));
+        // Until the leader is dropped (its page stored), joiners get it too.
+        let Joined::Follower(late) = flights.join("k".into()) else {
+            panic!("the flight lasts until the leader is dropped")
+        };
+        assert!(matches!(
+            late.wait(Duration::from_secs(5)).await,
+            Waited::Shared(_)
+        ));
+        drop(leader);
         assert_eq!(flights.len(), 0);
     }
 

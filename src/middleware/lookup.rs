@@ -23,7 +23,7 @@ use super::remote_lock::{self, RemoteLock, Took};
 use super::settings::Settings;
 use crate::cache::Cache;
 use crate::http::encoding::{AcceptEncodingKey, accepts_coding};
-use crate::http::key::{Md5Hex, VaryHeaders, header_key, page_key, url_hash};
+use crate::http::key::{Md5Hex, VaryHeaders, header_key, page_key, request_host, url_hash};
 use crate::http::policy::{Bypass, Policy, is_authorized};
 use crate::http::stored::StoredResponse;
 
@@ -127,8 +127,17 @@ pub(crate) enum Looked<ReqB, ResB> {
 /// host), and the hash of its absolute URL if so.
 pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Md5Hex, Bypass> {
     let scheme = settings.scheme.of(request.uri(), request.headers());
+    let (uri, headers) = (request.uri(), request.headers());
     Policy::check_method(request.method())
-        .and_then(|()| url_hash(scheme, request.uri(), request.headers()).ok_or(Bypass::NoHost))
+        .and_then(|()| {
+            let allowed = &settings.allowed_hosts;
+            if !allowed.allows_any()
+                && !request_host(uri, headers).is_some_and(|host| allowed.allows(host))
+            {
+                return Err(Bypass::HostNotAllowed);
+            }
+            url_hash(scheme, uri, headers).ok_or(Bypass::NoHost)
+        })
         .inspect_err(|bypass| {
             tracing::debug!(target: TARGET, method = %request.method(), uri = %request.uri(),
                 outcome = %Outcome::answered(Answer::Bypass(*bypass)), "cache");
@@ -186,6 +195,25 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 let Joined::Leader(leader) = settings.flights.join(found.key) else {
                     return Looked::Stale(response, None);
                 };
+                // A refresh may have ended between the read and the join:
+                // then its page is there, fresh, and serves this request.
+                if let Ok(again) = find(
+                    &settings,
+                    cache,
+                    &parts.method,
+                    &parts.headers,
+                    &url,
+                    &suffix,
+                )
+                .await
+                {
+                    if again.entry.times.is_fresh(now) {
+                        drop(leader);
+                        let outcome = Outcome::answered(Answer::Hit);
+                        tracing::debug!(target: TARGET, key = %again.key, %outcome, "cache");
+                        return Looked::Hit(hit_response(again.entry, head, now, outcome));
+                    }
+                }
                 let snapshot = Arc::new(Snapshot {
                     leader: Mutex::new(Some(leader)),
                     ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized)

@@ -11,7 +11,7 @@ use super::clock::Clock;
 use super::flight::Flights;
 use crate::cache::Cache;
 use crate::http::encoding::AcceptEncodingKey;
-use crate::http::key::{KeySuffix, RequestScheme};
+use crate::http::key::{AllowedHosts, KeySuffix, RequestScheme};
 use crate::http::policy::Policy;
 use crate::registry::Caches;
 
@@ -25,6 +25,7 @@ pub(crate) struct Settings {
     pub(crate) policy: Policy,
     pub(crate) key_suffix: Option<KeySuffix>,
     pub(crate) scheme: RequestScheme,
+    pub(crate) allowed_hosts: AllowedHosts,
     pub(crate) accept_encoding: AcceptEncodingKey,
     pub(crate) clock: Clock,
     /// How long a request waits for another's fetch of the same page;
@@ -53,6 +54,7 @@ impl Settings {
             policy,
             key_suffix: None,
             scheme: RequestScheme::default(),
+            allowed_hosts: AllowedHosts::default(),
             accept_encoding: AcceptEncodingKey::default(),
             clock: Clock::default(),
             coalesce: Some(DEFAULT_COALESCE_WAIT),
@@ -154,6 +156,15 @@ macro_rules! builders {
             /// unstored.
             pub fn max_body_size(mut self, bytes: u64) -> Self {
                 self.settings_mut().policy.max_body_size = bytes;
+                self
+            }
+
+            /// The hosts whose pages are cached (Django's `ALLOWED_HOSTS`:
+            /// `"example.com"`, `".example.com"` with its subdomains, `"*"`);
+            /// requests for other hosts are served uncached, so that made-up
+            /// `Host` values cannot fill the cache. Default: any host.
+            pub fn allowed_hosts(mut self, hosts: $crate::http::key::AllowedHosts) -> Self {
+                self.settings_mut().allowed_hosts = hosts;
                 self
             }
 

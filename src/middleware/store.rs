@@ -220,10 +220,15 @@ impl Tee {
             vary,
             vary_hash,
         });
-        if let Some(leader) = snapshot.take_leader() {
+        let leader = snapshot.take_leader();
+        if let Some(leader) = &leader {
             leader.publish(Some(shared.clone()));
         }
-        Box::pin(async move { store(&snapshot, &shared).await })
+        Box::pin(async move {
+            store(&snapshot, &shared).await;
+            // The flight ends once the page is in the cache.
+            drop(leader);
+        })
     }
 }
 
