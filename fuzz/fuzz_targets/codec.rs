@@ -9,7 +9,8 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use tower_cache::parse_integer;
-use tower_cache::{Cache, MemoryBackend};
+use tower_cache::Cache;
+use tower_cache::backends::MemoryBackend;
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
