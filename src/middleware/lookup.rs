@@ -184,15 +184,13 @@ pub(crate) async fn lookup<ReqB, ResB>(
             {
                 (Answer::Miss(MissBecause::Authorization), None)
             } else if times.is_fresh(now) {
-                let outcome = Outcome::answered(Answer::Hit);
-                tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
-                return Looked::Hit(hit_response(found.entry, head, now, outcome));
+                return Looked::Hit(serve(found, Answer::Hit, head, now));
             } else if times.within(now, times.stale_while_revalidate) {
-                let outcome = Outcome::answered(Answer::Stale(StaleBecause::Revalidating));
-                tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
-                let mut response = hit_response(found.entry, head, now, outcome);
+                let key = found.key.clone();
+                let stale = Answer::Stale(StaleBecause::Revalidating);
+                let mut response = serve(found, stale, head, now);
                 // One refresh per page: the flight's leader runs it.
-                let Joined::Leader(leader) = settings.flights.join(found.key) else {
+                let Joined::Leader(leader) = settings.flights.join(key) else {
                     return Looked::Stale(response, None);
                 };
                 // A refresh may have ended between the read and the join:
@@ -209,9 +207,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 {
                     if again.entry.times.is_fresh(now) {
                         drop(leader);
-                        let outcome = Outcome::answered(Answer::Hit);
-                        tracing::debug!(target: TARGET, key = %again.key, %outcome, "cache");
-                        return Looked::Hit(hit_response(again.entry, head, now, outcome));
+                        return Looked::Hit(serve(again, Answer::Hit, head, now));
                     }
                 }
                 let snapshot = Arc::new(Snapshot {
@@ -301,8 +297,6 @@ pub(crate) async fn lookup<ReqB, ResB>(
                                 .may_serve(authorized, &f.entry.headers)
                                 .is_ok()
                     }) {
-                        let outcome = Outcome::answered(Answer::Coalesced);
-                        tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
                         if let Some(leader) = leader.take() {
                             leader.publish(Some(Arc::new(shared_from(
                                 &settings,
@@ -310,7 +304,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                                 found.entry.clone(),
                             ))));
                         }
-                        return Looked::Hit(hit_response(found.entry, head, now, outcome));
+                        return Looked::Hit(serve(found, Answer::Coalesced, head, now));
                     }
                     if tokio::time::Instant::now() >= deadline {
                         // The wait bound passed: fetch without the lock.
@@ -497,6 +491,13 @@ async fn forget(cache: &Cache, key: &str) {
     if let Err(error) = cache.delete(key).await {
         tracing::warn!(target: TARGET, key, error = &error as &dyn std::error::Error, "could not delete a cache entry");
     }
+}
+
+/// A response from an entry found, with its outcome logged.
+fn serve<B>(found: Found, answer: Answer, head: bool, now: u64) -> Response<CacheBody<B>> {
+    let outcome = Outcome::answered(answer);
+    tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
+    hit_response(found.entry, head, now, outcome)
 }
 
 /// A response from the cache, as Django serves a hit: the stored response
