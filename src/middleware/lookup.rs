@@ -165,16 +165,20 @@ pub(crate) async fn lookup<ReqB, ResB>(
     let now = settings.clock.now();
     let head = parts.method == Method::HEAD;
     let mut fallback = None;
-    let (answer, flight_key) = match find(
-        &settings,
-        cache,
-        &parts.method,
-        &parts.headers,
-        &url,
-        &suffix,
-    )
-    .await
-    {
+    // Every lookup of this request's entry: the first, and the re-reads of
+    // a stale refresh and of a coalescing poll.
+    let find_entry = async || {
+        find(
+            &settings,
+            cache,
+            &parts.method,
+            &parts.headers,
+            &url,
+            &suffix,
+        )
+        .await
+    };
+    let (answer, flight_key) = match find_entry().await {
         Ok(found) => {
             let times = found.entry.times;
             if settings
@@ -195,16 +199,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 };
                 // A refresh may have ended between the read and the join:
                 // then its page is there, fresh, and serves this request.
-                if let Ok(again) = find(
-                    &settings,
-                    cache,
-                    &parts.method,
-                    &parts.headers,
-                    &url,
-                    &suffix,
-                )
-                .await
-                {
+                if let Ok(again) = find_entry().await {
                     if again.entry.times.is_fresh(now) {
                         drop(leader);
                         return Looked::Hit(serve(again, Answer::Hit, head, now));
@@ -281,15 +276,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                     // just stored, or one that was not storable).
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(remote_lock::LONGEST_POLL);
-                    let found = find(
-                        &settings,
-                        cache,
-                        &parts.method,
-                        &parts.headers,
-                        &url,
-                        &suffix,
-                    )
-                    .await;
+                    let found = find_entry().await;
                     if let Some(found) = found.ok().filter(|f| {
                         f.entry.times.is_fresh(now)
                             && settings
