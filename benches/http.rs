@@ -4,7 +4,8 @@
 //! Run with `cargo bench --bench http`. The figure that matters is the ratio
 //! of `bare_handler` to `cache_page_hit` time per request (goal: the hit
 //! costs little more than the bare handler; `scripts/loadtest` measures the
-//! same over real connections).
+//! same over real connections). `cache_page_hit_cache_status` is the same
+//! hit with `Cache-Status` on: the cost of writing the header.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -52,12 +53,16 @@ fn hit_vs_bare(c: &mut Criterion) {
         .expect("runtime");
     let page = Bytes::from(vec![b'x'; PAGE_LEN]);
     let bare = router(page.clone());
-    let cache = Cache::new(Arc::new(MemoryBackend::new()));
-    let cached = router(page).route_layer(cache_page(Duration::from_secs(300)).cache(cache));
-    // Warm the cache: every measured request below is a hit.
+    let layer =
+        || cache_page(Duration::from_secs(300)).cache(Cache::new(Arc::new(MemoryBackend::new())));
+    let cached = router(page.clone()).route_layer(layer());
+    let with_status = router(page).route_layer(layer().cache_status(true));
+    // Warm the caches: every measured request below is a hit.
     rt.block_on(async {
-        one_request(&cached).await;
-        assert_eq!(one_request(&cached).await.len(), PAGE_LEN);
+        for app in [&cached, &with_status] {
+            one_request(app).await;
+            assert_eq!(one_request(app).await.len(), PAGE_LEN);
+        }
     });
 
     let mut group = c.benchmark_group("http");
@@ -68,6 +73,10 @@ fn hit_vs_bare(c: &mut Criterion) {
     group.bench_function("cache_page_hit", |b| {
         b.to_async(&rt)
             .iter(|| async { black_box(one_request(&cached).await) })
+    });
+    group.bench_function("cache_page_hit_cache_status", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(one_request(&with_status).await) })
     });
     group.finish();
 }

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::backend::{ClearScope, DynBackend};
 use crate::codec;
 use crate::error::{CacheError, Result};
+use crate::jitter::Jitter;
 use crate::key::{KeyFunction, validate_key};
 use crate::key_lock::KeyLocks;
 use crate::timeout::Timeout;
@@ -66,6 +67,7 @@ struct Settings {
     clear_prefix: Option<String>,
     /// `get_or_set`'s single flight in this process.
     computing: KeyLocks,
+    ttl_jitter: Jitter,
 }
 
 /// Builds a [`Cache`]; see [`Cache::builder`].
@@ -77,6 +79,7 @@ pub struct CacheBuilder {
     version: i64,
     default_timeout: Timeout,
     key_function: KeyFunction,
+    ttl_jitter: Jitter,
 }
 
 impl CacheBuilder {
@@ -105,6 +108,36 @@ impl CacheBuilder {
         self
     }
 
+    /// Spreads every timeout a write resolves to (given or default) by up to
+    /// ± this percentage, uniformly at random, so that entries written
+    /// together expire over a window instead of at one moment (default: no
+    /// jitter). [`Timeout::Forever`] and zero ("do not keep") are never
+    /// spread. A percentage (`10`) or a [`Jitter`] (`Jitter::seeded(10, 1)`
+    /// for reproducible tests); the URL option is `ttl_jitter=10`.
+    ///
+    /// It applies to every write with a timeout: `set`, `add`, `touch`,
+    /// `set_many`, `get_or_set`, and the pages and locks the HTTP layers
+    /// write through this cache (their freshness is not spread: that is the
+    /// layers' own [`ttl_jitter`](crate::middleware::CachePageLayer::ttl_jitter)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_cache::{Cache, backends::MemoryBackend};
+    ///
+    /// let cache = Cache::builder(std::sync::Arc::new(MemoryBackend::new()))
+    ///     .ttl_jitter(10)
+    ///     .build();
+    /// assert_eq!(cache.ttl_jitter().percentage(), 10);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When the percentage is over 50 ([`Jitter::percent`]).
+    pub fn ttl_jitter(mut self, jitter: impl Into<Jitter>) -> Self {
+        self.ttl_jitter = jitter.into();
+        self
+    }
+
     /// The cache.
     pub fn build(self) -> Cache {
         let default_timeout = self.default_timeout.resolve(Some(Timeout::DJANGO_DEFAULT));
@@ -120,6 +153,7 @@ impl CacheBuilder {
                 key_function: self.key_function,
                 clear_prefix,
                 computing: KeyLocks::default(),
+                ttl_jitter: self.ttl_jitter,
             }),
             version: self.version,
         }
@@ -149,6 +183,7 @@ impl Cache {
             version: 1,
             default_timeout: Timeout::Default,
             key_function: KeyFunction::default(),
+            ttl_jitter: Jitter::none(),
         }
     }
 
@@ -198,6 +233,11 @@ impl Cache {
         self.settings.default_timeout
     }
 
+    /// How timeouts are spread ([`CacheBuilder::ttl_jitter`]).
+    pub fn ttl_jitter(&self) -> &Jitter {
+        &self.settings.ttl_jitter
+    }
+
     /// The backend.
     pub fn backend(&self) -> &DynBackend {
         &self.backend
@@ -221,7 +261,9 @@ impl Cache {
     fn write(&self, timeout: Timeout) -> Write {
         match timeout.resolve(self.settings.default_timeout) {
             Some(d) if d.is_zero() => Write::Discard,
-            keep => Write::Keep(keep),
+            // Spread after the zero check: a jitter never turns "keep" into
+            // "discard" (nor the reverse), and forever stays forever.
+            keep => Write::Keep(keep.map(|d| self.settings.ttl_jitter.spread(d))),
         }
     }
 
@@ -659,6 +701,83 @@ impl fmt::Debug for Cache {
             .field("version", &self.version)
             .field("default_timeout", &self.settings.default_timeout)
             .field("key_function", &self.settings.key_function)
+            .field("ttl_jitter", &self.settings.ttl_jitter)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::backends::MemoryBackend;
+
+    fn jittered(percent: u8, seed: u64) -> Cache {
+        Cache::builder(Arc::new(MemoryBackend::new()))
+            .ttl_jitter(Jitter::seeded(percent, seed))
+            .build()
+    }
+
+    fn kept(cache: &Cache, timeout: Timeout) -> Option<Option<Duration>> {
+        match cache.write(timeout) {
+            Write::Keep(expiry) => Some(expiry),
+            Write::Discard => None,
+        }
+    }
+
+    #[test]
+    fn ttl_jitter_spreads_timeouts_within_the_bounds() {
+        let cache = jittered(10, 7);
+        let minute = Duration::from_secs(60);
+        let spread: Vec<Duration> = (0..100)
+            .map(|_| kept(&cache, minute.into()).unwrap().unwrap())
+            .collect();
+        for d in &spread {
+            assert!(
+                (Duration::from_secs(54)..=Duration::from_secs(66)).contains(d),
+                "{d:?}"
+            );
+        }
+        assert!(spread.windows(2).all(|w| w[0] != w[1]), "they differ");
+        // The default timeout is spread too.
+        let default = kept(&cache, Timeout::Default).unwrap().unwrap();
+        assert_ne!(default, Duration::from_secs(300));
+        // Forever and zero never are.
+        assert_eq!(kept(&cache, Timeout::Forever), Some(None));
+        assert_eq!(kept(&cache, Timeout::ZERO), None);
+        // Without a jitter, the timeout is kept as given.
+        let plain = Cache::new(Arc::new(MemoryBackend::new()));
+        assert_eq!(kept(&plain, minute.into()), Some(Some(minute)));
+    }
+
+    /// The memory backend expires entries written together at different
+    /// times: with the same seed, the lifetimes `set` gave are known, and
+    /// halfway through the widest spread the short ones are gone and the
+    /// long ones still there.
+    #[tokio::test]
+    async fn ttl_jitter_gives_different_expiries_on_the_memory_backend() {
+        let (seed, lifetime) = (11, Duration::from_secs(2));
+        let cache = jittered(50, seed);
+        let same = Jitter::seeded(50, seed);
+        let start = Instant::now();
+        let mut lifetimes = Vec::new();
+        for i in 0..40 {
+            cache.set(&format!("k{i}"), &i, lifetime).await.unwrap();
+            lifetimes.push(same.spread(lifetime));
+        }
+        // Margins for the time the writes took and for a late wake-up.
+        let gone = |d: &Duration| *d < Duration::from_millis(1600);
+        let there = |d: &Duration| *d > Duration::from_millis(2600);
+        assert!(lifetimes.iter().any(gone) && lifetimes.iter().any(there));
+        tokio::time::sleep((start + lifetime).saturating_duration_since(Instant::now())).await;
+        for (i, d) in lifetimes.iter().enumerate() {
+            let found = cache.get::<i32>(&format!("k{i}")).await.unwrap();
+            if gone(d) {
+                assert_eq!(found, None, "k{i} lived {d:?}");
+            } else if there(d) {
+                assert_eq!(found, Some(i as i32), "k{i} lives {d:?}");
+            }
+        }
     }
 }

@@ -85,7 +85,9 @@
 //!
 //! [`Timeout::Default`] is the cache's default (300 s), [`Timeout::Forever`]
 //! never expires, and a zero duration means "do not keep": a `set` with it
-//! deletes the key.
+//! deletes the key. [`CacheBuilder::ttl_jitter`] (or `?ttl_jitter=10` in the
+//! URL) spreads every other timeout by up to ± a percentage, so that entries
+//! written together do not expire together.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
@@ -97,6 +99,7 @@ mod error;
 pub mod fragment;
 mod hex;
 pub mod http;
+mod jitter;
 mod key;
 mod key_lock;
 pub mod middleware;
@@ -110,6 +113,7 @@ mod timeout;
 pub use backend::{CacheBackend, ClearScope, DynBackend, Expiry, apply_incr, parse_integer};
 pub use cache::{Cache, CacheBuilder};
 pub use error::{BoxError, CacheError, ConfigError, InvalidKeyReason, Result};
+pub use jitter::Jitter;
 pub use key::{KeyFunction, MAX_KEY_LENGTH, validate_key};
 pub use registry::{
     CACHE_URL_ENV, CacheConfig, Caches, CachesConfig, DEFAULT_CACHE_ALIAS, OptionValue,

@@ -12,6 +12,7 @@ use crate::backend::DynBackend;
 use crate::backends::{DummyBackend, MemoryBackend};
 use crate::cache::Cache;
 use crate::error::{CacheError, ConfigError, Result, redact};
+use crate::jitter::Jitter;
 use crate::options::{self, BackendOptions};
 use crate::timeout::Timeout;
 
@@ -25,7 +26,9 @@ pub const CACHE_URL_ENV: &str = "CACHE_URL";
 ///
 /// The backend and its location are one URL; cache-level settings (`timeout`,
 /// `key_prefix`, `version`) may be given as fields or as URL query parameters,
-/// and backend options as `options` or as the rest of the query.
+/// and backend options as `options` or as the rest of the query. The query
+/// (or `options`) also takes `ttl_jitter`, a percentage by which every
+/// timeout is spread ([`CacheBuilder::ttl_jitter`](crate::CacheBuilder::ttl_jitter)).
 ///
 /// ```
 /// use tower_cache::CacheConfig;
@@ -123,6 +126,7 @@ impl CacheConfig {
         }
 
         let query: CacheSettings = options.split_fields::<CacheSettings>().parse("cache")?;
+        let ttl_jitter = query.ttl_jitter()?;
         let timeout = pick(self.timeout, query.timeout, "timeout")?;
         let key_prefix = pick(self.key_prefix.clone(), query.key_prefix, "key_prefix")?;
         let version = pick(self.version, query.version, "version")?;
@@ -138,7 +142,7 @@ impl CacheConfig {
         if let Some(version) = version {
             builder = builder.version(version);
         }
-        Ok(builder.build())
+        Ok(builder.ttl_jitter(ttl_jitter).build())
     }
 }
 
@@ -153,6 +157,27 @@ struct CacheSettings {
     key_prefix: Option<String>,
     #[serde(default)]
     version: Option<i64>,
+    /// Percent ([`CacheBuilder::ttl_jitter`](crate::CacheBuilder::ttl_jitter)).
+    #[serde(default)]
+    ttl_jitter: Option<u8>,
+}
+
+impl CacheSettings {
+    /// The `ttl_jitter` option, checked here so that a bad value is a
+    /// configuration error, not the builder's panic.
+    fn ttl_jitter(&self) -> Result<Jitter> {
+        match self.ttl_jitter {
+            None => Ok(Jitter::none()),
+            Some(percent) if percent <= 50 => Ok(Jitter::percent(percent)),
+            Some(percent) => Err(ConfigError::InvalidOption {
+                backend: "cache",
+                option: "ttl_jitter".into(),
+                value: percent.to_string(),
+                reason: "a TTL jitter is at most 50 (percent); pass a smaller one".into(),
+            }
+            .into()),
+        }
+    }
 }
 
 /// What the dummy backend understands: nothing.

@@ -3,6 +3,8 @@
 //! every await point), stale-while-revalidate, stale-if-error, misses that
 //! stream, and `Cache::get_or_set`'s single flight.
 
+mod http_support;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -17,12 +19,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use http_support::{Reply, send};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_cache::Cache;
 use tower_cache::backends::MemoryBackend;
-use tower_cache::middleware::{
-    Answer, CachePageLayer, Clock, Outcome, SiteCache, StaleBecause, cache_page,
-};
+use tower_cache::middleware::{Answer, CachePageLayer, Clock, SiteCache, StaleBecause, cache_page};
 
 /// What the origin does on its next calls.
 // 0: answer normally.
@@ -90,27 +91,6 @@ fn request(host: &str, user: Option<&'static str>) -> Request<Body> {
         request = request.header("x-user", user);
     }
     request.body(Body::empty()).unwrap()
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-    outcome: Option<Outcome>,
-}
-
-async fn send(app: &Router, request: Request<Body>) -> Reply {
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let outcome = response.extensions().get::<Outcome>().copied();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body,
-        outcome,
-    }
 }
 
 /// `n` requests made by `make` at once; their replies.

@@ -1146,3 +1146,47 @@ async fn made_up_hosts_do_not_fill_the_cache() {
     }
     assert_eq!(origin.calls(), 5, "allowed hosts are cached");
 }
+
+/// `ttl_jitter`: pages stored together stay fresh for spread lifetimes,
+/// within the bounds, while the headers sent keep the nominal one.
+#[tokio::test]
+async fn ttl_jitter_spreads_freshness_but_not_headers() {
+    use tower_cache::Jitter;
+    use tower_cache::middleware::{Answer, Clock, Outcome, Store};
+
+    let clock = Clock::adjustable();
+    let origin = Counting::new(|_| page("p", &[]));
+    let svc = cache_page(Duration::from_secs(100))
+        .cache(fresh_cache())
+        .clock(clock.clone())
+        .ttl_jitter(Jitter::seeded(20, 9))
+        .layer(origin.clone());
+    let outcome = |response: &Response<_>| *response.extensions().get::<Outcome>().unwrap();
+    let mut lifetimes = Vec::new();
+    for i in 0..20 {
+        let response = svc.clone().oneshot(get(&format!("/p{i}"))).await.unwrap();
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "max-age=100");
+        let Some(Store::Stored(lifetime)) = outcome(&response).store else {
+            panic!("stored")
+        };
+        lifetimes.push(lifetime.as_secs());
+    }
+    assert!(
+        lifetimes.iter().all(|l| (80..=120).contains(l)),
+        "{lifetimes:?}"
+    );
+    assert!(lifetimes.windows(2).any(|w| w[0] != w[1]), "{lifetimes:?}");
+    // Ninety seconds on, the pages that live longer are hits and the others
+    // misses (a second either side is left out: the clock may tick).
+    clock.advance(Duration::from_secs(90));
+    for (i, lifetime) in lifetimes.iter().enumerate() {
+        let response = svc.clone().oneshot(get(&format!("/p{i}"))).await.unwrap();
+        let hit = outcome(&response).answer == Answer::Hit;
+        if *lifetime <= 89 {
+            assert!(!hit, "/p{i} lived {lifetime} s");
+        } else if *lifetime >= 92 {
+            assert!(hit, "/p{i} lives {lifetime} s");
+        }
+    }
+    assert!(lifetimes.iter().any(|l| *l <= 89) && lifetimes.iter().any(|l| *l >= 92));
+}

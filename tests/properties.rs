@@ -1,7 +1,9 @@
 //! Property tests of the functions that read untrusted bytes: cached
-//! responses, `Cache-Control` and `Vary`, page keys, `Accept-Encoding` and
-//! the value codec. The same properties as the fuzz targets in `fuzz/`
-//! (`scripts/fuzz`, nightly), on stable and in a few seconds: 256 cases each.
+//! responses, `Cache-Control` and `Vary`, page keys, `Accept-Encoding`,
+//! preconditions (`If-None-Match`, `If-Modified-Since`) and the value
+//! codec. The same properties as the fuzz targets in `fuzz/` (`scripts/fuzz`,
+//! nightly; preconditions have no target yet), on stable and in a few
+//! seconds: 256 cases each.
 //!
 //! Header values are made of words the parsers look for and raw bytes,
 //! obs-text (`>= 0x80`) included, keeping only what `HeaderValue::from_bytes`
@@ -555,4 +557,79 @@ fn stored_decode_huge_header_count_is_an_error() {
     entry.extend_from_slice(&24_575u16.to_be_bytes());
     let result = std::panic::catch_unwind(|| StoredResponse::decode(Bytes::from(entry)).is_err());
     assert_eq!(result.ok(), Some(true), "decode panicked");
+}
+
+/// An opaque tag: quotes around etagc characters (no `"`, no space).
+fn opaque_tag() -> impl Strategy<Value = String> {
+    "[!#-~]{0,8}".prop_map(|tag| format!("\"{tag}\""))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Preconditions from arbitrary bytes are judged, never a panic; a 304
+    /// needs a validator and GET or HEAD, and keeps only the 304's headers.
+    #[test]
+    fn conditional_requests_never_panic(
+        if_none_match in values_of(http::header::IF_NONE_MATCH, 2),
+        if_modified_since in values_of(http::header::IF_MODIFIED_SINCE, 2),
+        stored in any_headers(6),
+        etag in prop::option::of(header_value()),
+        last_modified in prop::option::of(header_value()),
+        head in any::<bool>(),
+    ) {
+        use tower_cache::http::conditional::{is_not_modified, is_not_modified_header, not_modified_headers};
+        let mut request = if_none_match;
+        request.extend(if_modified_since);
+        let mut stored = stored;
+        if let Some(etag) = etag {
+            stored.insert(http::header::ETAG, etag);
+        }
+        if let Some(date) = last_modified {
+            stored.insert(http::header::LAST_MODIFIED, date);
+        }
+        let method = if head { Method::HEAD } else { Method::GET };
+        let answer = is_not_modified(&method, &request, &stored);
+        let validated = stored.contains_key(http::header::ETAG)
+            || stored.contains_key(http::header::LAST_MODIFIED);
+        prop_assert!(!answer || validated);
+        prop_assert!(!is_not_modified(&Method::POST, &request, &stored));
+        for name in not_modified_headers(stored).keys() {
+            prop_assert!(is_not_modified_header(name), "{}", name);
+        }
+    }
+
+    /// A list of entity tags (weak or not, any spacing) gives a 304 exactly
+    /// when one of them is the stored tag.
+    #[test]
+    fn if_none_match_finds_the_stored_tag_anywhere(
+        stored_tag in opaque_tag(),
+        stored_weak in any::<bool>(),
+        others in prop::collection::vec((opaque_tag(), any::<bool>(), select(&[",", ", ", " ,\t", ",,"][..])), 0..5),
+        at in any::<prop::sample::Index>(),
+        include in any::<bool>(),
+    ) {
+        use tower_cache::http::conditional::is_not_modified;
+        let others: Vec<_> = others.into_iter().filter(|(tag, _, _)| *tag != stored_tag).collect();
+        let mut list = String::new();
+        let mut members: Vec<(String, bool, &str)> = others;
+        if include {
+            members.insert(at.index(members.len() + 1), (stored_tag.clone(), !stored_weak, ", "));
+        }
+        for (i, (tag, weak, separator)) in members.iter().enumerate() {
+            if i > 0 {
+                list.push_str(separator);
+            }
+            if *weak {
+                list.push_str("W/");
+            }
+            list.push_str(tag);
+        }
+        let mut stored = HeaderMap::new();
+        let stored_value = if stored_weak { format!("W/{stored_tag}") } else { stored_tag.clone() };
+        stored.insert(http::header::ETAG, HeaderValue::from_str(&stored_value).unwrap());
+        let mut request = HeaderMap::new();
+        request.insert(http::header::IF_NONE_MATCH, HeaderValue::from_str(&list).unwrap());
+        prop_assert_eq!(is_not_modified(&Method::GET, &request, &stored), include, "{}", list);
+    }
 }

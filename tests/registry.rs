@@ -37,6 +37,30 @@ async fn defaults_are_djangos() {
 }
 
 #[tokio::test]
+async fn ttl_jitter_is_a_cache_level_option() {
+    let cache = Cache::from_url("memory://?ttl_jitter=10").await.unwrap();
+    assert_eq!(cache.ttl_jitter().percentage(), 10);
+    let config: CacheConfig =
+        serde_json::from_str(r#"{"url": "memory://", "options": {"ttl_jitter": 5}}"#).unwrap();
+    assert_eq!(config.build().await.unwrap().ttl_jitter().percentage(), 5);
+    assert_eq!(
+        Cache::from_url("memory://")
+            .await
+            .unwrap()
+            .ttl_jitter()
+            .percentage(),
+        0
+    );
+    for bad in ["60", "-1", "lots"] {
+        let err = config_error(Cache::from_url(&format!("memory://?ttl_jitter={bad}")).await);
+        assert!(
+            matches!(err, ConfigError::InvalidOption { ref option, .. } if option == "ttl_jitter"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn unknown_scheme_is_named() {
     let err = config_error(Cache::from_url("nosuch://host").await);
     assert!(matches!(err, ConfigError::UnknownScheme { ref scheme } if scheme == "nosuch"));

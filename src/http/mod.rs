@@ -5,11 +5,14 @@
 //! * [`encoding`]: `Accept-Encoding` bucketed for page keys;
 //! * [`policy`]: which requests are served and which responses stored;
 //! * [`headers`]: `Cache-Control`, `Vary`, `Expires` and `max-age` helpers;
-//! * [`stored`]: the binary layout of a cached response.
+//! * [`stored`]: the binary layout of a cached response;
+//! * [`conditional`]: `If-None-Match` and `If-Modified-Since` against a
+//!   stored response, and weak ETags.
 //!
 //! The layers in [`middleware`](crate::middleware) are thin plumbing over
 //! these functions; use them directly to build other integrations.
 
+pub mod conditional;
 pub mod encoding;
 pub mod headers;
 pub mod key;

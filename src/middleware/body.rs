@@ -29,6 +29,9 @@ pin_project! {
     enum Kind<B> {
         // A cached hit: one frame.
         Full { data: Option<Bytes> },
+        // No body at all, of no stated size (a 304). pin-project-lite
+        // wants a field.
+        Absent { _none: () },
         // The origin's body, untouched.
         Origin { #[pin] body: B },
         // The origin's body, streamed to the client and copied into the
@@ -64,6 +67,17 @@ impl<B> CacheBody<B> {
     pub(crate) fn empty() -> CacheBody<B> {
         CacheBody {
             kind: Kind::Full { data: None },
+        }
+    }
+
+    /// The absent body of a 304. Its size is left unknown, not zero: a
+    /// zero would make an outer layer (axum's router) add
+    /// `Content-Length: 0`, which a 304 may not carry (RFC 9110 section
+    /// 8.6: it would claim the page is empty); HTTP/1.1 servers (hyper)
+    /// send a 304 without a body or a length of their own.
+    pub(crate) fn absent() -> CacheBody<B> {
+        CacheBody {
+            kind: Kind::Absent { _none: () },
         }
     }
 
@@ -132,6 +146,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project().kind.project() {
             KindProj::Full { data } => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
+            KindProj::Absent { .. } => Poll::Ready(None),
             KindProj::Origin { body } => body.poll_frame(cx).map(convert),
             KindProj::Started { first, rest } => match first.take() {
                 Some(frame) => Poll::Ready(frame),
@@ -194,6 +209,7 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full { data } => data.is_none(),
+            Kind::Absent { .. } => true,
             Kind::Origin { body } => body.is_end_stream(),
             Kind::Tee {
                 body,
@@ -212,6 +228,7 @@ where
             Kind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
+            Kind::Absent { .. } => SizeHint::default(),
             Kind::Origin { body } => body.size_hint(),
             // What the body has left, plus a frame read and held back.
             Kind::Tee { body, last, .. } => plus_held(body.size_hint(), last),
@@ -250,6 +267,7 @@ impl<B> std::fmt::Debug for CacheBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
             Kind::Full { .. } => "Full",
+            Kind::Absent { .. } => "Absent",
             Kind::Origin { .. } => "Origin",
             Kind::Tee { .. } | Kind::Started { .. } => "Tee",
         };

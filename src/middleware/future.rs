@@ -18,6 +18,7 @@ use tokio::time::Sleep;
 use tower_service::Service;
 
 use super::body::CacheBody;
+use super::cache_status::CacheStatusName;
 use super::lookup::{Looked, RefreshTicket, Snapshot, lookup, start};
 use super::outcome::{Answer, Outcome};
 use super::settings::Settings;
@@ -39,8 +40,9 @@ pub(crate) enum Side {
 
 /// What to do with the inner service's response.
 pub(crate) enum After {
-    /// Pass it through, with this outcome (a bypass) if any.
-    Pass(Option<Outcome>),
+    /// Pass it through, with this outcome (a bypass) if any, and the
+    /// layer's `Cache-Status` name if it reports one.
+    Pass(Option<Outcome>, Option<CacheStatusName>),
     /// Mark it for an [`UpdateCache`](super::UpdateCache) further out.
     Mark(Arc<Snapshot>),
     /// Store it here ([`CachePage`](super::CachePage)).
@@ -113,7 +115,8 @@ where
             Ok(url) => url,
             Err(bypass) => {
                 let outcome = Outcome::answered(Answer::Bypass(bypass));
-                return ResponseFuture::inner(service.call(request), After::Pass(Some(outcome)));
+                let after = After::Pass(Some(outcome), settings.cache_status.clone());
+                return ResponseFuture::inner(service.call(request), after);
             }
         };
         // The one clone of the settings a hit costs (the future is 'static).
@@ -272,15 +275,18 @@ where
                     after,
                     deadline,
                 } => {
-                    let stale =
-                        |after: &mut Option<After>| after.as_ref().and_then(fallback::<ResB>);
+                    let stale = |after: &mut Option<After>, status| {
+                        after
+                            .as_ref()
+                            .and_then(|after| fallback::<ResB>(after, status))
+                    };
                     let result = match future.poll(cx) {
                         Poll::Ready(result) => result,
                         Poll::Pending => {
                             let late = deadline
                                 .as_mut()
                                 .is_some_and(|d| d.as_mut().poll(cx).is_ready());
-                            match late.then(|| stale(after)).flatten() {
+                            match late.then(|| stale(after, None)).flatten() {
                                 Some(response) => {
                                     this.state.set(State::Done);
                                     return Poll::Ready(Ok(response));
@@ -293,7 +299,8 @@ where
                     // instead of an error or a 5xx.
                     let instead = match &result {
                         Ok(response) if !response.status().is_server_error() => None,
-                        _ => stale(after),
+                        Ok(response) => stale(after, Some(response.status())),
+                        Err(_) => stale(after, None),
                     };
                     let mut pass = |mut response: Response<ResB>| {
                         if let Some((service, make_request)) = this.refresher.take() {

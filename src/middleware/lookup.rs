@@ -12,16 +12,18 @@ use std::sync::{Arc, LazyLock, Mutex};
 use bytes::Bytes;
 use http::header::{AGE, CONTENT_ENCODING, CONTENT_LENGTH};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
 use super::TARGET;
 use super::body::CacheBody;
+use super::cache_status::record;
 use super::flight::{Joined, Leader, Shared, Waited};
 use super::future::{After, Side};
 use super::outcome::{Answer, MissBecause, Outcome, StaleBecause};
 use super::remote_lock::{self, RemoteLock, Took};
 use super::settings::Settings;
 use crate::cache::Cache;
+use crate::http::conditional::{is_not_modified, not_modified_headers};
 use crate::http::encoding::{AcceptEncodingKey, accepts_coding};
 use crate::http::key::{Md5Hex, VaryHeaders, header_key, page_key, request_host, url_hash};
 use crate::http::policy::{Bypass, Policy, is_authorized};
@@ -153,7 +155,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
 ) -> Looked<ReqB, ResB> {
     let Some(cache) = settings.cache().await else {
         // The default cache could not be built (logged once): pass through.
-        return Looked::Miss(request, After::Pass(None));
+        return Looked::Miss(request, After::Pass(None, None));
     };
     let (mut parts, body) = request.into_parts();
     if let Some(Refresh(snapshot)) = parts.extensions.remove::<Refresh>() {
@@ -163,7 +165,12 @@ pub(crate) async fn lookup<ReqB, ResB>(
     let suffix = settings.suffix(&parts.headers, &parts.extensions);
     let authorized = is_authorized(&parts.headers);
     let now = settings.clock.now();
-    let head = parts.method == Method::HEAD;
+    let serving = Serving {
+        settings: &settings,
+        method: &parts.method,
+        request: &parts.headers,
+        now,
+    };
     let mut fallback = None;
     // Every lookup of this request's entry: the first, and the re-reads of
     // a stale refresh and of a coalescing poll.
@@ -188,11 +195,11 @@ pub(crate) async fn lookup<ReqB, ResB>(
             {
                 (Answer::Miss(MissBecause::Authorization), None)
             } else if times.is_fresh(now) {
-                return Looked::Hit(serve(found, Answer::Hit, head, now));
+                return Looked::Hit(serve(found, Outcome::answered(Answer::Hit), &serving));
             } else if times.within(now, times.stale_while_revalidate) {
                 let key = found.key.clone();
-                let stale = Answer::Stale(StaleBecause::Revalidating);
-                let mut response = serve(found, stale, head, now);
+                let stale = Outcome::answered(Answer::Stale(StaleBecause::Revalidating));
+                let mut response = serve(found, stale, &serving);
                 // One refresh per page: the flight's leader runs it.
                 let Joined::Leader(leader) = settings.flights.join(key) else {
                     return Looked::Stale(response, None);
@@ -202,7 +209,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 if let Ok(again) = find_entry().await {
                     if again.entry.times.is_fresh(now) {
                         drop(leader);
-                        return Looked::Hit(serve(again, Answer::Hit, head, now));
+                        return Looked::Hit(serve(again, Outcome::answered(Answer::Hit), &serving));
                     }
                 }
                 let snapshot = Arc::new(Snapshot {
@@ -250,14 +257,9 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 }
                 Joined::Follower(follower) => match follower.wait(bound).await {
                     Waited::Shared(shared) if applies(&settings, &shared, &parts.headers) => {
-                        let outcome = Outcome::answered(Answer::Coalesced);
+                        let outcome = Outcome::coalesced(answer, shared.stored.status);
                         tracing::debug!(target: TARGET, url = %url, %outcome, "cache");
-                        return Looked::Hit(hit_response(
-                            shared.stored.clone(),
-                            head,
-                            now,
-                            outcome,
-                        ));
+                        return Looked::Hit(hit_response(shared.stored.clone(), &serving, outcome));
                     }
                     Waited::Shared(_) | Waited::Alone => break,
                     Waited::Again => continue,
@@ -291,7 +293,8 @@ pub(crate) async fn lookup<ReqB, ResB>(
                                 found.entry.clone(),
                             ))));
                         }
-                        return Looked::Hit(serve(found, Answer::Coalesced, head, now));
+                        let outcome = Outcome::coalesced(answer, found.entry.status);
+                        return Looked::Hit(serve(found, outcome, &serving));
                     }
                     if tokio::time::Instant::now() >= deadline {
                         // The wait bound passed: fetch without the lock.
@@ -481,21 +484,32 @@ async fn forget(cache: &Cache, key: &str) {
 }
 
 /// A response from an entry found, with its outcome logged.
-fn serve<B>(found: Found, answer: Answer, head: bool, now: u64) -> Response<CacheBody<B>> {
-    let outcome = Outcome::answered(answer);
+fn serve<B>(found: Found, outcome: Outcome, serving: &Serving<'_>) -> Response<CacheBody<B>> {
     tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
-    hit_response(found.entry, head, now, outcome)
+    hit_response(found.entry, serving, outcome)
+}
+
+/// What a response from the cache needs of the request and the layer.
+pub(crate) struct Serving<'a> {
+    pub(crate) settings: &'a Settings,
+    pub(crate) method: &'a Method,
+    /// The request's headers: its preconditions.
+    pub(crate) request: &'a HeaderMap,
+    pub(crate) now: u64,
 }
 
 /// A response from the cache, as Django serves a hit: the stored response
 /// with `Age` (digest 5.5 step 6); for HEAD, no body but the entry's
-/// `Content-Length`.
+/// `Content-Length`. A request whose `If-None-Match` or `If-Modified-Since`
+/// the entry satisfies gets a `304 Not Modified` instead
+/// ([`conditional`](crate::http::conditional)). The outcome gets the
+/// entry's remaining freshness, and is recorded (with `Cache-Status`).
 pub(crate) fn hit_response<B>(
     entry: StoredResponse,
-    head: bool,
-    now: u64,
-    outcome: Outcome,
+    serving: &Serving<'_>,
+    mut outcome: Outcome,
 ) -> Response<CacheBody<B>> {
+    let now = serving.now;
     let StoredResponse {
         status,
         mut headers,
@@ -519,16 +533,26 @@ pub(crate) fn hit_response<B>(
         let age = u64::try_from(django).unwrap_or(0).min(most);
         headers.insert(AGE, HeaderValue::from(age));
     }
-    let body = if head {
+    let not_modified = is_not_modified(serving.method, serving.request, &headers);
+    let (status, body) = if not_modified {
+        headers = not_modified_headers(headers);
+        (StatusCode::NOT_MODIFIED, CacheBody::absent())
+    } else if serving.method == Method::HEAD {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        CacheBody::empty()
+        (status, CacheBody::empty())
     } else {
-        CacheBody::full(body)
+        (status, CacheBody::full(body))
     };
+    let fresh_until = i64::try_from(times.fresh_until).unwrap_or(i64::MAX);
+    outcome.ttl = Some(fresh_until.saturating_sub(i64::try_from(now).unwrap_or(i64::MAX)));
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
-    response.extensions_mut().insert(outcome);
+    record(
+        &mut response,
+        outcome,
+        serving.settings.cache_status.as_ref(),
+    );
     response
 }
 

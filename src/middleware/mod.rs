@@ -110,6 +110,16 @@
 //! client while a copy is kept, and is stored when its body ends. Every
 //! response carries an [`Outcome`].
 //!
+//! # Conditional requests, `Cache-Status`, jitter
+//!
+//! A hit whose page has an `ETag` or a `Last-Modified` answers
+//! `If-None-Match` and `If-Modified-Since` with `304 Not Modified`
+//! ([`conditional`](crate::http::conditional)); [`etag`](CachePageLayer::etag)
+//! gives stored pages without a tag a weak one. [`cache_status`](CachePageLayer::cache_status)
+//! appends an RFC 9211 `Cache-Status` member, the [`Outcome`] written out.
+//! [`ttl_jitter`](CachePageLayer::ttl_jitter) spreads the freshness of pages
+//! stored together, so that they do not expire together.
+//!
 //! # Failures and debugging
 //!
 //! The client never sees a cache failure: a backend error on lookup is a
@@ -121,7 +131,9 @@
 
 mod body;
 mod cache_page;
+mod cache_status;
 mod clock;
+mod etag;
 mod fetch;
 mod flight;
 mod future;

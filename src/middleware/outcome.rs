@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use http::StatusCode;
+
 use crate::http::policy::Bypass;
 
 /// What a cache layer did with a request: how it was answered, and what
@@ -39,6 +41,17 @@ pub struct Outcome {
     /// What became of the response, when the inner service gave one that
     /// the layer considered storing (`None` for hits and bypasses).
     pub store: Option<Store>,
+    /// For a response from the cache: its remaining freshness when it was
+    /// served, in seconds; negative when it was stale.
+    pub ttl: Option<i64>,
+    /// For [`Answer::Coalesced`]: why the request missed before it waited
+    /// for another's response. (A miss has its reason in [`Answer::Miss`].)
+    pub missed: Option<MissBecause>,
+    /// The status the inner service answered with, when it was called for
+    /// this request (or, for [`Answer::Coalesced`], for the request it
+    /// waited for); for [`StaleBecause::OriginFailed`], the 5xx the stale
+    /// page replaced (`None` after an error or a timeout).
+    pub origin_status: Option<StatusCode>,
 }
 
 /// How a request was answered.
@@ -106,6 +119,23 @@ impl Outcome {
         Outcome {
             answer,
             store: None,
+            ttl: None,
+            missed: None,
+            origin_status: None,
+        }
+    }
+
+    /// A request answered with another's response after it missed
+    /// (`answer`, always a miss) and waited; the shared response had
+    /// `status`.
+    pub(crate) fn coalesced(answer: Answer, status: StatusCode) -> Outcome {
+        Outcome {
+            missed: match answer {
+                Answer::Miss(because) => Some(because),
+                _ => None,
+            },
+            origin_status: Some(status),
+            ..Outcome::answered(Answer::Coalesced)
         }
     }
 

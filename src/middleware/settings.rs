@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use http::HeaderMap;
 
+use super::cache_status::CacheStatusName;
 use super::clock::Clock;
 use super::flight::Flights;
 use crate::cache::Cache;
 use crate::http::encoding::AcceptEncodingKey;
 use crate::http::key::{AllowedHosts, KeySuffix, RequestScheme};
 use crate::http::policy::Policy;
+use crate::jitter::Jitter;
 use crate::registry::Caches;
 
 /// The configuration of a cache layer (of `cache_page`, or of the site-wide
@@ -41,6 +43,12 @@ pub(crate) struct Settings {
     /// How long the inner service may take before a stale entry inside its
     /// `stale-if-error` window is served instead; `None`: no bound.
     pub(crate) origin_timeout: Option<Duration>,
+    /// Give stored pages without an `ETag` a weak one of their body.
+    pub(crate) etag: bool,
+    /// The layer's name in `Cache-Status`; `None`: no header.
+    pub(crate) cache_status: Option<CacheStatusName>,
+    /// Spreads stored pages' freshness.
+    pub(crate) ttl_jitter: Jitter,
 }
 
 /// nginx's `proxy_cache_lock_timeout`.
@@ -63,6 +71,9 @@ impl Settings {
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
             origin_timeout: None,
+            etag: false,
+            cache_status: None,
+            ttl_jitter: Jitter::none(),
         }
     }
 
@@ -285,6 +296,96 @@ macro_rules! builders {
             /// for tests).
             pub fn clock(mut self, clock: $crate::middleware::Clock) -> Self {
                 self.settings_mut().clock = clock;
+                self
+            }
+
+            /// Gives every stored page that has no `ETag` a weak one,
+            /// `W/"<xxh3-128 of the body in hex>"` (off by default), so that
+            /// its hits answer `If-None-Match` with `304 Not Modified`
+            /// ([`conditional`](crate::http::conditional)). The tag is
+            /// computed once, when the page is stored; the miss that stores
+            /// it goes out without one (its headers are sent before its body
+            /// is read), and every hit carries it. A page whose origin sets
+            /// an `ETag` keeps its own; the entry of a HEAD request, whose
+            /// body is empty, gets none.
+            pub fn etag(mut self, on: bool) -> Self {
+                self.settings_mut().etag = on;
+                self
+            }
+
+            /// Appends a `Cache-Status` member (RFC 9211) to every response
+            /// that went through the layer (off by default): `tower-cache;
+            /// hit; ttl=240`, `tower-cache; fwd=uri-miss; fwd-status=200;
+            /// stored; ttl=300`, ... (the [`Outcome`](crate::middleware::Outcome),
+            /// written out). `false` turns it off again. The name is
+            /// `tower-cache` unless [`cache_status_name`](Self::cache_status_name)
+            /// set one. A hit with it on costs one allocation more, of the
+            /// member's length; with it off, nothing.
+            ///
+            /// ```
+            /// # use std::time::Duration;
+            /// # use axum::{Router, body::Body, routing::get};
+            /// # use tower::ServiceExt;
+            /// use tower_cache::middleware::cache_page;
+            ///
+            /// # #[tokio::main(flavor = "current_thread")]
+            /// # async fn main() {
+            /// # let cache = tower_cache::Cache::from_url("memory://").await.unwrap();
+            /// let app = Router::new()
+            ///     .route("/", get(|| async { "page" }))
+            ///     .route_layer(cache_page(Duration::from_secs(60)).cache(cache).cache_status(true));
+            /// let request = || http::Request::get("/").header("host", "example.com").body(Body::empty()).unwrap();
+            /// let miss = app.clone().oneshot(request()).await.unwrap();
+            /// assert_eq!(miss.headers()["cache-status"], "tower-cache; fwd=uri-miss; fwd-status=200; stored; ttl=60");
+            /// let hit = app.oneshot(request()).await.unwrap();
+            /// // ttl: the seconds the page stays fresh (60, or 59 if a second ticked).
+            /// assert!(hit.headers()["cache-status"].to_str().unwrap().starts_with("tower-cache; hit; ttl="));
+            /// # }
+            /// ```
+            pub fn cache_status(mut self, on: bool) -> Self {
+                let settings = self.settings_mut();
+                settings.cache_status = match (on, settings.cache_status.take()) {
+                    (false, _) => None,
+                    (true, Some(name)) => Some(name),
+                    (true, None) => Some($crate::middleware::cache_status::CacheStatusName::new(
+                        $crate::middleware::cache_status::DEFAULT_NAME,
+                    )),
+                };
+                self
+            }
+
+            /// The layer's name in its `Cache-Status` members (a host name,
+            /// a product: `"edge-1"`, `"Example CDN"`), and turns the header
+            /// on ([`cache_status`](Self::cache_status)). A name that is not
+            /// a structured-field token is sent quoted.
+            ///
+            /// # Panics
+            ///
+            /// When `name` is empty, has a character other than printable
+            /// ASCII, or is longer than 128 bytes once quoted.
+            pub fn cache_status_name(mut self, name: &str) -> Self {
+                self.settings_mut().cache_status =
+                    Some($crate::middleware::cache_status::CacheStatusName::new(name));
+                self
+            }
+
+            /// Spreads the freshness of stored pages by up to ± this
+            /// percentage, uniformly at random (default: none), so that pages
+            /// stored together (a deploy, a warm-up) do not all expire in the
+            /// same second and send their misses to the inner service in one
+            /// herd. The backend keeps each entry for its spread lifetime (plus
+            /// the stale windows). The `Cache-Control: max-age` and `Expires`
+            /// sent keep the nominal lifetime, as Django writes them; the
+            /// spread one is in the [`Outcome`](crate::middleware::Outcome)
+            /// (`Store::Stored`) and in `Cache-Status`. A percentage (`10`),
+            /// or a [`Jitter`](crate::Jitter) (`Jitter::seeded(10, 1)` for
+            /// reproducible tests).
+            ///
+            /// # Panics
+            ///
+            /// When the percentage is over 50 ([`Jitter::percent`](crate::Jitter::percent)).
+            pub fn ttl_jitter(mut self, jitter: impl Into<$crate::Jitter>) -> Self {
+                self.settings_mut().ttl_jitter = jitter.into();
                 self
             }
         }

@@ -15,9 +15,11 @@ use http_body::Body;
 
 use super::TARGET;
 use super::body::CacheBody;
+use super::cache_status::record;
+use super::etag::stored_headers;
 use super::flight::Shared;
 use super::future::{After, BoxFuture};
-use super::lookup::Snapshot;
+use super::lookup::{Serving, Snapshot, hit_response};
 use super::outcome::{Answer, Outcome, Store};
 use crate::http::headers::{
     get_max_age, get_stale_windows, patch_response_headers, patch_vary_headers,
@@ -25,6 +27,7 @@ use crate::http::headers::{
 use crate::http::key::{VaryHeaders, header_key, page_key};
 use crate::http::policy::{BodySize, Bypass};
 use crate::http::stored::{Freshness, StoredResponse};
+use crate::jitter::Jitter;
 
 /// Left in a response's extensions by [`FetchFromCache`](super::FetchFromCache)
 /// on a miss: Django's `request._cache_update_cache = True`, with the fetch
@@ -41,9 +44,13 @@ where
     ResB::Error: Into<crate::error::BoxError>,
 {
     let snapshot = match after {
-        After::Pass(outcome) => {
+        After::Pass(outcome, cache_status) => {
             if let Some(outcome) = outcome {
-                response.extensions_mut().insert(outcome);
+                let outcome = Outcome {
+                    origin_status: Some(response.status()),
+                    ..outcome
+                };
+                record(&mut response, outcome, cache_status.as_ref());
             }
             return response.map(CacheBody::origin);
         }
@@ -65,11 +72,16 @@ where
     };
     let not_stored = |mut response: Response<ResB>, bypass: Bypass| {
         let outcome = Outcome {
-            answer: snapshot.answer,
             store: Some(Store::NotStored(bypass)),
+            origin_status: Some(response.status()),
+            ..Outcome::answered(snapshot.answer)
         };
         tracing::debug!(target: TARGET, url = %snapshot.url, %outcome, "cache");
-        response.extensions_mut().insert(outcome);
+        record(
+            &mut response,
+            outcome,
+            snapshot.settings.cache_status.as_ref(),
+        );
         // Nothing to share: the followers call the inner service
         // themselves, at once (not one after the other).
         if let Some(leader) = snapshot.take_leader() {
@@ -107,18 +119,20 @@ where
     let now = settings.clock.now();
     let (swr, sie) = get_stale_windows(response.headers());
     let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+    let lifetime = spread_lifetime(&settings.ttl_jitter, storage.timeout);
     let times = Freshness {
         stored_at: now,
-        fresh_until: now.saturating_add(storage.timeout.as_secs()),
+        fresh_until: now.saturating_add(lifetime.as_secs()),
         stale_while_revalidate: swr.unwrap_or_else(|| secs(settings.stale_while_revalidate)),
         stale_if_error: sie.unwrap_or_else(|| secs(settings.stale_if_error)),
         age_base: age_base(response.headers()),
     };
     let outcome = Outcome {
-        answer: snapshot.answer,
-        store: Some(Store::Stored(storage.timeout)),
+        store: Some(Store::Stored(lifetime)),
+        origin_status: Some(response.status()),
+        ..Outcome::answered(snapshot.answer)
     };
-    response.extensions_mut().insert(outcome);
+    let cache_status = snapshot.settings.cache_status.clone();
     let tee = Tee {
         snapshot,
         status: response.status(),
@@ -127,6 +141,8 @@ where
         first: None,
         more: BytesMut::new(),
     };
+    // After the copy: the stored page must not replay this miss's member.
+    record(&mut response, outcome, cache_status.as_ref());
     if response.body().is_end_stream() {
         // An empty body may never be polled: store it now when the backend
         // answers at once, else in a task of its own.
@@ -138,6 +154,19 @@ where
         return response.map(CacheBody::origin);
     }
     response.map(|body| CacheBody::tee(body, tee))
+}
+
+/// How long a page whose lifetime is `timeout` (at least a second: the
+/// policy stores nothing shorter) stays fresh: `timeout` itself, or spread
+/// by the layer's jitter to whole seconds (rounded, so that spreads are not
+/// shorter on average), never under one.
+fn spread_lifetime(jitter: &Jitter, timeout: Duration) -> Duration {
+    if jitter.percentage() == 0 {
+        return timeout;
+    }
+    let spread = jitter.spread(timeout);
+    let rounded = spread.as_secs() + u64::from(spread.subsec_millis() >= 500);
+    Duration::from_secs(rounded.max(1))
 }
 
 /// `Expires` minus `max-age`, when the response has both: the base of a
@@ -213,6 +242,7 @@ impl Tee {
             more,
         } = self;
         let body = first.unwrap_or_else(|| more.freeze());
+        let headers = stored_headers(&snapshot, headers, &body);
         let vary = VaryHeaders::from_response(&headers, snapshot.skips_accept_language());
         let vary_hash = vary.hash_with(&snapshot.headers, snapshot.settings.accept_encoding);
         let shared = Arc::new(Shared {
@@ -279,21 +309,28 @@ async fn store(snapshot: &Snapshot, shared: &Shared) {
     }
 }
 
-/// The stale entry to serve instead of a failed inner call, if the request
-/// side kept one: marked as served stale.
-pub(crate) fn fallback<B>(after: &After) -> Option<Response<CacheBody<B>>> {
+/// The stale entry to serve instead of a failed inner call (which answered
+/// with `status`, when it answered), if the request side kept one: marked
+/// as served stale.
+pub(crate) fn fallback<B>(
+    after: &After,
+    status: Option<StatusCode>,
+) -> Option<Response<CacheBody<B>>> {
     let snapshot = match after {
         After::Store(snapshot) | After::Mark(snapshot) => snapshot,
         _ => return None,
     };
     let entry = snapshot.fallback.clone()?;
-    let outcome = Outcome::answered(Answer::Stale(super::outcome::StaleBecause::OriginFailed));
+    let outcome = Outcome {
+        origin_status: status,
+        ..Outcome::answered(Answer::Stale(super::outcome::StaleBecause::OriginFailed))
+    };
     tracing::debug!(target: TARGET, url = %snapshot.url, %outcome, "cache");
-    let now = snapshot.settings.clock.now();
-    Some(super::lookup::hit_response(
-        entry,
-        snapshot.method == http::Method::HEAD,
-        now,
-        outcome,
-    ))
+    let serving = Serving {
+        settings: &snapshot.settings,
+        method: &snapshot.method,
+        request: &snapshot.headers,
+        now: snapshot.settings.clock.now(),
+    };
+    Some(hit_response(entry, &serving, outcome))
 }
