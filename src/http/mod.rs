@@ -15,3 +15,4 @@ pub mod headers;
 pub mod key;
 pub mod policy;
 pub mod stored;
+pub mod tags;

@@ -130,6 +130,9 @@ pub enum Bypass {
     ZeroSharedMaxAge,
     /// The request did not go through [`FetchFromCache`](crate::middleware::FetchFromCache).
     NotFetched,
+    /// The response's tags cannot all be read (not visible ASCII, too many,
+    /// too long): it could not be invalidated by them.
+    Tags,
 }
 
 impl Bypass {
@@ -151,6 +154,7 @@ impl Bypass {
             Bypass::ZeroMaxAge => "max-age=0",
             Bypass::ZeroSharedMaxAge => "s-maxage=0",
             Bypass::NotFetched => "request did not pass FetchFromCache",
+            Bypass::Tags => "tags are unreadable, too many or too long",
         }
     }
 }

@@ -49,6 +49,12 @@ pub(crate) struct Snapshot {
     /// A stale entry inside its `stale-if-error` window, served if the inner
     /// service fails.
     pub(crate) fallback: Option<StoredResponse>,
+    /// The generation of the URL's header list, when the lookup read it: the
+    /// store keeps it, so the URL's other entries stay reachable.
+    pub(crate) generation: Option<u64>,
+    /// When the request reached the layer (Unix microseconds): a tag
+    /// invalidated since then keeps the response out of the cache.
+    pub(crate) started: u64,
 }
 
 impl Snapshot {
@@ -61,6 +67,7 @@ impl Snapshot {
         url: Md5Hex,
         suffix: String,
         authorized: bool,
+        started: u64,
     ) -> Snapshot {
         Snapshot {
             settings: settings.clone(),
@@ -74,6 +81,8 @@ impl Snapshot {
             leader: Mutex::new(None),
             remote: Mutex::new(None),
             fallback: None,
+            generation: None,
+            started,
         }
     }
 
@@ -155,6 +164,9 @@ pub(crate) async fn lookup<ReqB, ResB>(
         // The default cache could not be built (logged once): pass through.
         return Looked::Miss(request, After::Pass(None));
     };
+    // Before anything is read: what the inner service renders from here on
+    // may predate a tag invalidated later.
+    let started = crate::tags::now_micros();
     let (mut parts, body) = request.into_parts();
     if let Some(Refresh(snapshot)) = parts.extensions.remove::<Refresh>() {
         // The update layer's background refresh of a stale page.
@@ -178,7 +190,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
         )
         .await
     };
-    let (answer, flight_key) = match find_entry().await {
+    let (answer, flight_key, generation) = match find_entry().await {
         Ok(found) => {
             let times = found.entry.times;
             if settings
@@ -186,11 +198,16 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 .may_serve(authorized, &found.entry.headers)
                 .is_err()
             {
-                (Answer::Miss(MissBecause::Authorization), None)
+                (
+                    Answer::Miss(MissBecause::Authorization),
+                    None,
+                    found.generation,
+                )
             } else if times.is_fresh(now) {
                 return Looked::Hit(serve(found, Answer::Hit, head, now));
             } else if times.within(now, times.stale_while_revalidate) {
                 let key = found.key.clone();
+                let generation = found.generation;
                 let stale = Answer::Stale(StaleBecause::Revalidating);
                 let mut response = serve(found, stale, head, now);
                 // One refresh per page: the flight's leader runs it.
@@ -207,7 +224,8 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 }
                 let snapshot = Arc::new(Snapshot {
                     leader: Mutex::new(Some(leader)),
-                    ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized)
+                    generation,
+                    ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized, started)
                 });
                 let refresh = match side {
                     // This layer stores: it refreshes with this request.
@@ -223,13 +241,22 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 };
                 return Looked::Stale(response, refresh);
             } else {
+                let generation = found.generation;
                 if times.within(now, times.stale_if_error) {
                     fallback = Some(found.entry);
                 }
-                (Answer::Miss(MissBecause::Stale), Some(found.key))
+                (
+                    Answer::Miss(MissBecause::Stale),
+                    Some(found.key),
+                    generation,
+                )
             }
         }
-        Err(missed) => (Answer::Miss(missed.because), missed.vary_key),
+        Err(missed) => (
+            Answer::Miss(missed.because),
+            missed.vary_key,
+            missed.generation,
+        ),
     };
     let mut leader = None;
     let mut remote = None;
@@ -314,7 +341,8 @@ pub(crate) async fn lookup<ReqB, ResB>(
         leader: Mutex::new(leader),
         remote: Mutex::new(remote),
         fallback,
-        ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized)
+        generation,
+        ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized, started)
     });
     let after = match side {
         Side::Both => After::Store(snapshot),
@@ -356,12 +384,16 @@ fn empty_vary() -> Md5Hex {
 struct Found {
     key: String,
     entry: StoredResponse,
+    /// The header list's generation, when the entry was found through it.
+    generation: Option<u64>,
 }
 
 struct Missed {
     because: MissBecause,
     /// The page key, when the header list was known.
     vary_key: Option<String>,
+    /// The header list's generation, when it was read.
+    generation: Option<u64>,
 }
 
 impl From<MissBecause> for Missed {
@@ -369,6 +401,7 @@ impl From<MissBecause> for Missed {
         Missed {
             because,
             vary_key: None,
+            generation: None,
         }
     }
 }
@@ -394,11 +427,15 @@ async fn find(
     let prefix = &settings.key_prefix;
     let plain_key = page_key(prefix, &Method::GET, url, &empty_vary(), suffix);
     if let Some(entry) = get(cache, &plain_key).await? {
-        return decode(cache, plain_key, entry).await;
+        return check(cache, decode(cache, plain_key, entry, None).await?).await;
     }
     let list_key = header_key(prefix, url, suffix);
     let list = get(cache, &list_key).await?.ok_or(MissBecause::Url)?;
-    let Some(list) = VaryHeaders::decode(&list) else {
+    let Some((list, generation)) = VaryHeaders::decode(&list) else {
+        if VaryHeaders::is_other_version(&list) {
+            // Another release's list (a rolling deploy): leave it be.
+            return Err(MissBecause::Url.into());
+        }
         forget(cache, &list_key).await;
         return Err(MissBecause::Backend.into());
     };
@@ -421,9 +458,10 @@ async fn find(
         return Err(Missed {
             because: MissBecause::Vary,
             vary_key: Some(key),
+            generation: Some(generation),
         });
     };
-    let found = decode(cache, key, entry).await?;
+    let found = check(cache, decode(cache, key, entry, Some(generation)).await?).await?;
     if settings.accept_encoding == AcceptEncodingKey::Preferred
         && list.has_accept_encoding()
         && !acceptable(headers, &found.entry.headers)
@@ -431,9 +469,38 @@ async fn find(
         return Err(Missed {
             because: MissBecause::Coding,
             vary_key: Some(found.key),
+            generation: Some(generation),
         });
     }
     Ok(found)
+}
+
+/// An entry found, if it was not invalidated: found through a header list
+/// of the generation it was stored with (the URL was not purged since),
+/// and with its tags' versions unchanged (one `get_many`, for a tagged
+/// page only). A tag check that fails is a miss: the entry cannot be
+/// vouched for.
+async fn check(cache: &Cache, found: Found) -> Result<Found, Missed> {
+    let invalidated = || Missed {
+        because: MissBecause::Invalidated,
+        vary_key: Some(found.key.clone()),
+        generation: found.generation,
+    };
+    if found
+        .generation
+        .is_some_and(|g| found.entry.url_generation != Some(g))
+    {
+        return Err(invalidated());
+    }
+    match cache.tags_unchanged(&found.entry.tags).await {
+        Ok(true) => Ok(found),
+        Ok(false) => Err(invalidated()),
+        Err(error) => {
+            tracing::warn!(target: TARGET, key = %found.key, error = &error as &dyn std::error::Error,
+                "could not read the versions of a page's tags; serving from the origin");
+            Err(MissBecause::Backend.into())
+        }
+    }
 }
 
 /// Whether the client accepts the stored response's content coding (two
@@ -447,15 +514,25 @@ fn acceptable(request: &HeaderMap, stored: &HeaderMap) -> bool {
     })
 }
 
-async fn decode(cache: &Cache, key: String, entry: Bytes) -> Result<Found, Missed> {
+async fn decode(
+    cache: &Cache,
+    key: String,
+    entry: Bytes,
+    generation: Option<u64>,
+) -> Result<Found, Missed> {
     match StoredResponse::decode(entry) {
-        Ok(entry) => Ok(Found { key, entry }),
+        Ok(entry) => Ok(Found {
+            key,
+            entry,
+            generation,
+        }),
         Err(error) if error.is_other_version() => {
             // Another release's entry (a rolling deploy): leave it be.
             tracing::debug!(target: TARGET, key = %key, %error, "cache entry of another version");
             Err(Missed {
                 because: MissBecause::Url,
                 vary_key: Some(key),
+                generation,
             })
         }
         Err(error) => {

@@ -13,6 +13,7 @@ use crate::cache::Cache;
 use crate::http::encoding::AcceptEncodingKey;
 use crate::http::key::{AllowedHosts, KeySuffix, RequestScheme};
 use crate::http::policy::Policy;
+use crate::http::tags::TagHeader;
 use crate::registry::Caches;
 
 /// The configuration of a cache layer (of `cache_page`, or of the site-wide
@@ -41,6 +42,8 @@ pub(crate) struct Settings {
     /// How long the inner service may take before a stale entry inside its
     /// `stale-if-error` window is served instead; `None`: no bound.
     pub(crate) origin_timeout: Option<Duration>,
+    /// Where responses carry their tags.
+    pub(crate) tag_header: TagHeader,
 }
 
 /// nginx's `proxy_cache_lock_timeout`.
@@ -63,6 +66,7 @@ impl Settings {
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
             origin_timeout: None,
+            tag_header: TagHeader::default(),
         }
     }
 
@@ -99,6 +103,14 @@ macro_rules! builders {
         impl $type {
             fn settings_mut(&mut self) -> &mut $crate::middleware::settings::Settings {
                 std::sync::Arc::make_mut(&mut self.settings)
+            }
+
+            /// Purges what this configuration stores, by URL or by tag, in
+            /// every instance that shares its cache ([`Invalidator`](crate::middleware::Invalidator)).
+            /// Take it once the configuration is complete: it keeps the
+            /// cache and key prefix set so far.
+            pub fn invalidator(&self) -> $crate::middleware::Invalidator {
+                $crate::middleware::Invalidator::new(self.settings.clone())
             }
 
             /// The cache pages are stored in. Without it, the `"default"`
@@ -277,6 +289,18 @@ macro_rules! builders {
             /// bound.
             pub fn origin_timeout(mut self, bound: std::time::Duration) -> Self {
                 self.settings_mut().origin_timeout = Some(bound);
+                self
+            }
+
+            /// The response header pages carry their tags in (default
+            /// [`TagHeader::cache_tag`](crate::http::tags::TagHeader::cache_tag):
+            /// `Cache-Tag`, comma-separated, removed before the response
+            /// reaches the client). A page stored with tags is a miss once one
+            /// of them is invalidated ([`Cache::invalidate_tags`](crate::Cache::invalidate_tags));
+            /// a hit on it costs one more backend round trip (a `get_many` of
+            /// its tags' versions), an untagged page nothing.
+            pub fn tag_header(mut self, header: $crate::http::tags::TagHeader) -> Self {
+                self.settings_mut().tag_header = header;
                 self
             }
 

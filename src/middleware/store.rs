@@ -25,6 +25,7 @@ use crate::http::headers::{
 use crate::http::key::{VaryHeaders, header_key, page_key};
 use crate::http::policy::{BodySize, Bypass};
 use crate::http::stored::{Freshness, StoredResponse};
+use crate::http::tags::CacheTags;
 
 /// Left in a response's extensions by [`FetchFromCache`](super::FetchFromCache)
 /// on a miss: Django's `request._cache_update_cache = True`, with the fetch
@@ -77,6 +78,17 @@ where
         }
         response.map(CacheBody::origin)
     };
+    // Taken first: the tag header is removed whether or not the page is
+    // stored.
+    let extension = response.extensions_mut().remove::<CacheTags>();
+    let tags = snapshot
+        .settings
+        .tag_header
+        .take(response.headers_mut(), extension.as_ref());
+    let tags = match tags {
+        Ok(tags) => tags,
+        Err(bypass) => return not_stored(response, bypass),
+    };
     let hint = response.body().size_hint();
     let size = BodySize {
         lower: hint.lower(),
@@ -124,6 +136,7 @@ where
         status: response.status(),
         headers: response.headers().clone(),
         times,
+        tags,
         first: None,
         more: BytesMut::new(),
     };
@@ -161,6 +174,8 @@ pub(crate) struct Tee {
     status: StatusCode,
     headers: HeaderMap,
     times: Freshness,
+    /// The response's tags, whose versions the entry records.
+    tags: Vec<String>,
     /// The first chunk, kept as it is (most bodies are one chunk).
     first: Option<Bytes>,
     /// Further chunks, joined.
@@ -209,6 +224,7 @@ impl Tee {
             status,
             headers,
             times,
+            tags,
             first,
             more,
         } = self;
@@ -225,16 +241,45 @@ impl Tee {
             leader.publish(Some(shared.clone()));
         }
         Box::pin(async move {
-            store(&snapshot, &shared).await;
+            store(&snapshot, &shared, &tags).await;
             // The flight ends once the page is in the cache.
             drop(leader);
         })
     }
 }
 
-/// Learns the key (stores the header list) and stores the entry, for the
-/// fresh lifetime plus the longer stale window; failures are logged.
-async fn store(snapshot: &Snapshot, shared: &Shared) {
+/// Learns the key (stores the header list) and stores the entry, with its
+/// tags' versions and the header list's generation, for the fresh lifetime
+/// plus the longer stale window; failures are logged.
+async fn store(snapshot: &Snapshot, shared: &Shared, tags: &[String]) {
+    let result = write(snapshot, shared, tags).await;
+    if let Some(lock) = snapshot.take_remote() {
+        lock.release().await;
+    }
+    match result {
+        Ok(Written::Stored { key, keep }) => {
+            tracing::debug!(target: TARGET, key = %key, keep = keep.as_secs(), "stored")
+        }
+        Ok(Written::Skipped(key, reason)) => {
+            tracing::debug!(target: TARGET, key = %key, reason, "not stored")
+        }
+        Err((key, error)) => {
+            tracing::warn!(target: TARGET, key = %key, error = &error as &dyn std::error::Error,
+            "could not store a response in the cache; it was served all the same")
+        }
+    }
+}
+
+enum Written {
+    Stored { key: String, keep: Duration },
+    Skipped(String, &'static str),
+}
+
+async fn write(
+    snapshot: &Snapshot,
+    shared: &Shared,
+    tags: &[String],
+) -> Result<Written, (String, crate::CacheError)> {
     let settings = &snapshot.settings;
     let cache = &snapshot.cache;
     let prefix = &settings.key_prefix;
@@ -246,14 +291,28 @@ async fn store(snapshot: &Snapshot, shared: &Shared) {
         &shared.vary_hash,
         &snapshot.suffix,
     );
+    let versions = if tags.is_empty() {
+        Vec::new()
+    } else {
+        match cache.tag_versions(tags, snapshot.started).await {
+            Ok(Some(versions)) => versions,
+            Ok(None) => {
+                return Ok(Written::Skipped(
+                    key,
+                    "a tag was invalidated during the fetch",
+                ));
+            }
+            Err(error) => return Err((key, error)),
+        }
+    };
+    // The URL's generation: the list's, when the lookup read it, so that
+    // its other entries stay reachable; a new one otherwise.
+    let generation = snapshot.generation.unwrap_or_else(|| fastrand::u64(..));
     let stored = &shared.stored;
     let times = &stored.times;
-    let entry = match StoredResponse::encode(stored.status, &stored.headers, &stored.body, times) {
+    let entry = match stored.encode_entry(&versions, Some(generation)) {
         Ok(entry) => entry,
-        Err(error) => {
-            tracing::debug!(target: TARGET, key = %key, reason = %error, "not stored");
-            return;
-        }
+        Err(error) => return Ok(Written::Skipped(key, error.reason())),
     };
     let keep = Duration::from_secs(
         times
@@ -261,21 +320,13 @@ async fn store(snapshot: &Snapshot, shared: &Shared) {
             .saturating_sub(times.stored_at)
             .saturating_add(u64::from(times.stale_window())),
     );
-    let result = match cache.set_bytes(&list_key, shared.vary.encode(), keep).await {
-        Ok(()) => cache.set_bytes(&key, entry, keep).await,
-        Err(error) => Err(error),
-    };
-    if let Some(lock) = snapshot.take_remote() {
-        lock.release().await;
-    }
-    match result {
-        Ok(()) => {
-            tracing::debug!(target: TARGET, key = %key, keep = keep.as_secs(), "stored")
-        }
-        Err(error) => {
-            tracing::warn!(target: TARGET, key = %key, error = &error as &dyn std::error::Error,
-            "could not store a response in the cache; it was served all the same")
-        }
+    let list = shared.vary.encode(generation);
+    match cache.set_bytes(&list_key, list, keep).await {
+        Ok(()) => match cache.set_bytes(&key, entry, keep).await {
+            Ok(()) => Ok(Written::Stored { key, keep }),
+            Err(error) => Err((key, error)),
+        },
+        Err(error) => Err((key, error)),
     }
 }
 
