@@ -65,7 +65,10 @@ impl Invalidator {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.cache().await?.invalidate_tags(tags).await
+        let tags: Vec<S> = tags.into_iter().collect();
+        self.cache().await?.invalidate_tags(&tags).await?;
+        self.settings.metrics.purged("tag", tags.len());
+        Ok(())
     }
 
     /// Makes every entry of `url` a miss: both schemes (`http` and `https`),
@@ -115,6 +118,7 @@ impl Invalidator {
         }
         let cache = self.cache().await?;
         cache.delete_many(&keys).await?;
+        self.settings.metrics.purged("url", 1);
         tracing::debug!(target: TARGET, uri = %uri, "purged a URL");
         Ok(Some(()))
     }

@@ -148,6 +148,7 @@ pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Md5H
             url_hash(scheme, uri, headers).ok_or(Bypass::NoHost)
         })
         .inspect_err(|bypass| {
+            settings.metrics.answered(Answer::Bypass(*bypass));
             tracing::debug!(target: TARGET, method = %request.method(), uri = %request.uri(),
                 outcome = %Outcome::answered(Answer::Bypass(*bypass)), "cache");
         })
@@ -190,7 +191,10 @@ pub(crate) async fn lookup<ReqB, ResB>(
         )
         .await
     };
-    let (answer, flight_key, generation) = match find_entry().await {
+    let looking = std::time::Instant::now();
+    let first = find_entry().await;
+    settings.metrics.looked_up(looking.elapsed());
+    let (answer, flight_key, generation) = match first {
         Ok(found) => {
             let times = found.entry.times;
             if settings
@@ -204,12 +208,12 @@ pub(crate) async fn lookup<ReqB, ResB>(
                     found.generation,
                 )
             } else if times.is_fresh(now) {
-                return Looked::Hit(serve(found, Answer::Hit, head, now));
+                return Looked::Hit(serve(&settings, found, Answer::Hit, head, now));
             } else if times.within(now, times.stale_while_revalidate) {
                 let key = found.key.clone();
                 let generation = found.generation;
                 let stale = Answer::Stale(StaleBecause::Revalidating);
-                let mut response = serve(found, stale, head, now);
+                let mut response = serve(&settings, found, stale, head, now);
                 // One refresh per page: the flight's leader runs it.
                 let Joined::Leader(leader) = settings.flights.join(key) else {
                     return Looked::Stale(response, None);
@@ -219,7 +223,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 if let Ok(again) = find_entry().await {
                     if again.entry.times.is_fresh(now) {
                         drop(leader);
-                        return Looked::Hit(serve(again, Answer::Hit, head, now));
+                        return Looked::Hit(serve(&settings, again, Answer::Hit, head, now));
                     }
                 }
                 let snapshot = Arc::new(Snapshot {
@@ -258,6 +262,10 @@ pub(crate) async fn lookup<ReqB, ResB>(
             missed.generation,
         ),
     };
+    in_span(
+        flight_key.as_deref().unwrap_or_default(),
+        &Outcome::answered(answer),
+    );
     let mut leader = None;
     let mut remote = None;
     // A request already leading a flight (a layer nested in another on the
@@ -278,6 +286,8 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 Joined::Follower(follower) => match follower.wait(bound).await {
                     Waited::Shared(shared) if applies(&settings, &shared, &parts.headers) => {
                         let outcome = Outcome::answered(Answer::Coalesced);
+                        settings.metrics.answered(outcome.answer);
+                        in_span("", &outcome);
                         tracing::debug!(target: TARGET, url = %url, %outcome, "cache");
                         return Looked::Hit(hit_response(
                             shared.stored.clone(),
@@ -318,7 +328,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                                 found.entry.clone(),
                             ))));
                         }
-                        return Looked::Hit(serve(found, Answer::Coalesced, head, now));
+                        return Looked::Hit(serve(&settings, found, Answer::Coalesced, head, now));
                     }
                     if tokio::time::Instant::now() >= deadline {
                         // The wait bound passed: fetch without the lock.
@@ -335,6 +345,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
             }
         }
     }
+    settings.metrics.answered(answer);
     tracing::debug!(target: TARGET, url = %url, outcome = %Outcome::answered(answer), "cache");
     let snapshot = Arc::new(Snapshot {
         answer,
@@ -426,11 +437,14 @@ async fn find(
 ) -> Result<Found, Missed> {
     let prefix = &settings.key_prefix;
     let plain_key = page_key(prefix, &Method::GET, url, &empty_vary(), suffix);
-    if let Some(entry) = get(cache, &plain_key).await? {
-        return check(cache, decode(cache, plain_key, entry, None).await?).await;
+    if let Some(entry) = get(settings, cache, &plain_key).await? {
+        let found = decode(cache, plain_key, entry, None).await?;
+        return check(settings, cache, found).await;
     }
     let list_key = header_key(prefix, url, suffix);
-    let list = get(cache, &list_key).await?.ok_or(MissBecause::Url)?;
+    let list = get(settings, cache, &list_key)
+        .await?
+        .ok_or(MissBecause::Url)?;
     let Some((list, generation)) = VaryHeaders::decode(&list) else {
         if VaryHeaders::is_other_version(&list) {
             // Another release's list (a rolling deploy): leave it be.
@@ -448,11 +462,11 @@ async fn find(
     let mut key = plain_key;
     if !list.is_empty() {
         key = page_key(prefix, &Method::GET, url, &vary, suffix);
-        entry = get(cache, &key).await?;
+        entry = get(settings, cache, &key).await?;
     }
     if entry.is_none() && method == Method::HEAD {
         key = page_key(prefix, &Method::HEAD, url, &vary, suffix);
-        entry = get(cache, &key).await?;
+        entry = get(settings, cache, &key).await?;
     }
     let Some(entry) = entry else {
         return Err(Missed {
@@ -461,7 +475,8 @@ async fn find(
             generation: Some(generation),
         });
     };
-    let found = check(cache, decode(cache, key, entry, Some(generation)).await?).await?;
+    let found = decode(cache, key, entry, Some(generation)).await?;
+    let found = check(settings, cache, found).await?;
     if settings.accept_encoding == AcceptEncodingKey::Preferred
         && list.has_accept_encoding()
         && !acceptable(headers, &found.entry.headers)
@@ -480,7 +495,7 @@ async fn find(
 /// and with its tags' versions unchanged (one `get_many`, for a tagged
 /// page only). A tag check that fails is a miss: the entry cannot be
 /// vouched for.
-async fn check(cache: &Cache, found: Found) -> Result<Found, Missed> {
+async fn check(settings: &Settings, cache: &Cache, found: Found) -> Result<Found, Missed> {
     let invalidated = || Missed {
         because: MissBecause::Invalidated,
         vary_key: Some(found.key.clone()),
@@ -496,6 +511,7 @@ async fn check(cache: &Cache, found: Found) -> Result<Found, Missed> {
         Ok(true) => Ok(found),
         Ok(false) => Err(invalidated()),
         Err(error) => {
+            settings.metrics.backend_error("lookup");
             tracing::warn!(target: TARGET, key = %found.key, error = &error as &dyn std::error::Error,
                 "could not read the versions of a page's tags; serving from the origin");
             Err(MissBecause::Backend.into())
@@ -543,8 +559,9 @@ async fn decode(
     }
 }
 
-async fn get(cache: &Cache, key: &str) -> Result<Option<Bytes>, Missed> {
+async fn get(settings: &Settings, cache: &Cache, key: &str) -> Result<Option<Bytes>, Missed> {
     cache.get_bytes(key).await.map_err(|error| {
+        settings.metrics.backend_error("lookup");
         tracing::warn!(target: TARGET, key, error = &error as &dyn std::error::Error,
             "cache lookup failed; serving from the origin");
         MissBecause::Backend.into()
@@ -557,11 +574,30 @@ async fn forget(cache: &Cache, key: &str) {
     }
 }
 
-/// A response from an entry found, with its outcome logged.
-fn serve<B>(found: Found, answer: Answer, head: bool, now: u64) -> Response<CacheBody<B>> {
+/// A response from an entry found, with its outcome logged and counted.
+fn serve<B>(
+    settings: &Settings,
+    found: Found,
+    answer: Answer,
+    head: bool,
+    now: u64,
+) -> Response<CacheBody<B>> {
+    settings.metrics.answered(answer);
     let outcome = Outcome::answered(answer);
+    in_span(&found.key, &outcome);
     tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
     hit_response(found.entry, head, now, outcome)
+}
+
+/// Records the key and outcome in the lookup's span, when it is enabled.
+fn in_span(key: &str, outcome: &Outcome) {
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        if !key.is_empty() {
+            span.record("key", key);
+        }
+        span.record("outcome", tracing::field::display(outcome));
+    }
 }
 
 /// A response from the cache, as Django serves a hit: the stored response

@@ -110,6 +110,13 @@
 //! client while a copy is kept, and is stored when its body ends. Every
 //! response carries an [`Outcome`].
 //!
+//! # Metrics
+//!
+//! Through the [`metrics`](https://docs.rs/metrics) facade (install the
+//! recorder you want: `metrics-exporter-prometheus`, StatsD, ...):
+//!
+#![doc = include_str!("metrics.md")]
+//!
 //! # Failures and debugging
 //!
 //! The client never sees a cache failure: a backend error on lookup is a
@@ -127,6 +134,7 @@ mod flight;
 mod future;
 mod invalidate;
 mod lookup;
+mod metrics;
 mod outcome;
 mod purge;
 mod remote_lock;

@@ -9,10 +9,11 @@ use http::HeaderMap;
 
 use super::clock::Clock;
 use super::flight::Flights;
+use super::metrics::LayerMetrics;
 use crate::cache::Cache;
 use crate::http::encoding::AcceptEncodingKey;
 use crate::http::key::{AllowedHosts, KeySuffix, RequestScheme};
-use crate::http::policy::Policy;
+use crate::http::policy::{Lifetime, Policy};
 use crate::http::tags::TagHeader;
 use crate::registry::Caches;
 
@@ -44,6 +45,8 @@ pub(crate) struct Settings {
     pub(crate) origin_timeout: Option<Duration>,
     /// Where responses carry their tags.
     pub(crate) tag_header: TagHeader,
+    /// The layer's name and its metrics.
+    pub(crate) metrics: LayerMetrics,
 }
 
 /// nginx's `proxy_cache_lock_timeout`.
@@ -51,6 +54,10 @@ pub(crate) const DEFAULT_COALESCE_WAIT: Duration = Duration::from_secs(5);
 
 impl Settings {
     pub(crate) fn new(policy: Policy) -> Settings {
+        let layer = match policy.lifetime {
+            Lifetime::Page(_) => "cache_page",
+            Lifetime::Default(_) => "site",
+        };
         Settings {
             cache: None,
             key_prefix: String::new(),
@@ -67,6 +74,7 @@ impl Settings {
             stale_if_error: Duration::ZERO,
             origin_timeout: None,
             tag_header: TagHeader::default(),
+            metrics: LayerMetrics::new(layer),
         }
     }
 
@@ -301,6 +309,14 @@ macro_rules! builders {
             /// its tags' versions), an untagged page nothing.
             pub fn tag_header(mut self, header: $crate::http::tags::TagHeader) -> Self {
                 self.settings_mut().tag_header = header;
+                self
+            }
+
+            /// The cache's name in its metrics (the `cache` label, default
+            /// `tower-cache`; see [`metrics`](crate::middleware#metrics)):
+            /// set it before the layer serves, to tell several caches apart.
+            pub fn name(mut self, name: &str) -> Self {
+                self.settings_mut().metrics.named(name);
                 self
             }
 

@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::EXPIRES;
 use http::{HeaderMap, Response, StatusCode};
 use http_body::Body;
+use tracing::Instrument;
 
 use super::TARGET;
 use super::body::CacheBody;
@@ -65,6 +66,7 @@ where
         },
     };
     let not_stored = |mut response: Response<ResB>, bypass: Bypass| {
+        snapshot.settings.metrics.not_stored(bypass);
         let outcome = Outcome {
             answer: snapshot.answer,
             store: Some(Store::NotStored(bypass)),
@@ -240,11 +242,16 @@ impl Tee {
         if let Some(leader) = &leader {
             leader.publish(Some(shared.clone()));
         }
-        Box::pin(async move {
-            store(&snapshot, &shared, &tags).await;
-            // The flight ends once the page is in the cache.
-            drop(leader);
-        })
+        let span = tracing::debug_span!(target: TARGET, "cache_store", url = %snapshot.url,
+            key = tracing::field::Empty, outcome = tracing::field::Empty);
+        Box::pin(
+            async move {
+                store(&snapshot, &shared, &tags).await;
+                // The flight ends once the page is in the cache.
+                drop(leader);
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -252,18 +259,30 @@ impl Tee {
 /// tags' versions and the header list's generation, for the fresh lifetime
 /// plus the longer stale window; failures are logged.
 async fn store(snapshot: &Snapshot, shared: &Shared, tags: &[String]) {
+    let writing = std::time::Instant::now();
     let result = write(snapshot, shared, tags).await;
+    let metrics = &snapshot.settings.metrics;
+    let span = tracing::Span::current();
+    let (key, outcome) = match &result {
+        Ok(Written::Stored { key, .. }) => (key, "stored"),
+        Ok(Written::Skipped(key, _)) => (key, "not stored"),
+        Err((key, _)) => (key, "failed"),
+    };
+    span.record("key", key.as_str());
+    span.record("outcome", outcome);
     if let Some(lock) = snapshot.take_remote() {
         lock.release().await;
     }
     match result {
         Ok(Written::Stored { key, keep }) => {
+            metrics.stored(writing.elapsed());
             tracing::debug!(target: TARGET, key = %key, keep = keep.as_secs(), "stored")
         }
         Ok(Written::Skipped(key, reason)) => {
             tracing::debug!(target: TARGET, key = %key, reason, "not stored")
         }
         Err((key, error)) => {
+            metrics.backend_error("store");
             tracing::warn!(target: TARGET, key = %key, error = &error as &dyn std::error::Error,
             "could not store a response in the cache; it was served all the same")
         }
@@ -339,6 +358,7 @@ pub(crate) fn fallback<B>(after: &After) -> Option<Response<CacheBody<B>>> {
     };
     let entry = snapshot.fallback.clone()?;
     let outcome = Outcome::answered(Answer::Stale(super::outcome::StaleBecause::OriginFailed));
+    snapshot.settings.metrics.answered(outcome.answer);
     tracing::debug!(target: TARGET, url = %snapshot.url, %outcome, "cache");
     let now = snapshot.settings.clock.now();
     Some(super::lookup::hit_response(
