@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde::{Deserialize, Serialize};
 
 use super::invalidate::Invalidator;
+use crate::http::key::request_host;
 
 /// The largest `POST` body the service reads.
 const MAX_BODY: usize = 64 * 1024;
@@ -26,7 +27,8 @@ const MAX_BODY: usize = 64 * 1024;
 /// * `POST` with a JSON body `{"tags": ["product:42"], "urls": ["https://shop.example/"]}`
 ///   (either list may be left out): those tags and URLs.
 ///
-/// It answers `200` with a JSON summary (`{"tags":[..],"urls":[..]}`),
+/// It answers `200` with a JSON summary (`{"tags":[..],"urls":[..]}`, a
+/// `PURGE`'s URL as `//host/path`, without a scheme: both were purged),
 /// `400` for a request it cannot read, `405` for other methods and `503`
 /// when the backend failed (the purge may not have happened: retry).
 ///
@@ -149,10 +151,15 @@ async fn purge_target(
         headers
     };
     match invalidator.purge(uri, headers).await {
-        Ok(Some(())) => Ok(Purge {
-            tags: Vec::new(),
-            urls: vec![uri.to_string()],
-        }),
+        Ok(Some(())) => {
+            // The URL purged, without a scheme: both were.
+            let host = request_host(uri, headers).unwrap_or_default();
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            Ok(Purge {
+                tags: Vec::new(),
+                urls: vec![format!("//{host}{path}")],
+            })
+        }
         Ok(None) => Err(reply(StatusCode::BAD_REQUEST, "no valid Host to purge for")),
         Err(error) => Err(failed(&error)),
     }
