@@ -138,6 +138,7 @@ pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Md5H
     let scheme = settings.scheme.of(request.uri(), request.headers());
     let (uri, headers) = (request.uri(), request.headers());
     Policy::check_method(request.method())
+        .and_then(|()| Policy::check_body(headers))
         .and_then(|()| {
             let allowed = &settings.allowed_hosts;
             if !allowed.allows_any()

@@ -51,6 +51,7 @@ fn miss_label(because: MissBecause) -> &'static str {
 pub(crate) fn bypass_label(bypass: Bypass) -> &'static str {
     match bypass {
         Bypass::Method => "method",
+        Bypass::RequestBody => "request-body",
         Bypass::NoHost => "no-host",
         Bypass::HostNotAllowed => "host-not-allowed",
         Bypass::Authorization => "authorization",
@@ -62,6 +63,8 @@ pub(crate) fn bypass_label(bypass: Bypass) -> &'static str {
         Bypass::CacheControl("no-store") => "no-store",
         Bypass::CacheControl(_) => "no-cache",
         Bypass::VaryStar => "vary-star",
+        Bypass::Unreadable("Vary") => "unreadable-vary",
+        Bypass::Unreadable(_) => "unreadable-cache-control",
         Bypass::ZeroMaxAge => "max-age-0",
         Bypass::ZeroSharedMaxAge => "s-maxage-0",
         Bypass::NotFetched => "not-fetched",

@@ -67,11 +67,12 @@
 //! # What is cached
 //!
 //! Served from the cache: GET and HEAD (HEAD from the GET entry, without a
-//! body) of requests with a valid `Host`. Stored: 200 responses whose body
-//! ends within [`max_body_size`](CachePageLayer::max_body_size) (1 MiB; a
-//! body of unknown length, compressed or streamed, is read up to it),
-//! unless `Cache-Control` says `private`, `no-cache` or `no-store`, `Vary` is
-//! `*`, or the lifetime is zero. Safer than Django by default: a response
+//! body) of requests with a valid `Host` and without a body. Stored: 200
+//! responses whose body ends within [`max_body_size`](CachePageLayer::max_body_size)
+//! (1 MiB; a body of unknown length, compressed or streamed, is read up to
+//! it), unless `Cache-Control` says `private`, `no-cache` or `no-store` (on
+//! any line), `Vary` is `*`, either header cannot be read, or the lifetime
+//! is zero (the smallest `max-age` counts). Safer than Django by default: a response
 //! that sets a cookie is not stored ([`set_cookie`](CachePageLayer::set_cookie)),
 //! and a request with `Authorization` is neither served nor stored unless the
 //! response says `public`, `s-maxage` or `must-revalidate`
