@@ -1,10 +1,9 @@
-//! The layers' metrics, read back from `metrics-util`'s debugging recorder,
-//! and their tracing spans, read back from a subscriber layer (both
-//! installed for the test's thread: the current-thread runtime polls every
+//! The layers' metrics, read back from `metrics-util`'s debugging recorder
+//! (installed for the test's thread: the current-thread runtime polls every
 //! request and store there).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -17,8 +16,6 @@ use tower::ServiceExt;
 use tower_cache::Cache;
 use tower_cache::middleware::{SiteCache, cache_page};
 use tower_cache::testing::FailingBackend;
-use tracing::span::{Attributes, Id, Record};
-use tracing_subscriber::layer::{Context, SubscriberExt};
 
 async fn send(app: &Router, method: Method, path: &str) {
     let request = Request::builder()
@@ -203,83 +200,4 @@ async fn a_failing_backend_is_counted_not_seen() {
         ),
         1
     );
-}
-
-/// A span opened: its id, name and fields (as recorded, `Debug`).
-type Opened = (Id, &'static str, HashMap<String, String>);
-
-/// The spans opened, in order.
-#[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<Opened>>>);
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
-        let mut fields = HashMap::new();
-        attrs.record(&mut Fields(&mut fields));
-        let name = attrs.metadata().name();
-        self.0.lock().unwrap().push((id.clone(), name, fields));
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
-        let mut spans = self.0.lock().unwrap();
-        if let Some((_, _, fields)) = spans.iter_mut().rev().find(|(i, _, _)| i == id) {
-            values.record(&mut Fields(fields));
-        }
-    }
-}
-
-impl Spans {
-    fn take(&self) -> Vec<(&'static str, HashMap<String, String>)> {
-        let spans = std::mem::take(&mut *self.0.lock().unwrap());
-        spans
-            .into_iter()
-            .map(|(_, name, fields)| (name, fields))
-            .collect()
-    }
-}
-
-#[tokio::test]
-async fn lookup_inner_call_and_store_are_spans_with_key_and_outcome() {
-    let spans = Spans::default();
-    let subscriber = tracing_subscriber::registry().with(spans.clone());
-    let _default = tracing::subscriber::set_default(subscriber);
-
-    let cache = Cache::from_url("memory://").await.unwrap();
-    let app = Router::new()
-        .route("/", get(|| async { "home" }))
-        .route_layer(cache_page(Duration::from_secs(60)).cache(cache));
-    send(&app, Method::GET, "/").await;
-    let miss = spans.take();
-    let names: Vec<&str> = miss.iter().map(|(name, _)| *name).collect();
-    assert_eq!(
-        names,
-        ["cache_lookup", "cache_inner_call", "cache_store"],
-        "{miss:?}"
-    );
-    let (lookup, store) = (&miss[0].1, &miss[2].1);
-    assert_eq!(lookup["method"], "GET");
-    assert!(lookup["outcome"].starts_with("miss"), "{lookup:?}");
-    assert!(
-        store["key"].starts_with("views.decorators.cache.cache_page.."),
-        "{store:?}"
-    );
-    assert_eq!(store["outcome"], "stored");
-
-    send(&app, Method::GET, "/").await;
-    let hit = spans.take();
-    assert_eq!(hit.len(), 1, "{hit:?}");
-    assert_eq!(hit[0].0, "cache_lookup");
-    assert_eq!(hit[0].1["outcome"], "hit");
-    assert_eq!(hit[0].1["key"], store["key"]);
 }
