@@ -403,23 +403,20 @@ on_backend!(
 on_backend!(
     postgres,
     cfg(feature = "postgres"),
-    two_caches(&format!(
-        "{}?table={}",
-        common::server_url("DATABASE_URL"),
-        common::unique("purge").replace('-', "_")
-    ))
-    .await
+    on_server_table("DATABASE_URL").await
 );
 on_backend!(
     mysql,
     cfg(feature = "mysql"),
-    two_caches(&format!(
-        "{}?table={}",
-        common::server_url("MYSQL_URL"),
-        common::unique("purge").replace('-', "_")
-    ))
-    .await
+    on_server_table("MYSQL_URL").await
 );
+
+/// Two caches on a table of their own in the database server at `var`.
+#[allow(dead_code)]
+async fn on_server_table(var: &str) -> [Cache; 2] {
+    let table = common::unique("purge").replace('-', "_");
+    two_caches(&format!("{}?table={table}", common::server_url(var))).await
+}
 
 /// `Surrogate-Key`, kept in responses for a CDN in front.
 #[tokio::test]
