@@ -33,7 +33,9 @@
 //!    It logs with `tracing`; a `tracing-appender` thread writes the lines to
 //!    stdout, so a request never waits for the terminal (`httpbin/log.rs`
 //!    lets the lines gather, so that this thread wakes up rarely under load).
-//! 5. **main** reads the command line, starts the upstream and serves.
+//! 5. **main** reads the command line, starts the upstream and serves, with
+//!    the cache's metrics at `/metrics` (Prometheus text) and, with
+//!    `--admin`, the purge service on a second listener.
 //!
 //! Options:
 //!
@@ -45,6 +47,10 @@
 //!   while one request refreshes it in the background (default 0);
 //! * `--stale-if-error SECS`: serve a page up to SECS past its TTL when the
 //!   upstream fails (default 0);
+//! * `--admin ADDR`: serve the purge service there (an internal address:
+//!   `curl -X PURGE -H 'Host: 127.0.0.1:8000' http://ADDR/` purges the page,
+//!   `curl -d '{"tags": ["page:home"]}' http://ADDR/` purges by its tag;
+//!   with `ADMIN_TOKEN` set, requests need `Authorization: Bearer $ADMIN_TOKEN`);
 //! * `--verbose`: log every cache hit, miss and store;
 //! * `--quiet`: no timing log (to load-test the cache without it);
 //! * `--serve-upstream ADDR`: only run the bundled upstream there (it also
@@ -61,6 +67,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -70,10 +77,12 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_cache::middleware::{SiteCache, cache_page};
+use tower_cache::middleware::{Invalidator, SiteCache, cache_page};
 use tower_cache::{Cache, Caches};
+use tower_http::validate_request::ValidateRequestHeaderLayer;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::Targets;
@@ -133,13 +142,19 @@ pub struct Demo {
     pub delay: f64,
 }
 
-/// The tutorial's view: call the slow API, then render the page. An error
-/// is a 502 page, which the cache never stores (it keeps 200s only).
+/// The tag the home page carries: `--admin`'s purge service (or
+/// `Invalidator::invalidate_tags`) purges it with `{"tags": ["page:home"]}`.
+pub const HOME_TAG: &str = "page:home";
+
+/// The tutorial's view: call the slow API, then render the page, tagged
+/// [`HOME_TAG`]. An error is a 502 page, which the cache never stores (it
+/// keeps 200s only).
 async fn home(State(demo): State<Arc<Demo>>) -> Response {
     let url = format!("{}/delay/{}", demo.upstream, demo.delay);
     let reason = match http_get(&demo.client, &url).await {
         Ok((status, _, _)) if status.is_success() => {
-            return Html(render_page("Results received!", SystemTime::now())).into_response();
+            let page = Html(render_page("Results received!", SystemTime::now()));
+            return ([("cache-tag", HOME_TAG)], page).into_response();
         }
         Ok((status, _, _)) => format!("the API answered {status}"),
         Err(error) => error,
@@ -229,26 +244,63 @@ pub struct Caching {
 }
 
 /// The site: `/` cached in `cache`, per view (`cache_page`) or with the
-/// site-wide layers. Both coalesce: a cold herd calls the view once.
-pub fn app(demo: Demo, cache: Cache, caching: Caching) -> Router {
+/// site-wide layers, and what purges its pages. Both coalesce: a cold herd
+/// calls the view once.
+pub fn app(demo: Demo, cache: Cache, caching: Caching) -> (Router, Invalidator) {
     let router = Router::new().route("/", get(home));
-    let router = if caching.site_wide {
-        let (update, fetch) = SiteCache::new()
+    let (router, invalidator) = if caching.site_wide {
+        let site = SiteCache::new()
             .cache(cache)
             .timeout(caching.ttl)
             .stale_while_revalidate(caching.stale_while_revalidate)
-            .stale_if_error(caching.stale_if_error)
-            .layers();
-        router.layer(ServiceBuilder::new().layer(update).layer(fetch))
+            .stale_if_error(caching.stale_if_error);
+        let (update, fetch) = site.layers();
+        let router = router.layer(ServiceBuilder::new().layer(update).layer(fetch));
+        (router, site.invalidator())
     } else {
-        router.route_layer(
-            cache_page(caching.ttl)
-                .cache(cache)
-                .stale_while_revalidate(caching.stale_while_revalidate)
-                .stale_if_error(caching.stale_if_error),
-        )
+        let layer = cache_page(caching.ttl)
+            .cache(cache)
+            .stale_while_revalidate(caching.stale_while_revalidate)
+            .stale_if_error(caching.stale_if_error);
+        let invalidator = layer.invalidator();
+        (router.route_layer(layer), invalidator)
     };
-    router.with_state(Arc::new(demo))
+    (router.with_state(Arc::new(demo)), invalidator)
+}
+
+/// The admin listener's app (`--admin`): the purge service, behind a bearer
+/// token when `token` is set (`ADMIN_TOKEN`). Serve it on an internal
+/// address only: `PURGE /` with the site's `Host`, or `POST`
+/// `{"tags": ["page:home"]}`.
+// The validator's `Result<(), Response>` is tower-http's signature.
+#[allow(clippy::result_large_err)]
+pub fn admin_app(invalidator: &Invalidator, token: Option<String>) -> Router {
+    let admin = Router::new().fallback_service(invalidator.purge_service());
+    let Some(token) = token else {
+        return admin;
+    };
+    let expected = format!("Bearer {token}");
+    admin.layer(ValidateRequestHeaderLayer::custom(
+        move |request: &mut Request| -> Result<(), Response> {
+            match request.headers().get(AUTHORIZATION) {
+                Some(sent) if sent.as_bytes() == expected.as_bytes() => Ok(()),
+                _ => Err(StatusCode::UNAUTHORIZED.into_response()),
+            }
+        },
+    ))
+}
+
+/// `GET /metrics`: the cache's counters in Prometheus text, from the
+/// recorder `main` installs (never cached: it is routed outside the cache
+/// layers, and says `no-store` besides).
+pub fn with_metrics(app: Router, metrics: PrometheusHandle) -> Router {
+    app.route(
+        "/metrics",
+        get(move || {
+            let text = metrics.render();
+            async move { ([(CACHE_CONTROL, "no-store")], text) }
+        }),
+    )
 }
 
 // ---- 4. The timing log ----------------------------------------------------
@@ -357,9 +409,25 @@ async fn run() -> Result<(), String> {
         stale_while_revalidate: options.stale_while_revalidate,
         stale_if_error: options.stale_if_error,
     };
-    let mut app = app(demo, caches.default().clone(), caching);
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("metrics: {e}"))?;
+    let (app, invalidator) = app(demo, caches.default().clone(), caching);
+    let mut app = with_metrics(app, metrics);
     if !options.quiet {
         app = app.layer(middleware::from_fn(timing));
+    }
+    if let Some(addr) = options.admin {
+        let listener = bind(addr).await?;
+        let token = std::env::var("ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
+        let how = if token.is_some() {
+            "Authorization: Bearer $ADMIN_TOKEN"
+        } else {
+            "no authentication: keep it on loopback"
+        };
+        println!("Purge service on http://{addr} (PURGE /path, POST {{\"tags\": [..]}}; {how})");
+        let admin = admin_app(&invalidator, token);
+        tokio::spawn(async move { axum::serve(listener, admin).await });
     }
 
     let listener = bind(options.listen)
@@ -410,10 +478,12 @@ pub struct Options {
     pub stale_while_revalidate: Duration,
     /// Seconds a stale page is served when the upstream fails.
     pub stale_if_error: Duration,
+    /// Where the purge service listens, if anywhere.
+    pub admin: Option<SocketAddr>,
 }
 
 const USAGE: &str = "usage: httpbin [--listen ADDR] [--upstream URL] [--delay SECS] [--site-wide] \
-                     [--stale-while-revalidate SECS] [--stale-if-error SECS] [--verbose] [--quiet] \
+                     [--stale-while-revalidate SECS] [--stale-if-error SECS] [--admin ADDR] [--verbose] [--quiet] \
                      | --serve-upstream ADDR";
 
 /// Parses the arguments after the program name.
@@ -428,6 +498,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
         serve_upstream: None,
         stale_while_revalidate: Duration::ZERO,
         stale_if_error: Duration::ZERO,
+        admin: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -463,6 +534,10 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, Str
                 } else {
                     options.stale_while_revalidate = window;
                 }
+            }
+            "--admin" => {
+                let v = value("--admin")?;
+                options.admin = Some(v.parse().map_err(|e| format!("--admin {v:?}: {e}"))?);
             }
             "--serve-upstream" => {
                 let v = value("--serve-upstream")?;

@@ -329,6 +329,20 @@ impl Cache {
         Ok(found)
     }
 
+    /// The raw bytes stored under each of `keys`, in their order (`None` for
+    /// a miss): one backend round trip (on Redis Cluster, one per hash slot).
+    pub async fn get_many_bytes<K: AsRef<str>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        let made = keys
+            .iter()
+            .map(|key| self.make_key(key.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        if made.is_empty() {
+            return Ok(Vec::new());
+        }
+        let refs: Vec<&str> = made.iter().map(String::as_str).collect();
+        self.backend.get_many(&refs).await
+    }
+
     fn make_keys<I, K>(&self, keys: I) -> Result<(Vec<String>, Vec<String>)>
     where
         I: IntoIterator<Item = K>,
@@ -529,6 +543,40 @@ impl Cache {
             }
             Write::Discard => {
                 let refs: Vec<&str> = encoded.iter().map(|(k, _)| k.as_str()).collect();
+                self.backend.delete_many(&refs).await?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// [`set_many`](Cache::set_many) of raw bytes; returns the keys that the
+    /// backend could not store.
+    pub async fn set_many_bytes(
+        &self,
+        entries: Vec<(String, Bytes)>,
+        timeout: impl Into<Timeout>,
+    ) -> Result<Vec<String>> {
+        let mut made = Vec::with_capacity(entries.len());
+        for (key, value) in &entries {
+            made.push((self.make_key(key)?, value.clone()));
+        }
+        if made.is_empty() {
+            return Ok(Vec::new());
+        }
+        let user = |made_key: String| {
+            entries
+                .iter()
+                .zip(&made)
+                .find(|(_, (m, _))| *m == made_key)
+                .map_or(made_key.clone(), |((key, _), _)| key.clone())
+        };
+        match self.write(timeout.into()) {
+            Write::Keep(expiry) => {
+                let failed = self.backend.set_many(made.clone(), expiry).await?;
+                Ok(failed.into_iter().map(user).collect())
+            }
+            Write::Discard => {
+                let refs: Vec<&str> = made.iter().map(|(k, _)| k.as_str()).collect();
                 self.backend.delete_many(&refs).await?;
                 Ok(Vec::new())
             }

@@ -76,6 +76,14 @@ pub enum CacheError {
         key: String,
     },
 
+    /// The backend refused to store a value (memcached's item size limit,
+    /// for one).
+    #[error("cache backend did not store key {key:?}")]
+    NotStored {
+        /// The user's key.
+        key: String,
+    },
+
     /// The backend did not answer in time.
     #[error("{backend} cache backend did not answer within {after:?}")]
     Timeout {
@@ -217,6 +225,14 @@ pub enum ConfigError {
     UnknownAlias {
         /// The alias asked for.
         alias: String,
+    },
+
+    /// The default cache ([`Caches::global`](crate::Caches::global), from
+    /// `CACHE_URL`) could not be built, and something needed it.
+    #[error("the default cache (CACHE_URL) could not be built: {reason}")]
+    NoDefaultCache {
+        /// Why it could not be built.
+        reason: String,
     },
 }
 

@@ -105,6 +105,7 @@ mod key_lock;
 pub mod middleware;
 mod options;
 mod registry;
+pub mod tags;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -21,6 +21,8 @@ const DELAY: f64 = 0.2;
 
 struct Running {
     url: String,
+    /// The demo's purge service (`--admin`), with the token `secret`.
+    admin: String,
     upstream_calls: Arc<AtomicUsize>,
     log: Lines,
     client: httpbin::HttpClient,
@@ -91,13 +93,16 @@ async fn start(site_wide: bool, upstream: Option<String>) -> Running {
         stale_while_revalidate: Duration::ZERO,
         stale_if_error: Duration::ZERO,
     };
-    let app = httpbin::app(demo, cache, caching)
-        .layer(axum::middleware::from_fn(httpbin::timing))
-        .layer(axum::middleware::from_fn(move |request, next: Next| {
-            next.run(request).with_subscriber(subscriber.clone())
-        }));
+    let (app, invalidator) = httpbin::app(demo, cache, caching);
+    let admin = serve(httpbin::admin_app(&invalidator, Some("secret".into()))).await;
+    let app =
+        app.layer(axum::middleware::from_fn(httpbin::timing))
+            .layer(axum::middleware::from_fn(move |request, next: Next| {
+                next.run(request).with_subscriber(subscriber.clone())
+            }));
     Running {
         url: serve(app).await,
+        admin,
         upstream_calls,
         log,
         client: httpbin::http_client(),
@@ -218,6 +223,87 @@ async fn an_upstream_error_is_a_502_and_never_cached() {
     assert_eq!(demo.log.get().len(), 2);
 }
 
+/// `--admin`: the page carries its tag to the cache, not to the client;
+/// `PURGE /` with the site's Host and a `POST` of its tag each make the next
+/// request call the upstream again; without the token, nothing is purged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_purges_the_page() {
+    let demo = start(false, None).await;
+    let host = demo.url.trim_start_matches("http://").to_owned();
+    let page = async || {
+        let (status, headers, _) = httpbin::http_get(&demo.client, &format!("{}/", demo.url))
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(!headers.contains_key("cache-tag"), "the tag stays inside");
+    };
+    let admin = async |method: &str, token: &str, body: &'static str| {
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(format!("{}/", demo.admin))
+            .header("host", &host)
+            .header("authorization", format!("Bearer {token}"))
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                body.as_bytes(),
+            )))
+            .unwrap();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        client.request(request).await.unwrap().status()
+    };
+    page().await;
+    page().await;
+    assert_eq!(demo.upstream_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(admin("PURGE", "wrong", "").await, StatusCode::UNAUTHORIZED);
+    page().await;
+    assert_eq!(demo.upstream_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(admin("PURGE", "secret", "").await, StatusCode::OK);
+    page().await;
+    assert_eq!(demo.upstream_calls.load(Ordering::SeqCst), 2);
+    let tags = r#"{"tags": ["page:home"]}"#;
+    assert_eq!(admin("POST", "secret", tags).await, StatusCode::OK);
+    page().await;
+    page().await;
+    assert_eq!(demo.upstream_calls.load(Ordering::SeqCst), 3);
+}
+
+/// `/metrics`: the cache's counters in Prometheus text, never cached.
+#[tokio::test]
+async fn metrics_are_served_in_prometheus_text() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let cache = Cache::from_url("memory://").await.unwrap();
+    let page = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "page" }))
+        .route_layer(tower_cache::middleware::cache_page(Duration::from_secs(60)).cache(cache));
+    let app = httpbin::with_metrics(page, handle);
+    let get = async |path: &str| {
+        let request = axum::http::Request::get(path)
+            .header("host", "example.com")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (headers, String::from_utf8(body.to_vec()).unwrap())
+    };
+    get("/").await;
+    get("/").await;
+    let (headers, text) = get("/metrics").await;
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        text.contains(r#"tower_cache_hits_total{cache="tower-cache",layer="cache_page"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("tower_cache_stores_total"), "{text}");
+}
+
 #[test]
 fn arguments() {
     let args = |list: &[&str]| httpbin::parse_args(list.iter().map(|s| s.to_string()));
@@ -241,6 +327,15 @@ fn arguments() {
     assert_eq!(custom.upstream.as_deref(), Some("http://127.0.0.1:8080"));
     assert_eq!((custom.delay, custom.site_wide), (0.5, true));
     assert!(args(&["--quiet"]).unwrap().quiet);
+    assert_eq!(
+        args(&["--admin", "127.0.0.1:8001"]).unwrap().admin,
+        Some("127.0.0.1:8001".parse().unwrap())
+    );
+    assert!(
+        args(&["--admin", "nowhere"])
+            .unwrap_err()
+            .contains("--admin")
+    );
     let stale = args(&["--stale-while-revalidate", "30", "--stale-if-error", "600"]).unwrap();
     assert_eq!(
         (stale.stale_while_revalidate, stale.stale_if_error),

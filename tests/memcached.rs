@@ -6,38 +6,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
-
 use bytes::Bytes;
-use common::{server_url, unique};
+use common::{backend_from_env, memcached_command, unique};
 use tower_cache::{Cache, CacheError, DynBackend, Timeout};
 
 async fn backend() -> DynBackend {
-    let url = server_url("MEMCACHED_URL");
-    Cache::from_url(&url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot build a cache from {url}: {e}"))
-        .backend()
-        .clone()
+    backend_from_env("MEMCACHED_URL").await
 }
 
 tower_cache::conformance_suite!(backend, global_clear);
-
-/// Sends one text-protocol command to the server and returns its first line.
-fn memcached_command(command: &str) -> String {
-    let url = server_url("MEMCACHED_URL");
-    let address = url
-        .trim_start_matches("memcached://")
-        .split(',')
-        .next()
-        .unwrap();
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.write_all(command.as_bytes()).unwrap();
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).unwrap();
-    line.trim_end().to_owned()
-}
 
 #[tokio::test]
 async fn memcacheds_own_incr_works_on_our_integers() {

@@ -135,17 +135,60 @@ pub fn get_stale_windows(headers: &HeaderMap) -> (Option<u32>, Option<u32>) {
 
 fn directive_value(headers: &HeaderMap, wanted: &str) -> Option<i64> {
     // The last occurrence wins, even when its value is not an integer.
-    let mut found = None;
-    for part in header_parts(headers, &CACHE_CONTROL) {
-        match part.split_once('=') {
-            Some((name, value)) if name.trim().eq_ignore_ascii_case(wanted) => {
-                found = Some(value.trim().trim_matches('"').trim().parse().ok());
-            }
-            None if part.eq_ignore_ascii_case(wanted) => found = Some(Some(1)),
-            _ => {}
+    directive_values(headers, wanted).last()?
+}
+
+/// Every occurrence of the directive `wanted`, in order: its value, `None`
+/// when that is not an integer, and 1 for a bare one (Django's `int(True)`).
+fn directive_values<'a>(
+    headers: &'a HeaderMap,
+    wanted: &'a str,
+) -> impl Iterator<Item = Option<i64>> + 'a {
+    header_parts(headers, &CACHE_CONTROL).filter_map(move |part| match part.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case(wanted) => {
+            Some(value.trim().trim_matches('"').trim().parse().ok())
         }
-    }
-    found?
+        None if part.eq_ignore_ascii_case(wanted) => Some(Some(1)),
+        _ => None,
+    })
+}
+
+/// The most restrictive value of the directive `wanted` (`max-age`,
+/// `s-maxage`), as a shared cache must read it (RFC 9111 section 4.2.1):
+/// the smallest when it appears several times, on one line or several,
+/// where [`get_max_age`] takes the last as Django does. `Err(())` when one
+/// of them is not an integer: invalid freshness information, to be
+/// treated as stale.
+pub(crate) fn strictest_directive_value(
+    headers: &HeaderMap,
+    wanted: &str,
+) -> Result<Option<i64>, ()> {
+    directive_values(headers, wanted).try_fold(None, |smallest: Option<i64>, value| {
+        let value = value.ok_or(())?;
+        Ok(Some(smallest.map_or(value, |s| s.min(value))))
+    })
+}
+
+/// Whether every `Cache-Control` directive name is plain visible ASCII.
+/// One that is not (`\xc2\xa0private`, a UTF-8 no-break space before
+/// `private`; a tab or obs-text inside a name) is no directive a cache
+/// knows, but may well be one the origin meant: the response cannot be
+/// read safely. Obs-text in a quoted value (`x="caf\xe9"`) is legal and
+/// does not count.
+pub(crate) fn cache_control_names_are_readable(headers: &HeaderMap) -> bool {
+    header_parts(headers, &CACHE_CONTROL).all(|part| is_visible_ascii(directive_name(&part)))
+}
+
+/// Whether every `Vary` token is `*` or a header name. One that is not
+/// (`\xc2\xa0Cookie`, `Coo\tkie`) names no header any request carries, so it
+/// would vary on nothing while the origin meant to vary on something.
+pub(crate) fn vary_is_readable(headers: &HeaderMap) -> bool {
+    header_parts(headers, &VARY)
+        .all(|token| token == "*" || http::HeaderName::from_bytes(token.as_bytes()).is_ok())
+}
+
+fn is_visible_ascii(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// One directive to give [`patch_cache_control`]: Django's keyword arguments

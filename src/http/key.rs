@@ -388,7 +388,7 @@ pub struct VaryHeaders {
 }
 
 /// The first bytes of a stored header list.
-const VARY_MAGIC: &[u8] = b"tcv1\n";
+const VARY_MAGIC: &[u8] = b"tcv2\n";
 
 impl VaryHeaders {
     /// The list from a response's `Vary` headers (Django's `learn_cache_key`):
@@ -478,12 +478,17 @@ impl VaryHeaders {
             .any(|(_, name)| name.as_ref() == Some(&ACCEPT_ENCODING))
     }
 
-    /// The bytes stored under the header-list key.
-    pub fn encode(&self) -> Bytes {
+    /// The bytes stored under the header-list key: the list and its
+    /// `generation`, a random number that every entry stored through this
+    /// list records. Purging the URL deletes the list, and the next one has
+    /// a new generation, so the URL's old entries (every `Vary` variant)
+    /// stay unreachable without being listed anywhere.
+    pub fn encode(&self, generation: u64) -> Bytes {
         let mut out = Vec::with_capacity(
-            VARY_MAGIC.len() + self.names.iter().map(|n| n.0.len() + 1).sum::<usize>(),
+            VARY_MAGIC.len() + 17 + self.names.iter().map(|n| n.0.len() + 1).sum::<usize>(),
         );
         out.extend_from_slice(VARY_MAGIC);
+        out.extend_from_slice(format!("{generation:016x}\n").as_bytes());
         for (name, _) in &self.names {
             out.extend_from_slice(name.as_bytes());
             out.push(b'\n');
@@ -491,12 +496,25 @@ impl VaryHeaders {
         Bytes::from(out)
     }
 
-    /// The list back from [`encode`](VaryHeaders::encode)'s bytes; `None` for
-    /// anything else (an entry of another version or program: a miss).
-    pub fn decode(bytes: &[u8]) -> Option<VaryHeaders> {
+    /// The list and its generation back from [`encode`](VaryHeaders::encode)'s
+    /// bytes; `None` for anything else (damage, or another program's bytes;
+    /// [`is_other_version`](VaryHeaders::is_other_version) tells a list of
+    /// another release apart).
+    pub fn decode(bytes: &[u8]) -> Option<(VaryHeaders, u64)> {
         let rest = bytes.strip_prefix(VARY_MAGIC)?;
+        let (generation, rest) = (rest.get(..16)?, rest.get(16..)?);
+        let rest = rest.strip_prefix(b"\n")?;
+        // Exactly as encoded (lowercase, 16 digits), so that a list decodes
+        // only from the one spelling it encodes to.
+        if !generation
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        {
+            return None;
+        }
+        let generation = u64::from_str_radix(std::str::from_utf8(generation).ok()?, 16).ok()?;
         if rest.is_empty() {
-            return Some(VaryHeaders::default());
+            return Some((VaryHeaders::default(), generation));
         }
         let text = std::str::from_utf8(rest.strip_suffix(b"\n")?).ok()?;
         let names = text
@@ -506,7 +524,16 @@ impl VaryHeaders {
                 (name.to_owned(), parsed)
             })
             .collect();
-        Some(VaryHeaders { names })
+        Some((VaryHeaders { names }, generation))
+    }
+
+    /// Whether `bytes` are a header list of another release (`tcv` and
+    /// another version digit): a miss, not damage to delete, so that
+    /// processes of two releases do not delete each other's lists.
+    pub fn is_other_version(bytes: &[u8]) -> bool {
+        bytes.len() >= VARY_MAGIC.len()
+            && bytes.starts_with(&VARY_MAGIC[..3])
+            && !bytes.starts_with(VARY_MAGIC)
     }
 }
 
@@ -834,7 +861,10 @@ mod tests {
         headers.insert(VARY, HeaderValue::from_bytes(b"X-Caf\xe9, Cookie").unwrap());
         let list = VaryHeaders::from_response(&headers, false);
         assert_eq!(list.names().collect::<Vec<_>>(), ["cookie", "x-caf\u{e9}"]);
-        assert_eq!(VaryHeaders::decode(&list.encode()), Some(list.clone()));
+        assert_eq!(
+            VaryHeaders::decode(&list.encode(7)),
+            Some((list.clone(), 7))
+        );
         let mut a = HeaderMap::new();
         a.insert("cookie", HeaderValue::from_static("sessionid=a"));
         let mut b = HeaderMap::new();
@@ -858,12 +888,16 @@ mod tests {
             ["cookie"]
         );
         let list = vary("Cookie, Accept-Encoding, X-Custom");
-        assert_eq!(VaryHeaders::decode(&list.encode()), Some(list));
+        assert_eq!(VaryHeaders::decode(&list.encode(1)), Some((list, 1)));
         assert_eq!(
-            VaryHeaders::decode(&VaryHeaders::default().encode()),
-            Some(VaryHeaders::default())
+            VaryHeaders::decode(&VaryHeaders::default().encode(u64::MAX)),
+            Some((VaryHeaders::default(), u64::MAX))
         );
         assert_eq!(VaryHeaders::decode(b"\x80\x05pickle"), None);
-        assert_eq!(VaryHeaders::decode(b"tcv1\ncookie"), None);
+        assert_eq!(VaryHeaders::decode(b"tcv2\n0000000000000001\ncookie"), None);
+        assert_eq!(VaryHeaders::decode(b"tcv2\n000000000000000F\n"), None);
+        assert!(VaryHeaders::is_other_version(b"tcv1\ncookie\n"));
+        assert!(!VaryHeaders::is_other_version(b"tcv2\n0000000000000001\n"));
+        assert!(!VaryHeaders::is_other_version(b"\x80\x05pickle"));
     }
 }

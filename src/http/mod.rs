@@ -18,3 +18,4 @@ pub mod headers;
 pub mod key;
 pub mod policy;
 pub mod stored;
+pub mod tags;

@@ -26,10 +26,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use http::header::{AUTHORIZATION, SET_COOKIE};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, SET_COOKIE, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode};
 
-use super::headers::{find_cache_directive, get_max_age, get_s_maxage, has_vary_header};
+use super::headers::{
+    cache_control_names_are_readable, find_cache_directive, has_vary_header,
+    strictest_directive_value, vary_is_readable,
+};
 
 /// The default limit on a stored body: 1 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: u64 = 1024 * 1024;
@@ -105,6 +108,8 @@ pub struct BodySize {
 pub enum Bypass {
     /// Not GET or HEAD.
     Method,
+    /// A GET or HEAD with a body ([`Policy::check_body`]).
+    RequestBody,
     /// No usable `Host` (or `:authority`).
     NoHost,
     /// A `Host` the layer's [`AllowedHosts`](crate::http::key::AllowedHosts) does not name.
@@ -124,12 +129,18 @@ pub enum Bypass {
     CacheControl(&'static str),
     /// `Vary: *`.
     VaryStar,
-    /// `max-age=0`.
+    /// This header (`"Cache-Control"` or `"Vary"`) cannot be read, so the
+    /// response fails closed ([`Policy::decide`]).
+    Unreadable(&'static str),
+    /// `max-age=0`, or a negative one (the smallest of several).
     ZeroMaxAge,
     /// `s-maxage=0`: no shared cache may reuse it ([`SharedMaxAgePolicy::SharedCache`]).
     ZeroSharedMaxAge,
     /// The request did not go through [`FetchFromCache`](crate::middleware::FetchFromCache).
     NotFetched,
+    /// The response's tags cannot all be read (not visible ASCII, too many,
+    /// too long): it could not be invalidated by them.
+    Tags,
 }
 
 impl Bypass {
@@ -137,6 +148,7 @@ impl Bypass {
     pub fn reason(&self) -> &'static str {
         match self {
             Bypass::Method => "method is not GET or HEAD",
+            Bypass::RequestBody => "GET or HEAD request has a body",
             Bypass::NoHost => "no usable Host",
             Bypass::HostNotAllowed => "Host is not an allowed host",
             Bypass::Authorization => "request has Authorization and the response is not public",
@@ -148,9 +160,12 @@ impl Bypass {
             Bypass::CacheControl("no-store") => "Cache-Control: no-store",
             Bypass::CacheControl(_) => "Cache-Control: no-cache",
             Bypass::VaryStar => "Vary: *",
+            Bypass::Unreadable("Vary") => "Vary cannot be read",
+            Bypass::Unreadable(_) => "Cache-Control cannot be read",
             Bypass::ZeroMaxAge => "max-age=0",
             Bypass::ZeroSharedMaxAge => "s-maxage=0",
             Bypass::NotFetched => "request did not pass FetchFromCache",
+            Bypass::Tags => "tags are unreadable, too many or too long",
         }
     }
 }
@@ -219,6 +234,30 @@ impl Policy {
         }
     }
 
+    /// Whether a GET or HEAD may use the cache, by its body: not when it has
+    /// one (a "fat GET"). The key never holds the body, so an origin that
+    /// reads it would let one request choose the page every client of the
+    /// URL gets; and a client that sends one may expect it to matter. A
+    /// body is announced by `Transfer-Encoding`, or by a `Content-Length`
+    /// other than 0 (one that cannot be read counts as a body).
+    ///
+    /// The layers never read request bodies, so a body sent with neither
+    /// header (HTTP/2 allows it) is not seen.
+    pub fn check_body(request: &HeaderMap) -> Result<(), Bypass> {
+        let zero = |length: &http::HeaderValue| {
+            std::str::from_utf8(length.as_bytes())
+                .ok()
+                .and_then(|text| text.trim().parse::<u64>().ok())
+                == Some(0)
+        };
+        if request.contains_key(TRANSFER_ENCODING)
+            || !request.get_all(CONTENT_LENGTH).iter().all(zero)
+        {
+            return Err(Bypass::RequestBody);
+        }
+        Ok(())
+    }
+
     /// Whether a stored response may answer this request: always, except a
     /// request with `Authorization` under [`AuthorizationPolicy::SharedCache`]
     /// gets only entries marked `public`, `s-maxage` or `must-revalidate`.
@@ -238,12 +277,17 @@ impl Policy {
     ///
     /// 1. status 200 or 304, and a body not known to be over the limit;
     /// 2. `Set-Cookie` ([`SetCookiePolicy`]);
-    /// 3. no `private`, `no-cache`, `no-store`;
+    /// 3. no `private`, `no-cache`, `no-store`, on any line;
     /// 4. no `Vary: *`;
-    /// 5. the lifetime ([`Lifetime`]); `max-age=0` is never stored, not even
-    ///    by `cache_page` (where Django's page timeout would win over it);
-    /// 6. `Authorization` ([`AuthorizationPolicy`]);
-    /// 7. stored when the status is 200 and the lifetime is not zero.
+    /// 5. `Cache-Control` and `Vary` can be read ([`Bypass::Unreadable`]):
+    ///    directive names are visible ASCII, `max-age` (and `s-maxage`,
+    ///    unless ignored) are integers, `Vary` tokens are header names;
+    /// 6. the lifetime ([`Lifetime`]), from the smallest `max-age` when
+    ///    there are several (RFC 9111 section 4.2.1; Django takes the last);
+    ///    `max-age=0` or less is never stored, not even by `cache_page`
+    ///    (where Django's page timeout would win over it);
+    /// 7. `Authorization` ([`AuthorizationPolicy`]);
+    /// 8. stored when the status is 200 and the lifetime is not zero.
     pub fn decide(
         &self,
         authorized: bool,
@@ -276,12 +320,21 @@ impl Policy {
         if has_vary_header(response, "*") {
             return Err(Bypass::VaryStar);
         }
-        let mut max_age = get_max_age(response);
-        if max_age == Some(0) {
+        // What cannot be read fails closed: it may hide a `private` or a
+        // `Vary: Cookie` the origin meant.
+        if !cache_control_names_are_readable(response) {
+            return Err(Bypass::Unreadable("Cache-Control"));
+        }
+        if !vary_is_readable(response) {
+            return Err(Bypass::Unreadable("Vary"));
+        }
+        let unreadable = |()| Bypass::Unreadable("Cache-Control");
+        let mut max_age = strictest_directive_value(response, "max-age").map_err(unreadable)?;
+        if max_age.is_some_and(|secs| secs <= 0) {
             return Err(Bypass::ZeroMaxAge);
         }
         if self.shared_max_age == SharedMaxAgePolicy::SharedCache {
-            match get_s_maxage(response) {
+            match strictest_directive_value(response, "s-maxage").map_err(unreadable)? {
                 Some(shared) if shared <= 0 => return Err(Bypass::ZeroSharedMaxAge),
                 Some(shared) => max_age = Some(shared),
                 None => {}
@@ -290,8 +343,6 @@ impl Policy {
         let timeout = match (self.lifetime, max_age) {
             (Lifetime::Page(ttl), _) => ttl,
             (Lifetime::Default(default), None) => default,
-            // Negative: Django stores with a negative timeout, which expires
-            // at once, and patches max-age to 0.
             (Lifetime::Default(_), Some(secs)) => {
                 Duration::from_secs(u64::try_from(secs).unwrap_or(0))
             }
@@ -510,11 +561,11 @@ mod tests {
         assert_eq!(secs(site(), &HeaderMap::new()), Ok(600));
         assert_eq!(secs(site(), &zero), Err(Bypass::ZeroMaxAge));
         assert_eq!(secs(page(), &zero), Err(Bypass::ZeroMaxAge));
+        // Negative is more restrictive than 0 (Django stores it with a
+        // negative timeout; cache_page's ttl used to win over it).
         let negative = headers(&[("cache-control", "max-age=-5")]);
-        let storage = site()
-            .decide(false, StatusCode::OK, &negative, SMALL)
-            .unwrap();
-        assert!(!storage.store);
+        assert_eq!(secs(site(), &negative), Err(Bypass::ZeroMaxAge));
+        assert_eq!(secs(page(), &negative), Err(Bypass::ZeroMaxAge));
         // cache_page(0): patched, never stored.
         let zero_page = Policy::new(Lifetime::Page(Duration::ZERO));
         assert!(
@@ -556,6 +607,105 @@ mod tests {
         };
         assert_eq!(secs(site()), Duration::from_secs(900));
         assert_eq!(secs(page()), Duration::from_secs(300));
+    }
+
+    /// Attack: a second `max-age` (or `s-maxage`) more permissive than the
+    /// first. The smallest wins (RFC 9111 4.2.1), on one line or several;
+    /// one that is not an integer makes the response unreadable.
+    #[test]
+    fn the_most_restrictive_of_repeated_lifetimes_wins() {
+        let decide = |policy: Policy, lines: &[&'static str]| {
+            let pairs: Vec<_> = lines.iter().map(|l| ("cache-control", *l)).collect();
+            policy
+                .decide(false, StatusCode::OK, &headers(&pairs), SMALL)
+                .map(|s| s.timeout.as_secs())
+        };
+        for policy in [page(), site()] {
+            assert_eq!(
+                decide(policy, &["max-age=0, max-age=60"]),
+                Err(Bypass::ZeroMaxAge)
+            );
+            assert_eq!(
+                decide(policy, &["max-age=60", "max-age=0"]),
+                Err(Bypass::ZeroMaxAge)
+            );
+            assert_eq!(
+                decide(policy, &["s-maxage=0, s-maxage=60"]),
+                Err(Bypass::ZeroSharedMaxAge)
+            );
+            for unreadable in ["max-age=abc", "max-age=60, max-age=", "s-maxage=1x"] {
+                assert_eq!(
+                    decide(policy, &[unreadable]),
+                    Err(Bypass::Unreadable("Cache-Control")),
+                    "{unreadable}"
+                );
+            }
+        }
+        assert_eq!(decide(site(), &["max-age=600", "max-age=30"]), Ok(30));
+        assert_eq!(decide(site(), &["s-maxage=900, s-maxage=60"]), Ok(60));
+        // Ignored s-maxage is not read at all.
+        let django = Policy {
+            shared_max_age: SharedMaxAgePolicy::Django,
+            ..site()
+        };
+        assert_eq!(decide(django, &["max-age=30, s-maxage=soon"]), Ok(30));
+    }
+
+    /// Attack (or slip): names the rules cannot read, which may hide a
+    /// `private` or a `Vary: Cookie` (`\xc2\xa0` is a UTF-8 no-break space).
+    #[test]
+    fn unreadable_cache_control_and_vary_fail_closed() {
+        let raw = |name: &'static str, value: &'static [u8]| {
+            let mut map = HeaderMap::new();
+            map.insert(name, HeaderValue::from_bytes(value).unwrap());
+            map
+        };
+        for (name, value, expected) in [
+            ("cache-control", &b"\xc2\xa0private"[..], "Cache-Control"),
+            ("cache-control", b"pri\tvate", "Cache-Control"),
+            ("cache-control", b"=60", "Cache-Control"),
+            ("vary", b"\xc2\xa0Cookie", "Vary"),
+            ("vary", b"Cookie, X-Caf\xe9", "Vary"),
+            ("vary", b"X-\"quoted\"", "Vary"),
+        ] {
+            assert_eq!(
+                page().decide(false, StatusCode::OK, &raw(name, value), SMALL),
+                Err(Bypass::Unreadable(expected)),
+                "{value:?}"
+            );
+        }
+        // Obs-text in a quoted value is legal; `*` beside obs-text counts.
+        let quoted = raw("cache-control", b"public, x-note=\"caf\xe9\", max-age=60");
+        assert!(page().decide(false, StatusCode::OK, &quoted, SMALL).is_ok());
+        let star = raw("vary", b"X-\xff, *");
+        assert_eq!(
+            page().decide(false, StatusCode::OK, &star, SMALL),
+            Err(Bypass::VaryStar)
+        );
+    }
+
+    /// Attack: a "fat GET", whose body the key does not hold.
+    #[test]
+    fn a_request_with_a_body_bypasses_the_cache() {
+        assert_eq!(Policy::check_body(&HeaderMap::new()), Ok(()));
+        assert_eq!(
+            Policy::check_body(&headers(&[("content-length", "0")])),
+            Ok(())
+        );
+        for announced in [
+            &[("content-length", "4")][..],
+            &[("content-length", "0"), ("content-length", "4")],
+            &[("content-length", "four")],
+            &[("content-length", "-0")],
+            &[("transfer-encoding", "chunked")],
+            &[("transfer-encoding", "identity"), ("content-length", "0")],
+        ] {
+            assert_eq!(
+                Policy::check_body(&headers(announced)),
+                Err(Bypass::RequestBody),
+                "{announced:?}"
+            );
+        }
     }
 
     /// RFC 9111 3.5 by default; Django's Vary: Authorization on request

@@ -1,7 +1,7 @@
 //! A cached response as bytes: a compact, versioned binary layout.
 //!
 //! ```text
-//! "tcr" version(2)        4 bytes  magic and layout version
+//! "tcr" version(3)        4 bytes  magic and layout version
 //! status                  u16      big-endian, as every integer below
 //! flags                   u16      bit 0: an age base follows
 //! stored_at               u64      Unix seconds when the entry was made
@@ -12,7 +12,17 @@
 //! header count            u16
 //!   name length           u16      then the name (lowercase)
 //!   value length          u32      then the value
-//! extension length        u32      then that many bytes, skipped by this version
+//! extension length        u32      then that many bytes of records:
+//!   kind                  u8       1: URL generation, 2: tag version, else skipped
+//!   length                u32      then the record
+//! body length             u64      then the body, which ends the entry
+//! ```
+//!
+//! A URL generation record is a `u64`; a tag version record is the tag's
+//! version key and the version, each as a `u16` length and bytes. Version 3
+//! reads version 2 entries (the same layout, with no records).
+//!
+//! ```text
 //! body length             u64      then the body, which ends the entry
 //! ```
 //!
@@ -56,9 +66,15 @@ use std::fmt;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
+use crate::tags::TagVersion;
+
 const MAGIC: &[u8; 3] = b"tcr";
-/// The layout version this crate writes and reads.
-pub const VERSION: u8 = 2;
+/// The layout version this crate writes (it reads this one and version 2).
+pub const VERSION: u8 = 3;
+/// The older layout this version still reads: the same, without records.
+const PREVIOUS_VERSION: u8 = 2;
+const RECORD_URL_GENERATION: u8 = 1;
+const RECORD_TAG_VERSION: u8 = 2;
 const FLAG_AGE_BASE: u16 = 1;
 
 /// A response read back from the cache.
@@ -73,6 +89,13 @@ pub struct StoredResponse {
     pub body: Bytes,
     /// When it was stored and how long it may be served.
     pub times: Freshness,
+    /// The versions of the page's tags when it was stored: a hit is a miss
+    /// unless they are all still current ([`tags`](crate::tags)).
+    pub tags: Vec<TagVersion>,
+    /// The generation of the page's header list when it was stored: an entry
+    /// found through a header list of another generation (the URL was
+    /// purged since) is a miss.
+    pub url_generation: Option<u64>,
 }
 
 /// When an entry was made and how long it may be served: fresh, then
@@ -149,6 +172,13 @@ impl std::error::Error for DecodeError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodeError(&'static str);
 
+impl EncodeError {
+    /// Why, in a few words.
+    pub fn reason(&self) -> &'static str {
+        self.0
+    }
+}
+
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "response cannot be cached: {}", self.0)
@@ -182,7 +212,52 @@ impl StoredResponse {
             headers,
             body,
             times,
+            tags: Vec::new(),
+            url_generation: None,
         }
+    }
+
+    /// The entry for this response, with its tag versions and URL
+    /// generation ([`encode`](StoredResponse::encode) writes neither).
+    ///
+    /// # Errors
+    ///
+    /// As [`encode`](StoredResponse::encode), and when a tag key or version
+    /// is over 64 KiB.
+    pub fn to_bytes(&self) -> Result<Bytes, EncodeError> {
+        self.encode_entry(&self.tags, self.url_generation)
+    }
+
+    /// The entry for this response, with these tag versions and URL
+    /// generation instead of its own.
+    pub(crate) fn encode_entry(
+        &self,
+        tags: &[TagVersion],
+        url_generation: Option<u64>,
+    ) -> Result<Bytes, EncodeError> {
+        let mut records = BytesMut::new();
+        if let Some(generation) = url_generation {
+            records.put_u8(RECORD_URL_GENERATION);
+            records.put_u32(8);
+            records.put_u64(generation);
+        }
+        for tag in tags {
+            let short = |len: usize| u16::try_from(len).map_err(|_| EncodeError("tag too long"));
+            let (key_len, version_len) = (short(tag.key.len())?, short(tag.version.len())?);
+            records.put_u8(RECORD_TAG_VERSION);
+            records.put_u32(4 + u32::from(key_len) + u32::from(version_len));
+            records.put_u16(key_len);
+            records.put_slice(tag.key.as_bytes());
+            records.put_u16(version_len);
+            records.put_slice(&tag.version);
+        }
+        encode_with(
+            self.status,
+            &self.headers,
+            &self.body,
+            &self.times,
+            &records,
+        )
     }
 
     /// The entry for a response: status, the headers that
@@ -198,45 +273,7 @@ impl StoredResponse {
         body: &[u8],
         times: &Freshness,
     ) -> Result<Bytes, EncodeError> {
-        let kept = || headers.iter().filter(|(name, _)| is_stored_header(name));
-        let count =
-            u16::try_from(kept().count()).map_err(|_| EncodeError("more than 65535 headers"))?;
-        let header_bytes: usize = kept().map(|(n, v)| 6 + n.as_str().len() + v.len()).sum();
-        let mut out = BytesMut::with_capacity(
-            4 + 2 + 2 + 8 + 8 + 8 + 8 + 2 + header_bytes + 4 + 8 + body.len(),
-        );
-        out.put_slice(MAGIC);
-        out.put_u8(VERSION);
-        out.put_u16(status.as_u16());
-        out.put_u16(if times.age_base.is_some() {
-            FLAG_AGE_BASE
-        } else {
-            0
-        });
-        out.put_u64(times.stored_at);
-        out.put_u64(times.fresh_until);
-        out.put_u32(times.stale_while_revalidate);
-        out.put_u32(times.stale_if_error);
-        if let Some(base) = times.age_base {
-            out.put_i64(base);
-        }
-        out.put_u16(count);
-        for (name, value) in kept() {
-            let name = name.as_str().as_bytes();
-            // Header names are short: http caps them far below 64 KiB.
-            out.put_u16(
-                u16::try_from(name.len()).map_err(|_| EncodeError("header name too long"))?,
-            );
-            out.put_slice(name);
-            out.put_u32(
-                u32::try_from(value.len()).map_err(|_| EncodeError("header value too long"))?,
-            );
-            out.put_slice(value.as_bytes());
-        }
-        out.put_u32(0); // no extensions in this version
-        out.put_u64(body.len() as u64);
-        out.put_slice(body);
-        Ok(out.freeze())
+        encode_with(status, headers, body, times, &[])
     }
 
     /// Reads an entry written by [`encode`](StoredResponse::encode), without
@@ -253,7 +290,8 @@ impl StoredResponse {
         if r.take(3)? != MAGIC {
             return Err(DecodeError("bad magic"));
         }
-        if r.u8()? != VERSION {
+        let version = r.u8()?;
+        if version != VERSION && version != PREVIOUS_VERSION {
             return Err(DecodeError(OTHER_VERSION));
         }
         let status = StatusCode::from_u16(r.u16()?).map_err(|_| DecodeError("bad status"))?;
@@ -284,7 +322,34 @@ impl StoredResponse {
                 .map_err(|_| DecodeError("too many headers"))?;
         }
         let extensions = r.u32()? as usize;
-        r.take(extensions)?;
+        let mut records = Reader {
+            entry: r.take(extensions)?,
+            at: 0,
+        };
+        let mut tags = Vec::new();
+        let mut url_generation = None;
+        while version == VERSION && records.at < records.entry.len() {
+            let kind = records.u8()?;
+            let len = records.u32()? as usize;
+            let mut record = Reader {
+                entry: records.take(len)?,
+                at: 0,
+            };
+            match kind {
+                RECORD_URL_GENERATION => url_generation = Some(record.u64()?),
+                RECORD_TAG_VERSION => {
+                    let len = usize::from(record.u16()?);
+                    let key = std::str::from_utf8(record.take(len)?)
+                        .map_err(|_| DecodeError("bad tag key"))?
+                        .to_owned();
+                    let len = usize::from(record.u16()?);
+                    let version = Bytes::copy_from_slice(record.take(len)?);
+                    tags.push(TagVersion { key, version });
+                }
+                // A record of a later release that this one can do without.
+                _ => {}
+            }
+        }
         let body_len = r.u64()?;
         // The body is the entry itself, advanced past the head.
         let body_start = r.at;
@@ -304,8 +369,56 @@ impl StoredResponse {
                 stale_if_error,
                 age_base,
             },
+            tags,
+            url_generation,
         })
     }
+}
+
+/// The entry: the head, the extension `records`, and the body.
+fn encode_with(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    times: &Freshness,
+    records: &[u8],
+) -> Result<Bytes, EncodeError> {
+    let kept = || headers.iter().filter(|(name, _)| is_stored_header(name));
+    let count =
+        u16::try_from(kept().count()).map_err(|_| EncodeError("more than 65535 headers"))?;
+    let header_bytes: usize = kept().map(|(n, v)| 6 + n.as_str().len() + v.len()).sum();
+    let mut out = BytesMut::with_capacity(
+        4 + 2 + 2 + 8 + 8 + 8 + 8 + 2 + header_bytes + 4 + records.len() + 8 + body.len(),
+    );
+    out.put_slice(MAGIC);
+    out.put_u8(VERSION);
+    out.put_u16(status.as_u16());
+    out.put_u16(if times.age_base.is_some() {
+        FLAG_AGE_BASE
+    } else {
+        0
+    });
+    out.put_u64(times.stored_at);
+    out.put_u64(times.fresh_until);
+    out.put_u32(times.stale_while_revalidate);
+    out.put_u32(times.stale_if_error);
+    if let Some(base) = times.age_base {
+        out.put_i64(base);
+    }
+    out.put_u16(count);
+    for (name, value) in kept() {
+        let name = name.as_str().as_bytes();
+        // Header names are short: http caps them far below 64 KiB.
+        out.put_u16(u16::try_from(name.len()).map_err(|_| EncodeError("header name too long"))?);
+        out.put_slice(name);
+        out.put_u32(u32::try_from(value.len()).map_err(|_| EncodeError("header value too long"))?);
+        out.put_slice(value.as_bytes());
+    }
+    out.put_u32(u32::try_from(records.len()).map_err(|_| EncodeError("too many tags"))?);
+    out.put_slice(records);
+    out.put_u64(body.len() as u64);
+    out.put_slice(body);
+    Ok(out.freeze())
 }
 
 struct Reader<'a> {
@@ -419,7 +532,7 @@ mod tests {
 
     #[test]
     fn other_versions_are_told_apart_from_damage() {
-        for version in [1, 3, 255] {
+        for version in [1, 4, 255] {
             let mut other = sample().to_vec();
             other[3] = version;
             let error = StoredResponse::decode(Bytes::from(other)).unwrap_err();
@@ -428,7 +541,41 @@ mod tests {
     }
 
     #[test]
-    fn extensions_are_skipped() {
+    fn tags_and_url_generation_round_trip_and_version_2_still_reads() {
+        let mut response = StoredResponse::decode(sample()).unwrap();
+        response.url_generation = Some(0xfeed);
+        response.tags = vec![
+            TagVersion {
+                key: "tower_cache.tag.a".into(),
+                version: Bytes::from_static(b"0.00ff"),
+            },
+            TagVersion {
+                key: "tower_cache.tag.b".into(),
+                version: Bytes::from_static(b"17.1234"),
+            },
+        ];
+        let entry = response.to_bytes().unwrap();
+        let back = StoredResponse::decode(entry).unwrap();
+        assert_eq!(back.tags, response.tags);
+        assert_eq!(back.url_generation, Some(0xfeed));
+        assert_eq!(back.body, "hello");
+        // A version 2 entry (the same layout, written before tags).
+        let mut old = sample().to_vec();
+        old[3] = 2;
+        let old = StoredResponse::decode(Bytes::from(old)).unwrap();
+        assert_eq!((old.tags.len(), old.url_generation), (0, None));
+        // Every truncation of an entry with records is damage.
+        let entry = response.to_bytes().unwrap();
+        for cut in 0..entry.len() {
+            assert!(
+                StoredResponse::decode(entry.slice(..cut)).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_records_are_skipped() {
         let entry = StoredResponse::encode(
             StatusCode::OK,
             &HeaderMap::new(),
@@ -439,6 +586,8 @@ mod tests {
         // Before the body: the extension length (0) and the body length.
         let head = entry.len() - 4 - 8 - 4;
         let mut with_ext = entry[..head].to_vec();
+        with_ext.extend_from_slice(&8u32.to_be_bytes());
+        with_ext.push(9); // a kind of record this version does not know
         with_ext.extend_from_slice(&3u32.to_be_bytes());
         with_ext.extend_from_slice(b"xyz");
         with_ext.extend_from_slice(&4u64.to_be_bytes());

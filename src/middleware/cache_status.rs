@@ -15,7 +15,7 @@
 //! `fwd` says why the request went to the inner service: `uri-miss` (nothing
 //! stored for the URL), `vary-miss` (nothing for the request's values of the
 //! headers the page varies on, or only a coding it does not accept), `stale`,
-//! `miss` (the backend failed), `request` (the request's `Authorization`
+//! `miss` (the backend failed, or the entry was invalidated), `request` (the request's `Authorization`
 //! keeps the entry from answering it), `method`, `bypass`. `ttl` is the
 //! remaining freshness of a response from the cache, or the lifetime of a
 //! stored one.
@@ -205,7 +205,9 @@ fn fwd(because: MissBecause) -> &'static str {
         // Either way the URL is known but no stored response fits the request.
         MissBecause::Vary | MissBecause::Coding => "vary-miss",
         MissBecause::Stale => "stale",
-        MissBecause::Backend => "miss",
+        // The entry is there but unusable, for a reason RFC 9211 has no
+        // word for.
+        MissBecause::Backend | MissBecause::Invalidated => "miss",
         MissBecause::Authorization => "request",
     }
 }
@@ -223,6 +225,7 @@ fn slug(bypass: Bypass) -> Detail {
     Detail::Word(match bypass {
         Bypass::Status(status) => return Detail::Status(status.as_u16()),
         Bypass::Method => "method",
+        Bypass::RequestBody => "request-body",
         Bypass::NoHost => "no-host",
         Bypass::HostNotAllowed => "host-not-allowed",
         Bypass::Authorization => "authorization",
@@ -232,9 +235,12 @@ fn slug(bypass: Bypass) -> Detail {
         // `private`, `no-cache`, `no-store`: tokens already.
         Bypass::CacheControl(directive) => directive,
         Bypass::VaryStar => "vary-star",
+        Bypass::Unreadable("Vary") => "unreadable-vary",
+        Bypass::Unreadable(_) => "unreadable-cache-control",
         Bypass::ZeroMaxAge => "zero-max-age",
         Bypass::ZeroSharedMaxAge => "zero-s-maxage",
         Bypass::NotFetched => "not-fetched",
+        Bypass::Tags => "tags",
     })
 }
 
@@ -368,6 +374,10 @@ mod tests {
             Bypass::ZeroMaxAge,
             Bypass::ZeroSharedMaxAge,
             Bypass::NotFetched,
+            Bypass::RequestBody,
+            Bypass::Unreadable("Vary"),
+            Bypass::Unreadable("Cache-Control"),
+            Bypass::Tags,
         ];
         for bypass in bypasses {
             let token = match slug(bypass) {

@@ -16,6 +16,7 @@ use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower_service::Service;
+use tracing::Instrument;
 
 use super::body::CacheBody;
 use super::cache_status::CacheStatusName;
@@ -79,6 +80,8 @@ pin_project! {
             after: Option<After>,
             // When a stale entry may answer instead, the bound on the call.
             deadline: Option<Pin<Box<Sleep>>>,
+            // The inner call's span, entered while it is polled.
+            span: tracing::Span,
         },
         Ready {
             response: Option<Response<CacheBody<ResB>>>,
@@ -119,9 +122,11 @@ where
                 return ResponseFuture::inner(service.call(request), after);
             }
         };
+        let span = tracing::debug_span!(target: TARGET, "cache_lookup", method = %request.method(),
+            url = %url, key = tracing::field::Empty, outcome = tracing::field::Empty);
         // The one clone of the settings a hit costs (the future is 'static).
         let mut lookup: BoxFuture<Looked<ReqB, ResB>> =
-            Box::pin(lookup(settings.clone(), request, url, side));
+            Box::pin(lookup(settings.clone(), request, url, side).instrument(span));
         match lookup
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))
@@ -199,6 +204,7 @@ fn inner_state<S, ReqB, ResB, F>(future: F, after: After) -> State<S, ReqB, ResB
         future,
         after: Some(after),
         deadline: bound.map(|bound| Box::pin(tokio::time::sleep(bound))),
+        span: tracing::debug_span!(target: TARGET, "cache_inner_call"),
     }
 }
 
@@ -274,13 +280,14 @@ where
                     future,
                     after,
                     deadline,
+                    span,
                 } => {
                     let stale = |after: &mut Option<After>, status| {
                         after
                             .as_ref()
                             .and_then(|after| fallback::<ResB>(after, status))
                     };
-                    let result = match future.poll(cx) {
+                    let result = match span.in_scope(|| future.poll(cx)) {
                         Poll::Ready(result) => result,
                         Poll::Pending => {
                             let late = deadline

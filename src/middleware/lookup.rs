@@ -51,6 +51,12 @@ pub(crate) struct Snapshot {
     /// A stale entry inside its `stale-if-error` window, served if the inner
     /// service fails.
     pub(crate) fallback: Option<StoredResponse>,
+    /// The generation of the URL's header list, when the lookup read it: the
+    /// store keeps it, so the URL's other entries stay reachable.
+    pub(crate) generation: Option<u64>,
+    /// When the request reached the layer (Unix microseconds): a tag
+    /// invalidated since then keeps the response out of the cache.
+    pub(crate) started: u64,
 }
 
 impl Snapshot {
@@ -63,6 +69,7 @@ impl Snapshot {
         url: Md5Hex,
         suffix: String,
         authorized: bool,
+        started: u64,
     ) -> Snapshot {
         Snapshot {
             settings: settings.clone(),
@@ -76,6 +83,8 @@ impl Snapshot {
             leader: Mutex::new(None),
             remote: Mutex::new(None),
             fallback: None,
+            generation: None,
+            started,
         }
     }
 
@@ -131,6 +140,7 @@ pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Md5H
     let scheme = settings.scheme.of(request.uri(), request.headers());
     let (uri, headers) = (request.uri(), request.headers());
     Policy::check_method(request.method())
+        .and_then(|()| Policy::check_body(headers))
         .and_then(|()| {
             let allowed = &settings.allowed_hosts;
             if !allowed.allows_any()
@@ -141,6 +151,7 @@ pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Md5H
             url_hash(scheme, uri, headers).ok_or(Bypass::NoHost)
         })
         .inspect_err(|bypass| {
+            settings.metrics.answered(Answer::Bypass(*bypass));
             tracing::debug!(target: TARGET, method = %request.method(), uri = %request.uri(),
                 outcome = %Outcome::answered(Answer::Bypass(*bypass)), "cache");
         })
@@ -157,6 +168,9 @@ pub(crate) async fn lookup<ReqB, ResB>(
         // The default cache could not be built (logged once): pass through.
         return Looked::Miss(request, After::Pass(None, None));
     };
+    // Before anything is read: what the inner service renders from here on
+    // may predate a tag invalidated later.
+    let started = crate::tags::now_micros();
     let (mut parts, body) = request.into_parts();
     if let Some(Refresh(snapshot)) = parts.extensions.remove::<Refresh>() {
         // The update layer's background refresh of a stale page.
@@ -185,7 +199,10 @@ pub(crate) async fn lookup<ReqB, ResB>(
         )
         .await
     };
-    let (answer, flight_key) = match find_entry().await {
+    let looking = std::time::Instant::now();
+    let first = find_entry().await;
+    settings.metrics.looked_up(looking.elapsed());
+    let (answer, flight_key, generation) = match first {
         Ok(found) => {
             let times = found.entry.times;
             if settings
@@ -193,11 +210,16 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 .may_serve(authorized, &found.entry.headers)
                 .is_err()
             {
-                (Answer::Miss(MissBecause::Authorization), None)
+                (
+                    Answer::Miss(MissBecause::Authorization),
+                    None,
+                    found.generation,
+                )
             } else if times.is_fresh(now) {
                 return Looked::Hit(serve(found, Outcome::answered(Answer::Hit), &serving));
             } else if times.within(now, times.stale_while_revalidate) {
                 let key = found.key.clone();
+                let generation = found.generation;
                 let stale = Outcome::answered(Answer::Stale(StaleBecause::Revalidating));
                 let mut response = serve(found, stale, &serving);
                 // One refresh per page: the flight's leader runs it.
@@ -214,7 +236,8 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 }
                 let snapshot = Arc::new(Snapshot {
                     leader: Mutex::new(Some(leader)),
-                    ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized)
+                    generation,
+                    ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized, started)
                 });
                 let refresh = match side {
                     // This layer stores: it refreshes with this request.
@@ -230,14 +253,27 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 };
                 return Looked::Stale(response, refresh);
             } else {
+                let generation = found.generation;
                 if times.within(now, times.stale_if_error) {
                     fallback = Some(found.entry);
                 }
-                (Answer::Miss(MissBecause::Stale), Some(found.key))
+                (
+                    Answer::Miss(MissBecause::Stale),
+                    Some(found.key),
+                    generation,
+                )
             }
         }
-        Err(missed) => (Answer::Miss(missed.because), missed.vary_key),
+        Err(missed) => (
+            Answer::Miss(missed.because),
+            missed.vary_key,
+            missed.generation,
+        ),
     };
+    in_span(
+        flight_key.as_deref().unwrap_or_default(),
+        &Outcome::answered(answer),
+    );
     let mut leader = None;
     let mut remote = None;
     // A request already leading a flight (a layer nested in another on the
@@ -258,6 +294,8 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 Joined::Follower(follower) => match follower.wait(bound).await {
                     Waited::Shared(shared) if applies(&settings, &shared, &parts.headers) => {
                         let outcome = Outcome::coalesced(answer, shared.stored.status);
+                        settings.metrics.answered(outcome.answer);
+                        in_span("", &outcome);
                         tracing::debug!(target: TARGET, url = %url, %outcome, "cache");
                         return Looked::Hit(hit_response(shared.stored.clone(), &serving, outcome));
                     }
@@ -311,13 +349,15 @@ pub(crate) async fn lookup<ReqB, ResB>(
             }
         }
     }
+    settings.metrics.answered(answer);
     tracing::debug!(target: TARGET, url = %url, outcome = %Outcome::answered(answer), "cache");
     let snapshot = Arc::new(Snapshot {
         answer,
         leader: Mutex::new(leader),
         remote: Mutex::new(remote),
         fallback,
-        ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized)
+        generation,
+        ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized, started)
     });
     let after = match side {
         Side::Both => After::Store(snapshot),
@@ -359,12 +399,16 @@ fn empty_vary() -> Md5Hex {
 struct Found {
     key: String,
     entry: StoredResponse,
+    /// The header list's generation, when the entry was found through it.
+    generation: Option<u64>,
 }
 
 struct Missed {
     because: MissBecause,
     /// The page key, when the header list was known.
     vary_key: Option<String>,
+    /// The header list's generation, when it was read.
+    generation: Option<u64>,
 }
 
 impl From<MissBecause> for Missed {
@@ -372,6 +416,7 @@ impl From<MissBecause> for Missed {
         Missed {
             because,
             vary_key: None,
+            generation: None,
         }
     }
 }
@@ -396,12 +441,19 @@ async fn find(
 ) -> Result<Found, Missed> {
     let prefix = &settings.key_prefix;
     let plain_key = page_key(prefix, &Method::GET, url, &empty_vary(), suffix);
-    if let Some(entry) = get(cache, &plain_key).await? {
-        return decode(cache, plain_key, entry).await;
+    if let Some(entry) = get(settings, cache, &plain_key).await? {
+        let found = decode(cache, plain_key, entry, None).await?;
+        return check(settings, cache, found).await;
     }
     let list_key = header_key(prefix, url, suffix);
-    let list = get(cache, &list_key).await?.ok_or(MissBecause::Url)?;
-    let Some(list) = VaryHeaders::decode(&list) else {
+    let list = get(settings, cache, &list_key)
+        .await?
+        .ok_or(MissBecause::Url)?;
+    let Some((list, generation)) = VaryHeaders::decode(&list) else {
+        if VaryHeaders::is_other_version(&list) {
+            // Another release's list (a rolling deploy): leave it be.
+            return Err(MissBecause::Url.into());
+        }
         forget(cache, &list_key).await;
         return Err(MissBecause::Backend.into());
     };
@@ -414,19 +466,21 @@ async fn find(
     let mut key = plain_key;
     if !list.is_empty() {
         key = page_key(prefix, &Method::GET, url, &vary, suffix);
-        entry = get(cache, &key).await?;
+        entry = get(settings, cache, &key).await?;
     }
     if entry.is_none() && method == Method::HEAD {
         key = page_key(prefix, &Method::HEAD, url, &vary, suffix);
-        entry = get(cache, &key).await?;
+        entry = get(settings, cache, &key).await?;
     }
     let Some(entry) = entry else {
         return Err(Missed {
             because: MissBecause::Vary,
             vary_key: Some(key),
+            generation: Some(generation),
         });
     };
-    let found = decode(cache, key, entry).await?;
+    let found = decode(cache, key, entry, Some(generation)).await?;
+    let found = check(settings, cache, found).await?;
     if settings.accept_encoding == AcceptEncodingKey::Preferred
         && list.has_accept_encoding()
         && !acceptable(headers, &found.entry.headers)
@@ -434,9 +488,39 @@ async fn find(
         return Err(Missed {
             because: MissBecause::Coding,
             vary_key: Some(found.key),
+            generation: Some(generation),
         });
     }
     Ok(found)
+}
+
+/// An entry found, if it was not invalidated: found through a header list
+/// of the generation it was stored with (the URL was not purged since),
+/// and with its tags' versions unchanged (one `get_many`, for a tagged
+/// page only). A tag check that fails is a miss: the entry cannot be
+/// vouched for.
+async fn check(settings: &Settings, cache: &Cache, found: Found) -> Result<Found, Missed> {
+    let invalidated = || Missed {
+        because: MissBecause::Invalidated,
+        vary_key: Some(found.key.clone()),
+        generation: found.generation,
+    };
+    if found
+        .generation
+        .is_some_and(|g| found.entry.url_generation != Some(g))
+    {
+        return Err(invalidated());
+    }
+    match cache.tags_unchanged(&found.entry.tags).await {
+        Ok(true) => Ok(found),
+        Ok(false) => Err(invalidated()),
+        Err(error) => {
+            settings.metrics.backend_error("lookup");
+            tracing::warn!(target: TARGET, key = %found.key, error = &error as &dyn std::error::Error,
+                "could not read the versions of a page's tags; serving from the origin");
+            Err(MissBecause::Backend.into())
+        }
+    }
 }
 
 /// Whether the client accepts the stored response's content coding (two
@@ -450,15 +534,25 @@ fn acceptable(request: &HeaderMap, stored: &HeaderMap) -> bool {
     })
 }
 
-async fn decode(cache: &Cache, key: String, entry: Bytes) -> Result<Found, Missed> {
+async fn decode(
+    cache: &Cache,
+    key: String,
+    entry: Bytes,
+    generation: Option<u64>,
+) -> Result<Found, Missed> {
     match StoredResponse::decode(entry) {
-        Ok(entry) => Ok(Found { key, entry }),
+        Ok(entry) => Ok(Found {
+            key,
+            entry,
+            generation,
+        }),
         Err(error) if error.is_other_version() => {
             // Another release's entry (a rolling deploy): leave it be.
             tracing::debug!(target: TARGET, key = %key, %error, "cache entry of another version");
             Err(Missed {
                 because: MissBecause::Url,
                 vary_key: Some(key),
+                generation,
             })
         }
         Err(error) => {
@@ -469,8 +563,9 @@ async fn decode(cache: &Cache, key: String, entry: Bytes) -> Result<Found, Misse
     }
 }
 
-async fn get(cache: &Cache, key: &str) -> Result<Option<Bytes>, Missed> {
+async fn get(settings: &Settings, cache: &Cache, key: &str) -> Result<Option<Bytes>, Missed> {
     cache.get_bytes(key).await.map_err(|error| {
+        settings.metrics.backend_error("lookup");
         tracing::warn!(target: TARGET, key, error = &error as &dyn std::error::Error,
             "cache lookup failed; serving from the origin");
         MissBecause::Backend.into()
@@ -483,8 +578,10 @@ async fn forget(cache: &Cache, key: &str) {
     }
 }
 
-/// A response from an entry found, with its outcome logged.
+/// A response from an entry found, with its outcome logged and counted.
 fn serve<B>(found: Found, outcome: Outcome, serving: &Serving<'_>) -> Response<CacheBody<B>> {
+    serving.settings.metrics.answered(outcome.answer);
+    in_span(&found.key, &outcome);
     tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
     hit_response(found.entry, serving, outcome)
 }
@@ -496,6 +593,17 @@ pub(crate) struct Serving<'a> {
     /// The request's headers: its preconditions.
     pub(crate) request: &'a HeaderMap,
     pub(crate) now: u64,
+}
+
+/// Records the key and outcome in the lookup's span, when it is enabled.
+fn in_span(key: &str, outcome: &Outcome) {
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        if !key.is_empty() {
+            span.record("key", key);
+        }
+        span.record("outcome", tracing::field::display(outcome));
+    }
 }
 
 /// A response from the cache, as Django serves a hit: the stored response

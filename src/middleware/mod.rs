@@ -67,11 +67,12 @@
 //! # What is cached
 //!
 //! Served from the cache: GET and HEAD (HEAD from the GET entry, without a
-//! body) of requests with a valid `Host`. Stored: 200 responses whose body
-//! ends within [`max_body_size`](CachePageLayer::max_body_size) (1 MiB; a
-//! body of unknown length, compressed or streamed, is read up to it),
-//! unless `Cache-Control` says `private`, `no-cache` or `no-store`, `Vary` is
-//! `*`, or the lifetime is zero. Safer than Django by default: a response
+//! body) of requests with a valid `Host` and without a body. Stored: 200
+//! responses whose body ends within [`max_body_size`](CachePageLayer::max_body_size)
+//! (1 MiB; a body of unknown length, compressed or streamed, is read up to
+//! it), unless `Cache-Control` says `private`, `no-cache` or `no-store` (on
+//! any line), `Vary` is `*`, either header cannot be read, or the lifetime
+//! is zero (the smallest `max-age` counts). Safer than Django by default: a response
 //! that sets a cookie is not stored ([`set_cookie`](CachePageLayer::set_cookie)),
 //! and a request with `Authorization` is neither served nor stored unless the
 //! response says `public`, `s-maxage` or `must-revalidate`
@@ -120,6 +121,13 @@
 //! [`ttl_jitter`](CachePageLayer::ttl_jitter) spreads the freshness of pages
 //! stored together, so that they do not expire together.
 //!
+//! # Metrics
+//!
+//! Through the [`metrics`](https://docs.rs/metrics) facade (install the
+//! recorder you want: `metrics-exporter-prometheus`, StatsD, ...):
+//!
+#![doc = include_str!("metrics.md")]
+//!
 //! # Failures and debugging
 //!
 //! The client never sees a cache failure: a backend error on lookup is a
@@ -137,8 +145,11 @@ mod etag;
 mod fetch;
 mod flight;
 mod future;
+mod invalidate;
 mod lookup;
+mod metrics;
 mod outcome;
+mod purge;
 mod remote_lock;
 mod settings;
 mod site;
@@ -150,7 +161,9 @@ pub use cache_page::{CachePage, CachePageLayer, cache_page};
 pub use clock::Clock;
 pub use fetch::{FetchFromCache, FetchFromCacheLayer};
 pub use future::ResponseFuture;
+pub use invalidate::Invalidator;
 pub use outcome::{Answer, MissBecause, Outcome, StaleBecause, Store};
+pub use purge::PurgeService;
 pub use site::SiteCache;
 pub use update::{UpdateCache, UpdateCacheLayer};
 

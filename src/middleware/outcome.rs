@@ -100,6 +100,8 @@ pub enum MissBecause {
     Backend,
     /// The request carries `Authorization` and the entry may not answer it.
     Authorization,
+    /// The entry was invalidated: one of its tags, or its URL, was purged.
+    Invalidated,
 }
 
 /// What became of the inner service's response.
@@ -174,6 +176,7 @@ impl MissBecause {
             MissBecause::Coding => "stored coding not accepted",
             MissBecause::Backend => "backend error or damaged entry",
             MissBecause::Authorization => "entry may not answer a request with Authorization",
+            MissBecause::Invalidated => "entry was invalidated (tag or URL purge)",
         }
     }
 }

@@ -10,10 +10,12 @@ use http::HeaderMap;
 use super::cache_status::CacheStatusName;
 use super::clock::Clock;
 use super::flight::Flights;
+use super::metrics::LayerMetrics;
 use crate::cache::Cache;
 use crate::http::encoding::AcceptEncodingKey;
 use crate::http::key::{AllowedHosts, KeySuffix, RequestScheme};
-use crate::http::policy::Policy;
+use crate::http::policy::{Lifetime, Policy};
+use crate::http::tags::TagHeader;
 use crate::jitter::Jitter;
 use crate::registry::Caches;
 
@@ -43,6 +45,10 @@ pub(crate) struct Settings {
     /// How long the inner service may take before a stale entry inside its
     /// `stale-if-error` window is served instead; `None`: no bound.
     pub(crate) origin_timeout: Option<Duration>,
+    /// Where responses carry their tags.
+    pub(crate) tag_header: TagHeader,
+    /// The layer's name and its metrics.
+    pub(crate) metrics: LayerMetrics,
     /// Give stored pages without an `ETag` a weak one of their body.
     pub(crate) etag: bool,
     /// The layer's name in `Cache-Status`; `None`: no header.
@@ -56,6 +62,10 @@ pub(crate) const DEFAULT_COALESCE_WAIT: Duration = Duration::from_secs(5);
 
 impl Settings {
     pub(crate) fn new(policy: Policy) -> Settings {
+        let layer = match policy.lifetime {
+            Lifetime::Page(_) => "cache_page",
+            Lifetime::Default(_) => "site",
+        };
         Settings {
             cache: None,
             key_prefix: String::new(),
@@ -71,6 +81,8 @@ impl Settings {
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
             origin_timeout: None,
+            tag_header: TagHeader::default(),
+            metrics: LayerMetrics::new(layer),
             etag: false,
             cache_status: None,
             ttl_jitter: Jitter::none(),
@@ -110,6 +122,14 @@ macro_rules! builders {
         impl $type {
             fn settings_mut(&mut self) -> &mut $crate::middleware::settings::Settings {
                 std::sync::Arc::make_mut(&mut self.settings)
+            }
+
+            /// Purges what this configuration stores, by URL or by tag, in
+            /// every instance that shares its cache ([`Invalidator`](crate::middleware::Invalidator)).
+            /// Take it once the configuration is complete: it keeps the
+            /// cache and key prefix set so far.
+            pub fn invalidator(&self) -> $crate::middleware::Invalidator {
+                $crate::middleware::Invalidator::new(self.settings.clone())
             }
 
             /// The cache pages are stored in. Without it, the `"default"`
@@ -288,6 +308,26 @@ macro_rules! builders {
             /// bound.
             pub fn origin_timeout(mut self, bound: std::time::Duration) -> Self {
                 self.settings_mut().origin_timeout = Some(bound);
+                self
+            }
+
+            /// The response header pages carry their tags in (default
+            /// [`TagHeader::cache_tag`](crate::http::tags::TagHeader::cache_tag):
+            /// `Cache-Tag`, comma-separated, removed before the response
+            /// reaches the client). A page stored with tags is a miss once one
+            /// of them is invalidated ([`Cache::invalidate_tags`](crate::Cache::invalidate_tags));
+            /// a hit on it costs one more backend round trip (a `get_many` of
+            /// its tags' versions), an untagged page nothing.
+            pub fn tag_header(mut self, header: $crate::http::tags::TagHeader) -> Self {
+                self.settings_mut().tag_header = header;
+                self
+            }
+
+            /// The cache's name in its metrics (the `cache` label, default
+            /// `tower-cache`; see [`metrics`](crate::middleware#metrics)):
+            /// set it before the layer serves, to tell several caches apart.
+            pub fn name(mut self, name: &str) -> Self {
+                self.settings_mut().metrics.named(name);
                 self
             }
 

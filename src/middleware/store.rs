@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::EXPIRES;
 use http::{HeaderMap, Response, StatusCode};
 use http_body::Body;
+use tracing::Instrument;
 
 use super::TARGET;
 use super::body::CacheBody;
@@ -27,6 +28,7 @@ use crate::http::headers::{
 use crate::http::key::{VaryHeaders, header_key, page_key};
 use crate::http::policy::{BodySize, Bypass};
 use crate::http::stored::{Freshness, StoredResponse};
+use crate::http::tags::CacheTags;
 use crate::jitter::Jitter;
 
 /// Left in a response's extensions by [`FetchFromCache`](super::FetchFromCache)
@@ -71,6 +73,7 @@ where
         },
     };
     let not_stored = |mut response: Response<ResB>, bypass: Bypass| {
+        snapshot.settings.metrics.not_stored(bypass);
         let outcome = Outcome {
             store: Some(Store::NotStored(bypass)),
             origin_status: Some(response.status()),
@@ -88,6 +91,17 @@ where
             leader.publish(None);
         }
         response.map(CacheBody::origin)
+    };
+    // Taken first: the tag header is removed whether or not the page is
+    // stored.
+    let extension = response.extensions_mut().remove::<CacheTags>();
+    let tags = snapshot
+        .settings
+        .tag_header
+        .take(response.headers_mut(), extension.as_ref());
+    let tags = match tags {
+        Ok(tags) => tags,
+        Err(bypass) => return not_stored(response, bypass),
     };
     let hint = response.body().size_hint();
     let size = BodySize {
@@ -138,6 +152,7 @@ where
         status: response.status(),
         headers: response.headers().clone(),
         times,
+        tags,
         first: None,
         more: BytesMut::new(),
     };
@@ -190,6 +205,8 @@ pub(crate) struct Tee {
     status: StatusCode,
     headers: HeaderMap,
     times: Freshness,
+    /// The response's tags, whose versions the entry records.
+    tags: Vec<String>,
     /// The first chunk, kept as it is (most bodies are one chunk).
     first: Option<Bytes>,
     /// Further chunks, joined.
@@ -238,6 +255,7 @@ impl Tee {
             status,
             headers,
             times,
+            tags,
             first,
             more,
         } = self;
@@ -254,17 +272,63 @@ impl Tee {
         if let Some(leader) = &leader {
             leader.publish(Some(shared.clone()));
         }
-        Box::pin(async move {
-            store(&snapshot, &shared).await;
-            // The flight ends once the page is in the cache.
-            drop(leader);
-        })
+        let span = tracing::debug_span!(target: TARGET, "cache_store", url = %snapshot.url,
+            key = tracing::field::Empty, outcome = tracing::field::Empty);
+        Box::pin(
+            async move {
+                store(&snapshot, &shared, &tags).await;
+                // The flight ends once the page is in the cache.
+                drop(leader);
+            }
+            .instrument(span),
+        )
     }
 }
 
-/// Learns the key (stores the header list) and stores the entry, for the
-/// fresh lifetime plus the longer stale window; failures are logged.
-async fn store(snapshot: &Snapshot, shared: &Shared) {
+/// Learns the key (stores the header list) and stores the entry, with its
+/// tags' versions and the header list's generation, for the fresh lifetime
+/// plus the longer stale window; failures are logged.
+async fn store(snapshot: &Snapshot, shared: &Shared, tags: &[String]) {
+    let writing = std::time::Instant::now();
+    let result = write(snapshot, shared, tags).await;
+    let metrics = &snapshot.settings.metrics;
+    let span = tracing::Span::current();
+    let (key, outcome) = match &result {
+        Ok(Written::Stored { key, .. }) => (key, "stored"),
+        Ok(Written::Skipped(key, _)) => (key, "not stored"),
+        Err((key, _)) => (key, "failed"),
+    };
+    span.record("key", key.as_str());
+    span.record("outcome", outcome);
+    if let Some(lock) = snapshot.take_remote() {
+        lock.release().await;
+    }
+    match result {
+        Ok(Written::Stored { key, keep }) => {
+            metrics.stored(writing.elapsed());
+            tracing::debug!(target: TARGET, key = %key, keep = keep.as_secs(), "stored")
+        }
+        Ok(Written::Skipped(key, reason)) => {
+            tracing::debug!(target: TARGET, key = %key, reason, "not stored")
+        }
+        Err((key, error)) => {
+            metrics.backend_error("store");
+            tracing::warn!(target: TARGET, key = %key, error = &error as &dyn std::error::Error,
+            "could not store a response in the cache; it was served all the same")
+        }
+    }
+}
+
+enum Written {
+    Stored { key: String, keep: Duration },
+    Skipped(String, &'static str),
+}
+
+async fn write(
+    snapshot: &Snapshot,
+    shared: &Shared,
+    tags: &[String],
+) -> Result<Written, (String, crate::CacheError)> {
     let settings = &snapshot.settings;
     let cache = &snapshot.cache;
     let prefix = &settings.key_prefix;
@@ -276,14 +340,28 @@ async fn store(snapshot: &Snapshot, shared: &Shared) {
         &shared.vary_hash,
         &snapshot.suffix,
     );
+    let versions = if tags.is_empty() {
+        Vec::new()
+    } else {
+        match cache.tag_versions(tags, snapshot.started).await {
+            Ok(Some(versions)) => versions,
+            Ok(None) => {
+                return Ok(Written::Skipped(
+                    key,
+                    "a tag was invalidated during the fetch",
+                ));
+            }
+            Err(error) => return Err((key, error)),
+        }
+    };
+    // The URL's generation: the list's, when the lookup read it, so that
+    // its other entries stay reachable; a new one otherwise.
+    let generation = snapshot.generation.unwrap_or_else(|| fastrand::u64(..));
     let stored = &shared.stored;
     let times = &stored.times;
-    let entry = match StoredResponse::encode(stored.status, &stored.headers, &stored.body, times) {
+    let entry = match stored.encode_entry(&versions, Some(generation)) {
         Ok(entry) => entry,
-        Err(error) => {
-            tracing::debug!(target: TARGET, key = %key, reason = %error, "not stored");
-            return;
-        }
+        Err(error) => return Ok(Written::Skipped(key, error.reason())),
     };
     let keep = Duration::from_secs(
         times
@@ -291,21 +369,13 @@ async fn store(snapshot: &Snapshot, shared: &Shared) {
             .saturating_sub(times.stored_at)
             .saturating_add(u64::from(times.stale_window())),
     );
-    let result = match cache.set_bytes(&list_key, shared.vary.encode(), keep).await {
-        Ok(()) => cache.set_bytes(&key, entry, keep).await,
-        Err(error) => Err(error),
-    };
-    if let Some(lock) = snapshot.take_remote() {
-        lock.release().await;
-    }
-    match result {
-        Ok(()) => {
-            tracing::debug!(target: TARGET, key = %key, keep = keep.as_secs(), "stored")
-        }
-        Err(error) => {
-            tracing::warn!(target: TARGET, key = %key, error = &error as &dyn std::error::Error,
-            "could not store a response in the cache; it was served all the same")
-        }
+    let list = shared.vary.encode(generation);
+    match cache.set_bytes(&list_key, list, keep).await {
+        Ok(()) => match cache.set_bytes(&key, entry, keep).await {
+            Ok(()) => Ok(Written::Stored { key, keep }),
+            Err(error) => Err((key, error)),
+        },
+        Err(error) => Err((key, error)),
     }
 }
 
@@ -325,6 +395,7 @@ pub(crate) fn fallback<B>(
         origin_status: status,
         ..Outcome::answered(Answer::Stale(super::outcome::StaleBecause::OriginFailed))
     };
+    snapshot.settings.metrics.answered(outcome.answer);
     tracing::debug!(target: TARGET, url = %snapshot.url, %outcome, "cache");
     let serving = Serving {
         settings: &snapshot.settings,

@@ -2,6 +2,7 @@
 //! environment, and private servers that a test may stop and start again.
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +16,33 @@ pub fn server_url(var: &str) -> String {
              or point {var} at a running server"
         )
     })
+}
+
+/// The backend of the cache URL in `var` (see [`server_url`]).
+pub async fn backend_from_env(var: &str) -> tower_cache::DynBackend {
+    let url = server_url(var);
+    tower_cache::Cache::from_url(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot build a cache from {url}: {e}"))
+        .backend()
+        .clone()
+}
+
+/// Sends one text-protocol command to the memcached server of
+/// MEMCACHED_URL (its first, if it lists several) and returns the first line
+/// of the answer: what the server itself holds, whatever the client says.
+pub fn memcached_command(command: &str) -> String {
+    let url = server_url("MEMCACHED_URL");
+    let address = url
+        .trim_start_matches("memcached://")
+        .split(',')
+        .next()
+        .unwrap();
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(command.as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line.trim_end().to_owned()
 }
 
 /// A name no other test or run uses.
