@@ -1,8 +1,8 @@
 # memcached servers for the tests, sourced by scripts/test: three instances on
 # free loopback ports. MEMCACHED_URL is the first alone, MEMCACHED_URLS all
-# three. URLs already set in the environment are reused instead. The outage
-# and hashing tests start (and stop) their own memcached, so the package is
-# installed even when the URLs are given.
+# three. URLs already set in the environment are reused instead. The outage,
+# hashing and fault tests start (and stop) their own memcached, so the package
+# is installed even when the URLs are given.
 
 # memcached_start PORT: one memcached as a direct child (64 MiB, 1 MiB items).
 memcached_start() {

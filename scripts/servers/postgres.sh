@@ -2,14 +2,16 @@
 # A private PostgreSQL for the database backend's tests, sourced by
 # scripts/test: initdb into $TMP_DIR, the server on a free loopback port,
 # a database named `test`. Exports DATABASE_URL; a DATABASE_URL already set
-# is reused and nothing is started.
+# is reused and nothing is started. The fault tests (tests/faults.rs) start
+# (and stop) their own PostgreSQL, so the package is installed even when
+# DATABASE_URL is given.
 
 start_postgres() {
+  need_packages postgresql || return 1
   if [ -n "${DATABASE_URL:-}" ]; then
     log "postgres: using DATABASE_URL from the environment"
     return 0
   fi
-  need_packages postgresql || return 1
   local bin dir port
   bin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
   if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then

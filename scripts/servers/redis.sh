@@ -2,8 +2,8 @@
 # (REDIS_URL), a primary with one replica (REDIS_REPLICA_URL, primary first)
 # and a 3-node Redis Cluster (REDIS_CLUSTER_URL), on free loopback ports in
 # $TMP_DIR. A URL already set in the environment is reused instead.
-# The outage tests start (and stop) their own redis-server, so the package is
-# installed even when every URL is given.
+# The outage and fault tests start (and stop) their own redis-server, so the
+# package is installed even when every URL is given.
 
 REDIS_ARGS=(--bind 127.0.0.1 --save '' --appendonly no --repl-diskless-sync-delay 0)
 

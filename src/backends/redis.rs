@@ -155,6 +155,7 @@ enum Topology {
 #[derive(Debug)]
 struct Settings {
     servers: Vec<String>,
+    connect_timeout: Duration,
     command_timeout: Duration,
     wait_replicas: usize,
 }
@@ -328,6 +329,7 @@ impl RedisBackendBuilder {
             topology,
             settings: Arc::new(Settings {
                 servers,
+                connect_timeout: self.connect_timeout,
                 command_timeout: self.command_timeout,
                 wait_replicas: self.wait_replicas,
             }),
@@ -491,18 +493,35 @@ impl RedisBackend {
         builder.build().await
     }
 
+    /// A pooled connection for `role`, within the connect timeout.
     async fn connection(&self, role: Role) -> Result<Connection> {
         let failed = |source| CacheError::backend(NAME, "connect", source);
-        match &self.topology {
-            Topology::Single { primary, replicas } => {
-                let pool = if role == Role::Read && !replicas.is_empty() {
-                    &replicas[rand::random_range(0..replicas.len())]
-                } else {
-                    primary
-                };
-                pool.get().await.map(Connection::Single).map_err(failed)
+        let get = async {
+            match &self.topology {
+                Topology::Single { primary, replicas } => {
+                    let pool = if role == Role::Read && !replicas.is_empty() {
+                        &replicas[rand::random_range(0..replicas.len())]
+                    } else {
+                        primary
+                    };
+                    pool.get().await.map(Connection::Single).map_err(failed)
+                }
+                Topology::Cluster(pool) => {
+                    pool.get().await.map(Connection::Cluster).map_err(failed)
+                }
             }
-            Topology::Cluster(pool) => pool.get().await.map(Connection::Cluster).map_err(failed),
+        };
+        // deadpool bounds each step on its own: the wait for a slot, then
+        // the check (a PING) of each idle connection it tries, then a new
+        // connection. A frozen server (SIGSTOP, a hung host) fails every
+        // idle connection's check, so without this bound a `get` would
+        // cost one command timeout per idle connection in the pool.
+        match tokio::time::timeout(self.settings.connect_timeout, get).await {
+            Ok(result) => result,
+            Err(_) => Err(CacheError::Timeout {
+                backend: NAME,
+                after: self.settings.connect_timeout,
+            }),
         }
     }
 
@@ -692,6 +711,7 @@ impl fmt::Debug for RedisBackend {
         f.debug_struct("RedisBackend")
             .field("topology", &topology)
             .field("servers", &self.settings.servers)
+            .field("connect_timeout", &self.settings.connect_timeout)
             .field("command_timeout", &self.settings.command_timeout)
             .field("wait_replicas", &self.settings.wait_replicas)
             .finish()

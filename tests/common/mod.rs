@@ -1,6 +1,9 @@
-//! Helpers shared by the Redis and memcached tests: server URLs from the
-//! environment, and private servers that a test may stop and start again.
+//! Helpers shared by the tests of shared caches: server URLs from the
+//! environment, private servers (Redis, memcached, PostgreSQL) that a test
+//! may stop, pause and start again, and a cached route ([`site`]).
 #![allow(dead_code, unreachable_pub)]
+
+pub mod site;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -78,23 +81,111 @@ fn wait_until_listening(port: u16, what: &str) {
 pub struct Server {
     child: Option<Child>,
     kind: Kind,
+    /// Arguments given after the defaults (which they override).
+    extra: Vec<String>,
     /// Its port on 127.0.0.1.
     pub port: u16,
     dir: PathBuf,
+    paused: bool,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Redis,
     Memcached,
+    Postgres,
 }
 
-fn spawn(kind: Kind, port: u16, dir: &Path) -> Child {
+/// Whether this process runs as root (the owner of `/proc/self`), which
+/// PostgreSQL refuses to run as, and for which permissions do not stop
+/// writes.
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// `kill -SIGNAL pid`: the test suite forbids `unsafe`, so no `libc::kill`.
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {}", child.id());
+}
+
+/// The programs of the newest PostgreSQL installed
+/// (`/usr/lib/postgresql/<version>/bin`, where Debian puts them).
+fn postgres_bin() -> PathBuf {
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .max();
+    newest.map(|(_, bin)| bin).unwrap_or_else(|| {
+        panic!(
+            "no PostgreSQL under /usr/lib/postgresql/*/bin: install the postgresql package \
+             (./scripts/test does)"
+        )
+    })
+}
+
+/// `program` as the `postgres` user when this process is root. `setpriv`
+/// execs, so the child's pid is the program's own (`runuser` would fork).
+fn as_postgres(program: &Path) -> Command {
+    if !is_root() {
+        return Command::new(program);
+    }
+    let mut command = Command::new("setpriv");
+    command
+        .args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "--",
+        ])
+        .arg(program);
+    command
+}
+
+/// A fresh PostgreSQL cluster in `dir/data`, whose superuser is `postgres`
+/// with no password.
+fn initdb(dir: &Path) {
+    if is_root() {
+        let chown = Command::new("chown").arg("postgres:").arg(dir).status();
+        assert!(
+            chown.unwrap().success(),
+            "chown postgres: {}",
+            dir.display()
+        );
+    }
+    let output = as_postgres(&postgres_bin().join("initdb"))
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn spawn(kind: Kind, port: u16, dir: &Path, extra: &[String]) -> Child {
     let (program, package) = match kind {
         Kind::Redis => ("redis-server", "redis-server"),
         Kind::Memcached => ("memcached", "memcached"),
+        Kind::Postgres => ("postgres", "postgresql"),
     };
-    let mut command = Command::new(program);
+    let mut command = match kind {
+        Kind::Postgres => as_postgres(&postgres_bin().join(program)),
+        _ => Command::new(program),
+    };
     match kind {
         Kind::Redis => command.args([
             "--port",
@@ -120,8 +211,16 @@ fn spawn(kind: Kind, port: u16, dir: &Path) -> Child {
             "-m",
             "64",
         ]),
+        Kind::Postgres => command
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-p", &port.to_string()])
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", dir.display())),
     };
     command
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -133,27 +232,52 @@ fn spawn(kind: Kind, port: u16, dir: &Path) -> Child {
 }
 
 impl Server {
-    fn start(kind: Kind, port: u16) -> Server {
+    fn start(kind: Kind, extra: &[&str]) -> Server {
         let dir = std::env::temp_dir().join(unique("tower-cache-server"));
         std::fs::create_dir_all(&dir).unwrap();
-        let child = spawn(kind, port, &dir);
-        wait_until_listening(port, "server");
-        Server {
-            child: Some(child),
+        // Made first, so that a panic below still stops the process and
+        // removes the directory.
+        let mut server = Server {
+            child: None,
             kind,
-            port,
+            extra: extra.iter().map(|&arg| arg.to_owned()).collect(),
+            port: free_port(),
             dir,
+            paused: false,
+        };
+        if kind == Kind::Postgres {
+            initdb(&server.dir);
         }
+        server.child = Some(spawn(kind, server.port, &server.dir, &server.extra));
+        wait_until_listening(server.port, "server");
+        server
     }
 
     /// A private redis-server on a free port.
     pub fn redis() -> Server {
-        Server::start(Kind::Redis, free_port())
+        Server::redis_with(&[])
+    }
+
+    /// A private redis-server on a free port, with these options too
+    /// (`--maxmemory 1mb`).
+    pub fn redis_with(extra: &[&str]) -> Server {
+        Server::start(Kind::Redis, extra)
     }
 
     /// A private memcached on a free port.
     pub fn memcached() -> Server {
-        Server::start(Kind::Memcached, free_port())
+        Server::memcached_with(&[])
+    }
+
+    /// A private memcached on a free port, with these options too (`-m 1`).
+    pub fn memcached_with(extra: &[&str]) -> Server {
+        Server::start(Kind::Memcached, extra)
+    }
+
+    /// A private PostgreSQL on a free port, in a cluster made for it: the
+    /// user `postgres`, with no password, and its database `postgres`.
+    pub fn postgres() -> Server {
+        Server::start(Kind::Postgres, &[])
     }
 
     /// `host:port`.
@@ -161,19 +285,42 @@ impl Server {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Kills the process by its pid and waits for it to go.
+    /// Stops the process by its pid (PostgreSQL with SIGINT, its fast
+    /// shutdown; the others with SIGKILL) and waits for it to go.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if self.paused {
+            self.paused = false;
+            signal(&child, "CONT");
         }
+        match self.kind {
+            Kind::Postgres => signal(&child, "INT"),
+            _ => child.kill().unwrap(),
+        }
+        child.wait().unwrap();
     }
 
-    /// Starts the server again on the same port (empty).
+    /// Starts the server again on the same port (empty, but for PostgreSQL,
+    /// which keeps its data).
     pub fn restart(&mut self) {
         self.stop();
-        self.child = Some(spawn(self.kind, self.port, &self.dir));
+        self.child = Some(spawn(self.kind, self.port, &self.dir, &self.extra));
         wait_until_listening(self.port, "restarted server");
+    }
+
+    /// Freezes the process (SIGSTOP): its connections stay open and
+    /// the kernel still accepts new ones, but nothing is answered.
+    pub fn pause(&mut self) {
+        signal(self.child.as_ref().unwrap(), "STOP");
+        self.paused = true;
+    }
+
+    /// Lets a paused process run again (SIGCONT).
+    pub fn resume(&mut self) {
+        signal(self.child.as_ref().unwrap(), "CONT");
+        self.paused = false;
     }
 }
 
