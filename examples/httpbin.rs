@@ -244,14 +244,17 @@ pub struct Caching {
 }
 
 /// The site: `/` cached in `cache`, per view (`cache_page`) or with the
-/// site-wide layers, and what purges its pages. Both coalesce: a cold herd
-/// calls the view once.
+/// site-wide layers, and what purges its pages. Both coalesce (a cold herd
+/// calls the view once), say what they did in `Cache-Status`, and give the
+/// page a weak `ETag`, so `curl -H 'If-None-Match: <etag>'` gets a 304.
 pub fn app(demo: Demo, cache: Cache, caching: Caching) -> (Router, Invalidator) {
     let router = Router::new().route("/", get(home));
     let (router, invalidator) = if caching.site_wide {
         let site = SiteCache::new()
             .cache(cache)
             .timeout(caching.ttl)
+            .cache_status(true)
+            .etag(true)
             .stale_while_revalidate(caching.stale_while_revalidate)
             .stale_if_error(caching.stale_if_error);
         let (update, fetch) = site.layers();
@@ -260,6 +263,8 @@ pub fn app(demo: Demo, cache: Cache, caching: Caching) -> (Router, Invalidator) 
     } else {
         let layer = cache_page(caching.ttl)
             .cache(cache)
+            .cache_status(true)
+            .etag(true)
             .stale_while_revalidate(caching.stale_while_revalidate)
             .stale_if_error(caching.stale_if_error);
         let invalidator = layer.invalidator();

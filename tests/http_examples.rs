@@ -268,6 +268,44 @@ async fn the_admin_listener_purges_the_page() {
     assert_eq!(demo.upstream_calls.load(Ordering::SeqCst), 3);
 }
 
+/// The page says what the cache did (`Cache-Status`), and a hit carries a
+/// weak ETag that makes the next request with it a 304 without a body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_carries_cache_status_and_answers_304() {
+    let demo = start(false, None).await;
+    let get = async |etag: Option<&str>| {
+        let mut request = axum::http::Request::get(format!("{}/", demo.url));
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        let request = request
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = demo.client.request(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::BodyExt::collect(body)
+            .await
+            .unwrap()
+            .to_bytes();
+        (parts.status, parts.headers, body)
+    };
+    let (_, miss, _) = get(None).await;
+    let status = miss["cache-status"].to_str().unwrap();
+    assert!(
+        status.contains("fwd=uri-miss") && status.contains("stored"),
+        "{status}"
+    );
+    let (_, hit, _) = get(None).await;
+    assert!(hit["cache-status"].to_str().unwrap().contains("hit"));
+    let etag = hit["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with("W/\""), "{etag}");
+    let (status, headers, body) = get(Some(&etag)).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
+    assert_eq!(headers["etag"], etag.as_str());
+    assert_eq!(demo.upstream_calls.load(Ordering::SeqCst), 1);
+}
+
 /// `/metrics`: the cache's counters in Prometheus text, never cached.
 #[tokio::test]
 async fn metrics_are_served_in_prometheus_text() {
