@@ -322,6 +322,7 @@ impl StoredResponse {
                 .map_err(|_| DecodeError("too many headers"))?;
         }
         let extensions = r.u32()? as usize;
+        let records_at = r.at;
         let mut records = Reader {
             entry: r.take(extensions)?,
             at: 0,
@@ -331,6 +332,7 @@ impl StoredResponse {
         while version == VERSION && records.at < records.entry.len() {
             let kind = records.u8()?;
             let len = records.u32()? as usize;
+            let record_at = records_at + records.at;
             let mut record = Reader {
                 entry: records.take(len)?,
                 at: 0,
@@ -343,7 +345,10 @@ impl StoredResponse {
                         .map_err(|_| DecodeError("bad tag key"))?
                         .to_owned();
                     let len = usize::from(record.u16()?);
-                    let version = Bytes::copy_from_slice(record.take(len)?);
+                    // A slice of the entry: a reference count, no copy.
+                    let start = record_at + record.at;
+                    record.take(len)?;
+                    let version = entry.slice(start..start + len);
                     tags.push(TagVersion { key, version });
                 }
                 // A record of a later release that this one can do without.
