@@ -180,12 +180,14 @@ async fn two_nested_layers_give_two_members() {
         .route_layer(
             ttl300(&clock)
                 .cache(fresh_cache())
-                .cache_status_name("inner"),
+                .name("inner")
+                .cache_status(true),
         )
         .route_layer(
             ttl300(&clock)
                 .cache(fresh_cache())
-                .cache_status_name("Outer Cache"),
+                .name("Outer Cache")
+                .cache_status(true),
         );
     let miss = send(&app, get(&[])).await;
     assert_eq!(

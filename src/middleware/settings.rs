@@ -53,6 +53,8 @@ pub(crate) struct Settings {
     pub(crate) etag: bool,
     /// The layer's name in `Cache-Status`; `None`: no header.
     pub(crate) cache_status: Option<CacheStatusName>,
+    /// The layer's name, in `Cache-Status` and the metrics' `cache` label.
+    pub(crate) name: CacheStatusName,
     /// Spreads stored pages' freshness.
     pub(crate) ttl_jitter: Jitter,
 }
@@ -85,6 +87,7 @@ impl Settings {
             metrics: LayerMetrics::new(layer),
             etag: false,
             cache_status: None,
+            name: CacheStatusName::new(super::cache_status::DEFAULT_NAME),
             ttl_jitter: Jitter::none(),
         }
     }
@@ -323,11 +326,24 @@ macro_rules! builders {
                 self
             }
 
-            /// The cache's name in its metrics (the `cache` label, default
-            /// `tower-cache`; see [`metrics`](crate::middleware#metrics)):
-            /// set it before the layer serves, to tell several caches apart.
+            /// The cache's name (default `tower-cache`), in its metrics (the
+            /// `cache` label; see [`metrics`](crate::middleware#metrics)) and
+            /// its `Cache-Status` members (`"edge-1"`, `"Example CDN"`): set
+            /// it before the layer serves, to tell several caches apart.
+            ///
+            /// # Panics
+            ///
+            /// When `name` is empty, has a character other than printable
+            /// ASCII, or is longer than 128 bytes once quoted (a `Cache-Status`
+            /// member holds it: a name that is not a structured-field token
+            /// is sent quoted).
             pub fn name(mut self, name: &str) -> Self {
-                self.settings_mut().metrics.named(name);
+                let settings = self.settings_mut();
+                settings.name = $crate::middleware::cache_status::CacheStatusName::new(name);
+                if settings.cache_status.is_some() {
+                    settings.cache_status = Some(settings.name.clone());
+                }
+                settings.metrics.named(name);
                 self
             }
 
@@ -358,8 +374,7 @@ macro_rules! builders {
             /// hit; ttl=240`, `tower-cache; fwd=uri-miss; fwd-status=200;
             /// stored; ttl=300`, ... (the [`Outcome`](crate::middleware::Outcome),
             /// written out). `false` turns it off again. The name is
-            /// `tower-cache` unless [`cache_status_name`](Self::cache_status_name)
-            /// set one. A hit with it on costs one allocation more, of the
+            /// the layer's [`name`](Self::name), `tower-cache` by default. A hit with it on costs one allocation more, of the
             /// member's length; with it off, nothing.
             ///
             /// ```
@@ -387,25 +402,8 @@ macro_rules! builders {
                 settings.cache_status = match (on, settings.cache_status.take()) {
                     (false, _) => None,
                     (true, Some(name)) => Some(name),
-                    (true, None) => Some($crate::middleware::cache_status::CacheStatusName::new(
-                        $crate::middleware::cache_status::DEFAULT_NAME,
-                    )),
+                    (true, None) => Some(settings.name.clone()),
                 };
-                self
-            }
-
-            /// The layer's name in its `Cache-Status` members (a host name,
-            /// a product: `"edge-1"`, `"Example CDN"`), and turns the header
-            /// on ([`cache_status`](Self::cache_status)). A name that is not
-            /// a structured-field token is sent quoted.
-            ///
-            /// # Panics
-            ///
-            /// When `name` is empty, has a character other than printable
-            /// ASCII, or is longer than 128 bytes once quoted.
-            pub fn cache_status_name(mut self, name: &str) -> Self {
-                self.settings_mut().cache_status =
-                    Some($crate::middleware::cache_status::CacheStatusName::new(name));
                 self
             }
 
