@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Server, eventually, server_url, unique};
+use common::{Server, eventually, server_url, unique, with_option};
 use tower_cache::testing::{concurrent_add, concurrent_delete_if_equal, concurrent_incr};
 use tower_cache::{Cache, CacheError, DynBackend, Timeout};
 
@@ -19,12 +19,6 @@ async fn cache_from(url: &str) -> Cache {
     Cache::from_url(url)
         .await
         .unwrap_or_else(|e| panic!("cannot build a cache from {url}: {e}"))
-}
-
-/// `url` with `option` added to its query.
-fn with_option(url: &str, option: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}{option}")
 }
 
 mod single {

@@ -18,6 +18,12 @@ pub fn server_url(var: &str) -> String {
     })
 }
 
+/// `url` with `option` added to its query.
+pub fn with_option(url: &str, option: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{option}")
+}
+
 /// The backend of the cache URL in `var` (see [`server_url`]).
 pub async fn backend_from_env(var: &str) -> tower_cache::DynBackend {
     let url = server_url(var);
@@ -217,4 +223,66 @@ pub async fn memcached_over(
             .unwrap();
     let cache = tower_cache::Cache::new(std::sync::Arc::new(backend.clone()));
     (backend, cache)
+}
+
+/// A TCP proxy on loopback in front of `upstream`, which a test can cut
+/// (every connection through it closed, new ones refused) and resume on
+/// the same port: a network loss between one client and a server that
+/// stays up for the others.
+pub struct Proxy {
+    pub port: u16,
+    upstream: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// A proxy to `upstream` (`host:port`) on a free port.
+    pub async fn start(upstream: &str) -> Proxy {
+        let mut proxy = Proxy {
+            port: free_port(),
+            upstream: upstream.to_owned(),
+            task: None,
+        };
+        proxy.resume().await;
+        proxy
+    }
+
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Closes every connection through the proxy and stops accepting.
+    pub fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Accepts connections again, on the same port.
+    pub async fn resume(&mut self) {
+        self.cut();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let upstream = self.upstream.clone();
+        self.task = Some(tokio::spawn(async move {
+            // Dropped with the task, the set aborts every connection's copy.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        }));
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
 }
