@@ -256,7 +256,10 @@ async fn never_old(b: &Remote, key: &str, old: &str, during: Duration) {
     let until = Instant::now() + during;
     while Instant::now() < until {
         if let Ok(Some(value)) = b.get(key).await {
-            assert_ne!(value, old, "B served a value overwritten while it was cut off");
+            assert_ne!(
+                value, old,
+                "B served a value overwritten while it was cut off"
+            );
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -297,10 +300,17 @@ async fn a_redis_restart_leaves_no_stale_copy() {
     server.restart();
     // The restarted server is empty; A overwrites the key as soon as it can,
     // likely before B has subscribed again.
-    eventually(Duration::from_secs(5), || a.set("k", "new", Timeout::Default)).await;
+    eventually(Duration::from_secs(5), || {
+        a.set("k", "new", Timeout::Default)
+    })
+    .await;
     println!(
         "restart: A's overwrite came while B's subscriber was {}",
-        if b.backend.l1_active() { "back" } else { "still down" }
+        if b.backend.l1_active() {
+            "back"
+        } else {
+            "still down"
+        }
     );
     never_old(&b, "k", "old", Duration::from_millis(500)).await;
     wait_for(Duration::from_secs(5), "B subscribes again", || {
@@ -351,9 +361,7 @@ async fn a_purge_while_one_instance_is_cut_off_is_not_missed() {
         b.backend.l1_active()
     })
     .await;
-    let b_sees = async |key: &str| {
-        eventually(Duration::from_secs(5), || b.get(key)).await
-    };
+    let b_sees = async |key: &str| eventually(Duration::from_secs(5), || b.get(key)).await;
     assert_eq!(b_sees("overwritten").await.as_deref(), Some("new"));
     assert_eq!(b_sees("purged").await, None);
     never_old(&b, "overwritten", "old", Duration::from_millis(200)).await;

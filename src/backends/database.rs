@@ -662,9 +662,7 @@ impl Inner {
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?))));
         match row {
             None => Ok(None),
-            Some(Ok((value, expires))) if expires.is_live(now) => {
-                Ok(Some((value.into(), expires)))
-            }
+            Some(Ok((value, expires))) if expires.is_live(now) => Ok(Some((value.into(), expires))),
             Some(Ok(_)) => {
                 let _writing = self.lock_writes().await;
                 self.execute_key_at(&self.sql.purge_key, key, now).await?;
@@ -969,7 +967,10 @@ impl CacheBackend for DatabaseBackend {
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        let found = self.inner.run("get_many", || self.inner.read_many(keys)).await?;
+        let found = self
+            .inner
+            .run("get_many", || self.inner.read_many(keys))
+            .await?;
         Ok(found
             .into_iter()
             .map(|row| row.map(|(value, _)| value))
@@ -981,7 +982,10 @@ impl CacheBackend for DatabaseBackend {
         keys: &[&str],
     ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
         let now = Stamp::now();
-        let found = self.inner.run("get_many", || self.inner.read_many(keys)).await?;
+        let found = self
+            .inner
+            .run("get_many", || self.inner.read_many(keys))
+            .await?;
         Ok(found
             .into_iter()
             .map(|row| row.map(|(value, expires)| (value, expires.remaining(now))))

@@ -217,9 +217,7 @@ impl FileBackend {
     ) -> Result<Vec<Option<T>>> {
         let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
         self.blocking("get_many", move |inner| {
-            keys.iter()
-                .map(|key| Ok(view(inner.read(key)?)))
-                .collect()
+            keys.iter().map(|key| Ok(view(inner.read(key)?))).collect()
         })
         .await
     }

@@ -86,7 +86,9 @@ impl Entry {
 
     /// The value with its remaining lifetime (`None`: never expires).
     fn with_ttl(self) -> (Bytes, Option<Duration>) {
-        let left = self.expires_at.map(|t| t.saturating_duration_since(Instant::now()));
+        let left = self
+            .expires_at
+            .map(|t| t.saturating_duration_since(Instant::now()));
         (self.value, left)
     }
 }

@@ -363,7 +363,12 @@ impl TieredBackend {
     /// drops the copies here, then announces the write to the other
     /// instances. A failed announcement of a successful write is an error;
     /// after a failed write it is only tried.
-    async fn wrote<T>(&self, result: Result<T>, what: Invalidation<'_>, changed: bool) -> Result<T> {
+    async fn wrote<T>(
+        &self,
+        result: Result<T>,
+        what: Invalidation<'_>,
+        changed: bool,
+    ) -> Result<T> {
         self.inner.l1.invalidate(what).await;
         let Some(channel) = &self.inner.channel else {
             return result;
@@ -389,7 +394,9 @@ impl TieredBackend {
 fn unchanged_by(err: &CacheError) -> bool {
     matches!(
         err,
-        CacheError::MissingKey { .. } | CacheError::NotAnInteger { .. } | CacheError::Overflow { .. }
+        CacheError::MissingKey { .. }
+            | CacheError::NotAnInteger { .. }
+            | CacheError::Overflow { .. }
     )
 }
 
@@ -518,7 +525,8 @@ impl CacheBackend for TieredBackend {
         // A shorter lifetime must reach the copies, which keep the old one.
         let result = self.inner.l2.touch(key, expiry).await;
         let touched = matches!(result, Ok(true));
-        self.wrote(result, Invalidation::Keys(&[key]), touched).await
+        self.wrote(result, Invalidation::Keys(&[key]), touched)
+            .await
     }
 
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
@@ -581,7 +589,11 @@ mod tests {
 
         fn check(&self) -> Result<&MemoryBackend> {
             if self.failing.load(Ordering::SeqCst) {
-                return Err(CacheError::backend("shared", "any", std::io::Error::other("down")));
+                return Err(CacheError::backend(
+                    "shared",
+                    "any",
+                    std::io::Error::other("down"),
+                ));
             }
             Ok(&self.store)
         }

@@ -182,10 +182,8 @@ impl Channel {
                         waiters: Mutex::new(HashMap::new()),
                         task: Mutex::new(None),
                     });
-                    let task = runtime.spawn(subscribe(
-                        Arc::downgrade(&hub),
-                        Arc::clone(&hub.reconnect),
-                    ));
+                    let task =
+                        runtime.spawn(subscribe(Arc::downgrade(&hub), Arc::clone(&hub.reconnect)));
                     *hub.task.lock().unwrap_or_else(PoisonError::into_inner) =
                         Some(task.abort_handle());
                     hubs.insert(key, Arc::downgrade(&hub));
@@ -345,12 +343,20 @@ impl Hub {
 
 impl Drop for Hub {
     fn drop(&mut self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        if let Some(task) = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             task.abort();
         }
         let mut hubs = HUBS.lock().unwrap_or_else(PoisonError::into_inner);
         // A new hub may have taken the key since this one's last user left.
-        if hubs.get(&self.key).is_some_and(|hub| hub.strong_count() == 0) {
+        if hubs
+            .get(&self.key)
+            .is_some_and(|hub| hub.strong_count() == 0)
+        {
             hubs.remove(&self.key);
         }
     }
@@ -539,7 +545,10 @@ mod tests {
             message,
             b"tower_cache.l1.v1 0000000000000abc 7 keys\n:1:a\np:2:b"
         );
-        assert_eq!(decode(&message), (Some((0xabc, 7)), Decoded::Keys(":1:a\np:2:b")));
+        assert_eq!(
+            decode(&message),
+            (Some((0xabc, 7)), Decoded::Keys(":1:a\np:2:b"))
+        );
         let all = encode(1, 2, Invalidation::All);
         assert_eq!(decode(&all), (Some((1, 2)), Decoded::All));
     }

@@ -123,17 +123,20 @@ mod tests {
         let l1 = L1::new(1 << 20);
         let epoch = l1.epoch("k");
         l1.invalidate(Invalidation::Keys(&["k"])).await;
-        l1.fill("k", Bytes::from_static(b"old"), SECOND, epoch).await;
+        l1.fill("k", Bytes::from_static(b"old"), SECOND, epoch)
+            .await;
         assert_eq!(l1.get("k").await, None);
         // A fill that read its epoch after the invalidation stays.
         let epoch = l1.epoch("k");
-        l1.fill("k", Bytes::from_static(b"new"), SECOND, epoch).await;
+        l1.fill("k", Bytes::from_static(b"new"), SECOND, epoch)
+            .await;
         assert_eq!(l1.get("k").await.as_deref(), Some(&b"new"[..]));
         // Clearing moves every epoch.
         let epoch = l1.epoch("k");
         l1.invalidate(Invalidation::All).await;
         assert_eq!(l1.get("k").await, None);
-        l1.fill("k", Bytes::from_static(b"old"), SECOND, epoch).await;
+        l1.fill("k", Bytes::from_static(b"old"), SECOND, epoch)
+            .await;
         assert_eq!(l1.get("k").await, None);
     }
 
