@@ -366,3 +366,27 @@ async fn a_purge_while_one_instance_is_cut_off_is_not_missed() {
     assert_eq!(b_sees("purged").await, None);
     never_old(&b, "overwritten", "old", Duration::from_millis(200)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_network_loss_is_noticed_by_the_heartbeat() {
+    let server = Server::redis();
+    let mut proxy = Proxy::start(&server.address()).await;
+    let b = Remote::new(format!("redis://{}/0", proxy.address()), &unique("silent")).await;
+    // A healthy subscriber stays up across heartbeats.
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        assert!(
+            b.backend.l1_active(),
+            "the subscriber dropped while healthy"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.freeze();
+    let frozen = Instant::now();
+    // A ping a second, each given a second to come back.
+    wait_for(Duration::from_secs(3), "B notices the silent loss", || {
+        !b.backend.l1_active()
+    })
+    .await;
+    println!("silent loss noticed after {:?}", frozen.elapsed());
+}

@@ -233,6 +233,7 @@ pub struct Proxy {
     pub port: u16,
     upstream: String,
     task: Option<tokio::task::JoinHandle<()>>,
+    frozen: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Proxy {
@@ -242,6 +243,7 @@ impl Proxy {
             port: free_port(),
             upstream: upstream.to_owned(),
             task: None,
+            frozen: None,
         };
         proxy.resume().await;
         proxy
@@ -259,6 +261,14 @@ impl Proxy {
         }
     }
 
+    /// Stops passing bytes on every connection, keeping them open: a
+    /// network that fails without a word (no FIN, no RST), until [`cut`].
+    pub fn freeze(&mut self) {
+        if let Some(frozen) = &self.frozen {
+            let _ = frozen.send(true);
+        }
+    }
+
     /// Accepts connections again, on the same port.
     pub async fn resume(&mut self) {
         self.cut();
@@ -266,14 +276,25 @@ impl Proxy {
             .await
             .unwrap();
         let upstream = self.upstream.clone();
+        let (frozen, thawed) = tokio::sync::watch::channel(false);
+        self.frozen = Some(frozen);
         self.task = Some(tokio::spawn(async move {
             // Dropped with the task, the set aborts every connection's copy.
             let mut connections = tokio::task::JoinSet::new();
             while let Ok((mut client, _)) = listener.accept().await {
                 let upstream = upstream.clone();
+                let mut frozen = thawed.clone();
                 connections.spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let freeze = async {
+                        let _ = frozen.wait_for(|&frozen| frozen).await;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        // Frozen: the sockets stay open, nothing moves.
+                        () = freeze => std::future::pending::<()>().await,
                     }
                 });
             }
