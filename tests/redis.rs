@@ -73,15 +73,7 @@ mod cluster {
 
     /// The node addresses of the cluster URL.
     fn nodes() -> Vec<String> {
-        let url = server_url("REDIS_CLUSTER_URL");
-        let hosts = url.split("://").nth(1).unwrap();
-        hosts
-            .split(['/', '?'])
-            .next()
-            .unwrap()
-            .split(',')
-            .map(|node| format!("redis://{node}"))
-            .collect()
+        common::cluster_nodes(&server_url("REDIS_CLUSTER_URL"))
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Proxy, Server, eventually, server_url, unique, with_option};
+use common::{Proxy, Server, cluster_nodes, eventually, server_url, unique, with_option};
 use tower_cache::backends::{RedisBackend, RedisInvalidation, TieredBackend};
 use tower_cache::{Cache, DynBackend, Timeout};
 
@@ -68,18 +68,6 @@ mod sqlite {
     }
 
     tower_cache::conformance_suite!(backend);
-}
-
-/// The node URLs of a `redis+cluster://a,b,c` URL.
-fn cluster_nodes(url: &str) -> Vec<String> {
-    let hosts = url.split("://").nth(1).unwrap();
-    hosts
-        .split(['/', '?'])
-        .next()
-        .unwrap()
-        .split(',')
-        .map(|node| format!("redis://{node}"))
-        .collect()
 }
 
 /// A tiered backend over the Redis at `url` (`redis+cluster://` for a

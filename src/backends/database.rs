@@ -967,14 +967,7 @@ impl CacheBackend for DatabaseBackend {
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        let found = self
-            .inner
-            .run("get_many", || self.inner.read_many(keys))
-            .await?;
-        Ok(found
-            .into_iter()
-            .map(|row| row.map(|(value, _)| value))
-            .collect())
+        self.read_many(keys, |value, _| value).await
     }
 
     async fn get_many_with_ttl(
@@ -982,14 +975,8 @@ impl CacheBackend for DatabaseBackend {
         keys: &[&str],
     ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
         let now = Stamp::now();
-        let found = self
-            .inner
-            .run("get_many", || self.inner.read_many(keys))
-            .await?;
-        Ok(found
-            .into_iter()
-            .map(|row| row.map(|(value, expires)| (value, expires.remaining(now))))
-            .collect())
+        self.read_many(keys, |value, expires| (value, expires.remaining(now)))
+            .await
     }
 
     async fn set_many(&self, entries: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Vec<String>> {
@@ -1034,6 +1021,22 @@ impl CacheBackend for DatabaseBackend {
                     .await
             })
             .await
+    }
+}
+
+impl DatabaseBackend {
+    /// Every key's live row, as `view` makes it of its value and expiry.
+    async fn read_many<T>(
+        &self,
+        keys: &[&str],
+        view: impl Fn(Bytes, Stamp) -> T,
+    ) -> Result<Vec<Option<T>>> {
+        let inner = &*self.inner;
+        let rows = inner.run("get_many", || inner.read_many(keys)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.map(|(value, expires)| view(value, expires)))
+            .collect())
     }
 }
 

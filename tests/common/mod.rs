@@ -24,6 +24,18 @@ pub fn with_option(url: &str, option: &str) -> String {
     format!("{url}{separator}{option}")
 }
 
+/// The node URLs (`redis://host:port`) of a `redis+cluster://a,b,c` URL.
+pub fn cluster_nodes(url: &str) -> Vec<String> {
+    let hosts = url.split("://").nth(1).unwrap();
+    hosts
+        .split(['/', '?'])
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|node| format!("redis://{node}"))
+        .collect()
+}
+
 /// The backend of the cache URL in `var` (see [`server_url`]).
 pub async fn backend_from_env(var: &str) -> tower_cache::DynBackend {
     let url = server_url(var);
