@@ -113,6 +113,15 @@ const MAX_RETRIES: u32 = 40;
 /// `SELECT COUNT(*)` per write, so keep `max_entries` in the range Django
 /// intends (hundreds to a few hundred thousand).
 ///
+/// # Two tiers
+///
+/// With `l1_max_bytes` or `l1_ttl` in the URL, the cache is a
+/// [`TieredBackend`](crate::backends::TieredBackend): an in-process L1 in
+/// front of the table. A database has no pub/sub here, so another
+/// instance's write is seen within `l1_ttl` (1 s by default): the staleness
+/// bound. L1 copies take their lifetime from the `expires` column, read in
+/// the same `SELECT`.
+///
 /// # Differences from Django
 ///
 /// * `incr` is atomic and keeps the expiry (Django's is a get and a set that

@@ -102,6 +102,14 @@ const NEVER: u64 = u64::MAX;
 /// still the one whose value it compared, which narrows the window in which
 /// it could remove a racing `set`'s file but does not close it).
 ///
+/// # Two tiers
+///
+/// With `l1_max_bytes` or `l1_ttl` in the URL, the cache is a
+/// [`TieredBackend`](crate::backends::TieredBackend): an in-process L1 in
+/// front of the directory. Another process's write to the directory is
+/// seen within `l1_ttl` (1 s by default): the staleness bound. L1 copies
+/// take their lifetime from the file header.
+///
 /// # Differences from Django
 ///
 /// * `add` and `incr` are atomic (Django's are a read and a write); `incr`

@@ -87,6 +87,15 @@ const DEFAULT_PORT: u16 = 11211;
 /// * `clear` cannot select keys: it flushes every server (`flush_all`),
 ///   other caches' keys included, as Django does.
 ///
+/// # Two tiers
+///
+/// With `l1_max_bytes` or `l1_ttl` in the URL, the cache is a
+/// [`TieredBackend`](crate::backends::TieredBackend): an in-process L1 in
+/// front of memcached, which has no pub/sub, so another instance's write is
+/// seen here within `l1_ttl` (1 s by default): the staleness bound. L1
+/// copies take the lifetime memcached reports (the `t` flag, one second
+/// less, as memcached counts whole seconds).
+///
 /// # Differences from Django
 ///
 /// * memcached counters are unsigned: `decr` stops at 0 (Django on

@@ -116,6 +116,13 @@ const SCAN_COUNT: usize = 1000;
 /// In a cluster, `MGET` and `DEL` are split by hash slot by the redis crate
 /// and `set_many` sends its writes concurrently.
 ///
+/// # Two tiers
+///
+/// With `l1_max_bytes` (or `l1_ttl`, `l1_channel`) in the URL, the cache is a
+/// [`TieredBackend`](crate::backends::TieredBackend): an in-process L1 in
+/// front of Redis, kept coherent across app instances by pub/sub (see
+/// [`RedisInvalidation`](crate::backends::RedisInvalidation)).
+///
 /// # Differences from Django
 ///
 /// `clear` removes only this cache's keys: those under its `key_prefix:`

@@ -64,7 +64,12 @@ impl Channel {
 ///   removes the key(s) from L1 and, with [Redis
 ///   invalidations](RedisInvalidation), announces them to every instance:
 ///   one more round trip (see below). A write never stores into L1: the
-///   next read fills it, with the lifetime the shared tier reports.
+///   next read fills it, with the lifetime the shared tier reports. Storing
+///   the written value instead would race with other instances' writes of
+///   the same key (this instance could keep its value after the shared
+///   tier took theirs), and would trust a lifetime the shared tier may
+///   round or cap; a write is rare beside the reads it serves, so one more
+///   read after it costs little.
 ///
 /// # How stale a copy can be
 ///
@@ -362,7 +367,8 @@ impl TieredBackend {
     /// After a write to the shared tier that `changed` it (or may have):
     /// drops the copies here, then announces the write to the other
     /// instances. A failed announcement of a successful write is an error;
-    /// after a failed write it is only tried.
+    /// after a failed write it is only tried, and only while the
+    /// subscriber is up.
     async fn wrote<T>(
         &self,
         result: Result<T>,
@@ -379,7 +385,9 @@ impl TieredBackend {
         match result {
             Ok(value) if changed => channel.publish(what).await.map(|()| value),
             Ok(value) => Ok(value),
-            Err(err) if unchanged_by(&err) => Err(err),
+            // With the subscriber down too, Redis is most likely out of
+            // reach: a second timeout would only slow the error down.
+            Err(err) if unchanged_by(&err) || !channel.is_live() => Err(err),
             Err(err) => {
                 if let Err(lost) = channel.publish(what).await {
                     tracing::warn!(error = %lost, "could not announce a failed write to the other L1s");

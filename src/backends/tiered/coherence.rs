@@ -23,6 +23,9 @@
 //!   published meanwhile are lost, but nothing they would have removed is
 //!   left to serve.
 //! * A message that cannot be read clears the L1s (it fails closed).
+//! * The writer's own message comes back to it too and removes the keys
+//!   again: harmless, since a write never fills L1 (at worst a read that
+//!   refilled the key in between reads it once more).
 //!
 //! # Redis Cluster
 //!
