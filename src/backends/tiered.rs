@@ -85,6 +85,13 @@ impl Channel {
 /// subscription is back, so nothing that was invalidated meanwhile is
 /// served. See [`RedisInvalidation`] for the details and Redis Cluster.
 ///
+/// With Redis read replicas (a primary and replicas, or a cluster with
+/// `read_from_replicas`), a read that follows an invalidation may reach a
+/// replica that has not replicated the write yet, and keep the old value
+/// in L1 for up to `l1_ttl`. Set `wait_replicas` to the number of replicas
+/// (a primary with replicas), so that a write, and so its announcement,
+/// waits until every replica has it; or read from the primary.
+///
 /// # Guarantees
 ///
 /// * A copy in L1 never outlives the shared entry (its lifetime is the
