@@ -204,6 +204,36 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
     /// Removes the entries selected by `scope`.
     async fn clear(&self, scope: ClearScope<'_>) -> Result<()>;
 
+    /// The value stored under `key` with the entry's remaining lifetime, as
+    /// the store saw it: `Some((value, Some(left)))` for an entry that
+    /// expires in `left`, `Some((value, None))` for one that never expires
+    /// or whose lifetime the store cannot tell, `None` when it is absent or
+    /// expired.
+    ///
+    /// What [`TieredBackend`](crate::backends::TieredBackend) reads from its
+    /// shared tier, so that a copy kept in process never outlives the shared
+    /// entry. A backend that can tell the lifetime in the same round trip
+    /// overrides it (every built-in backend does); the remaining lifetime
+    /// may be rounded down, never up. The default is [`get`](Self::get)
+    /// with an unknown lifetime.
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
+        Ok(self.get(key).await?.map(|value| (value, None)))
+    }
+
+    /// [`get_with_ttl`](Self::get_with_ttl) of every key, in the same order.
+    /// The default is [`get_many`](Self::get_many) (so it keeps the
+    /// backend's batching) with unknown lifetimes.
+    async fn get_many_with_ttl(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
+        let values = self.get_many(keys).await?;
+        Ok(values
+            .into_iter()
+            .map(|value| value.map(|value| (value, None)))
+            .collect())
+    }
+
     /// The values of `keys`, in the same order, `None` for each miss.
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         let mut values = Vec::with_capacity(keys.len());

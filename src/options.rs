@@ -69,6 +69,11 @@ impl BackendOptions {
         self.split_off(|name| fields.contains(&name))
     }
 
+    /// Whether no option is given.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
     /// The options as name and value pairs.
     pub(crate) fn into_pairs(self) -> impl Iterator<Item = (String, String)> {
         self.values.into_iter()
@@ -91,20 +96,42 @@ impl BackendOptions {
         B: DeserializeOwned,
     {
         let a = self.split_fields::<A>().parse(backend)?;
-        let b = self.parse(backend).map_err(|err| match err {
-            CacheError::Config(ConfigError::UnknownOption {
+        let b = self
+            .parse(backend)
+            .map_err(|err| with_known(err, fields_of::<A>(), true))?;
+        Ok((a, b))
+    }
+}
+
+/// `err`, where it is an unknown option, with the fields of `T` listed
+/// after the options it names as known: options that were taken off
+/// before the backend parsed the rest.
+pub(crate) fn also_known<T: DeserializeOwned>(err: CacheError) -> CacheError {
+    with_known(err, fields_of::<T>(), false)
+}
+
+/// `err`, where it is an unknown option, with `fields` added to the known
+/// options, `first` or last.
+fn with_known(err: CacheError, fields: &[&'static str], first: bool) -> CacheError {
+    match err {
+        CacheError::Config(ConfigError::UnknownOption {
+            backend,
+            option,
+            known,
+        }) => {
+            let known = if first {
+                fields.iter().copied().chain(known).collect()
+            } else {
+                known.into_iter().chain(fields.iter().copied()).collect()
+            };
+            ConfigError::UnknownOption {
                 backend,
                 option,
                 known,
-            }) => ConfigError::UnknownOption {
-                backend,
-                option,
-                known: fields_of::<A>().iter().copied().chain(known).collect(),
             }
-            .into(),
-            other => other,
-        })?;
-        Ok((a, b))
+            .into()
+        }
+        other => other,
     }
 }
 

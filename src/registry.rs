@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 use url::Url;
 
 use crate::backend::DynBackend;
-use crate::backends::{DummyBackend, MemoryBackend};
+use crate::backends::{DummyBackend, Invalidations, L1Options, MemoryBackend};
 use crate::cache::Cache;
 use crate::error::{CacheError, ConfigError, Result, redact};
 use crate::jitter::Jitter;
@@ -241,9 +241,27 @@ fn parse_location(raw: &str) -> Result<(Url, Vec<String>)> {
 async fn backend_from_url(
     url: &Url,
     servers: &[String],
-    options: BackendOptions,
+    mut options: BackendOptions,
 ) -> Result<DynBackend> {
     let scheme = url.scheme();
+    let l1 = L1Options::take(&mut options, "cache")?;
+    let wants_l1 = l1.is_some();
+    // A shared backend behind an L1 when the `l1_*` options ask for one
+    // (unused when no shared backend's feature is on).
+    #[allow(unused_variables)]
+    let tiered = async |backend: DynBackend, via: Invalidations| -> Result<DynBackend> {
+        match l1 {
+            Some(l1) => l1.wrap(backend, via).await,
+            None => Ok(backend),
+        }
+    };
+    let in_process = |backend: DynBackend| {
+        if wants_l1 {
+            Err(L1Options::refuse(scheme))
+        } else {
+            Ok(backend)
+        }
+    };
     let several = matches!(
         scheme,
         "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "memcached" | "memcache"
@@ -267,17 +285,18 @@ async fn backend_from_url(
         .into())
     };
     match scheme {
-        "memory" | "locmem" => Ok(Arc::new(MemoryBackend::from_options(options)?)),
+        "memory" | "locmem" => in_process(Arc::new(MemoryBackend::from_options(options)?)),
         "dummy" => {
             options.parse::<NoOptions>("dummy")?;
-            Ok(Arc::new(DummyBackend))
+            in_process(Arc::new(DummyBackend))
         }
         "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => {
             #[cfg(feature = "redis")]
             {
-                return Ok(Arc::new(
-                    crate::backends::RedisBackend::from_url(url, servers, options).await?,
-                ));
+                let redis = crate::backends::RedisBackend::from_url(url, servers, options)
+                    .await
+                    .map_err(options::also_known::<L1Options>)?;
+                return tiered(Arc::new(redis.clone()), Invalidations::Redis(redis)).await;
             }
             #[cfg(not(feature = "redis"))]
             disabled("redis")
@@ -285,9 +304,10 @@ async fn backend_from_url(
         "memcached" | "memcache" => {
             #[cfg(feature = "memcached")]
             {
-                return Ok(Arc::new(
-                    crate::backends::MemcachedBackend::from_url(url, servers, options).await?,
-                ));
+                let shared = crate::backends::MemcachedBackend::from_url(url, servers, options)
+                    .await
+                    .map_err(options::also_known::<L1Options>)?;
+                return tiered(Arc::new(shared), Invalidations::Ttl).await;
             }
             #[cfg(not(feature = "memcached"))]
             disabled("memcached")
@@ -295,9 +315,10 @@ async fn backend_from_url(
         "sqlite" => {
             #[cfg(feature = "sqlite")]
             {
-                return Ok(Arc::new(
-                    crate::backends::DatabaseBackend::from_url(url, options).await?,
-                ));
+                let shared = crate::backends::DatabaseBackend::from_url(url, options)
+                    .await
+                    .map_err(options::also_known::<L1Options>)?;
+                return tiered(Arc::new(shared), Invalidations::Ttl).await;
             }
             #[cfg(not(feature = "sqlite"))]
             disabled("sqlite")
@@ -305,9 +326,10 @@ async fn backend_from_url(
         "postgres" | "postgresql" => {
             #[cfg(feature = "postgres")]
             {
-                return Ok(Arc::new(
-                    crate::backends::DatabaseBackend::from_url(url, options).await?,
-                ));
+                let shared = crate::backends::DatabaseBackend::from_url(url, options)
+                    .await
+                    .map_err(options::also_known::<L1Options>)?;
+                return tiered(Arc::new(shared), Invalidations::Ttl).await;
             }
             #[cfg(not(feature = "postgres"))]
             disabled("postgres")
@@ -315,9 +337,10 @@ async fn backend_from_url(
         "mysql" | "mariadb" => {
             #[cfg(feature = "mysql")]
             {
-                return Ok(Arc::new(
-                    crate::backends::DatabaseBackend::from_url(url, options).await?,
-                ));
+                let shared = crate::backends::DatabaseBackend::from_url(url, options)
+                    .await
+                    .map_err(options::also_known::<L1Options>)?;
+                return tiered(Arc::new(shared), Invalidations::Ttl).await;
             }
             #[cfg(not(feature = "mysql"))]
             disabled("mysql")
@@ -325,9 +348,10 @@ async fn backend_from_url(
         "file" => {
             #[cfg(feature = "file")]
             {
-                return Ok(Arc::new(
-                    crate::backends::FileBackend::from_url(url, options).await?,
-                ));
+                let shared = crate::backends::FileBackend::from_url(url, options)
+                    .await
+                    .map_err(options::also_known::<L1Options>)?;
+                return tiered(Arc::new(shared), Invalidations::Ttl).await;
             }
             #[cfg(not(feature = "file"))]
             disabled("file")

@@ -395,6 +395,26 @@ on_backend!(
     cfg(feature = "redis"),
     two_caches(&common::server_url("REDIS_CLUSTER_URL")).await
 );
+// Two instances, each with an L1 of its own: a purge on one reaches the
+// other's L1 through Redis pub/sub (the only path between the two L1s).
+on_backend!(
+    tiered_redis,
+    cfg(feature = "redis"),
+    two_caches(&common::with_option(
+        &common::server_url("REDIS_URL"),
+        "l1_max_bytes=64MiB"
+    ))
+    .await
+);
+on_backend!(
+    tiered_redis_cluster,
+    cfg(feature = "redis"),
+    two_caches(&common::with_option(
+        &common::server_url("REDIS_CLUSTER_URL"),
+        "l1_max_bytes=64MiB"
+    ))
+    .await
+);
 on_backend!(
     memcached_three_servers,
     cfg(feature = "memcached"),

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Server, eventually, server_url, unique};
+use common::{Server, eventually, server_url, unique, with_option};
 use tower_cache::testing::{concurrent_add, concurrent_delete_if_equal, concurrent_incr};
 use tower_cache::{Cache, CacheError, DynBackend, Timeout};
 
@@ -19,12 +19,6 @@ async fn cache_from(url: &str) -> Cache {
     Cache::from_url(url)
         .await
         .unwrap_or_else(|e| panic!("cannot build a cache from {url}: {e}"))
-}
-
-/// `url` with `option` added to its query.
-fn with_option(url: &str, option: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}{option}")
 }
 
 mod single {
@@ -79,15 +73,7 @@ mod cluster {
 
     /// The node addresses of the cluster URL.
     fn nodes() -> Vec<String> {
-        let url = server_url("REDIS_CLUSTER_URL");
-        let hosts = url.split("://").nth(1).unwrap();
-        hosts
-            .split(['/', '?'])
-            .next()
-            .unwrap()
-            .split(',')
-            .map(|node| format!("redis://{node}"))
-            .collect()
+        common::cluster_nodes(&server_url("REDIS_CLUSTER_URL"))
     }
 
     #[tokio::test]

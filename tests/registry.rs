@@ -295,3 +295,71 @@ async fn errors_never_show_the_urls_password() {
         assert!(!shown.contains("s3cret"), "{url}: {shown}");
     }
 }
+
+/// `l1_*` options put an L1 in front of a shared backend, from a URL or a
+/// configuration's options; they are refused where the cache is already in
+/// process, and listed among the known options.
+#[cfg(all(feature = "sqlite", feature = "memcached", feature = "redis"))]
+#[tokio::test]
+async fn l1_options_make_a_tiered_backend() {
+    let cache = Cache::from_url("sqlite::memory:?l1_max_bytes=1MiB&l1_ttl=250ms&max_entries=10")
+        .await
+        .unwrap();
+    let debug = format!("{:?}", cache.backend());
+    assert!(debug.starts_with("TieredBackend"), "{debug}");
+    assert!(
+        debug.contains("l1_max_bytes: 1048576") && debug.contains("l1_ttl: 250ms"),
+        "{debug}"
+    );
+    assert_eq!(cache.backend().name(), "sqlite");
+    cache.set("k", &1, Timeout::Default).await.unwrap();
+    assert_eq!(cache.get::<i64>("k").await.unwrap(), Some(1));
+
+    let config: CacheConfig = serde_json::from_str(
+        r#"{"url": "sqlite::memory:", "options": {"l1_max_bytes": "2MiB", "l1_ttl": 0.5}}"#,
+    )
+    .unwrap();
+    let debug = format!("{:?}", config.build().await.unwrap().backend());
+    assert!(debug.contains("l1_ttl: 500ms"), "{debug}");
+    // Off by default.
+    let plain = Cache::from_url("sqlite::memory:").await.unwrap();
+    assert!(format!("{:?}", plain.backend()).starts_with("DatabaseBackend"));
+
+    for url in ["memory://?l1_max_bytes=1MiB", "dummy://?l1_ttl=1s"] {
+        let err = config_error(Cache::from_url(url).await);
+        assert!(
+            err.to_string().contains("already in process"),
+            "{url}: {err}"
+        );
+    }
+    let err = config_error(Cache::from_url("sqlite::memory:?l1_ttl=1s&l1_channel=x").await);
+    assert!(err.to_string().contains("l1_channel"), "{err}");
+    let err = config_error(Cache::from_url("sqlite::memory:?l1_ttl=soon").await);
+    assert!(err.to_string().contains("l1_ttl"), "{err}");
+    let err = config_error(Cache::from_url("memcached://127.0.0.1:1?pool_sise=1").await);
+    assert!(
+        err.to_string().contains(
+            "known options: pool_size, connect_timeout, command_timeout, \
+             l1_max_bytes, l1_ttl, l1_channel"
+        ),
+        "{err}"
+    );
+}
+
+/// A tiered Redis builds while Redis is down (its L1 stays unused until
+/// the subscriber gets through), quickly.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_tiered_redis_builds_while_redis_is_down() {
+    let started = std::time::Instant::now();
+    let cache = Cache::from_url("redis://127.0.0.1:1/0?l1_max_bytes=1MiB&l1_channel=mine")
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let debug = format!("{:?}", cache.backend());
+    assert!(
+        debug.contains("\"mine\"") && debug.contains("live: false"),
+        "{debug}"
+    );
+    assert!(cache.get::<i64>("k").await.is_err());
+}

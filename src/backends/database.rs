@@ -113,6 +113,15 @@ const MAX_RETRIES: u32 = 40;
 /// `SELECT COUNT(*)` per write, so keep `max_entries` in the range Django
 /// intends (hundreds to a few hundred thousand).
 ///
+/// # Two tiers
+///
+/// With `l1_max_bytes` or `l1_ttl` in the URL, the cache is a
+/// [`TieredBackend`](crate::backends::TieredBackend): an in-process L1 in
+/// front of the table. A database has no pub/sub here, so another
+/// instance's write is seen within `l1_ttl` (1 s by default): the staleness
+/// bound. L1 copies take their lifetime from the `expires` column, read in
+/// the same `SELECT`.
+///
 /// # Differences from Django
 ///
 /// * `incr` is atomic and keeps the expiry (Django's is a get and a set that
@@ -651,8 +660,9 @@ impl Inner {
         Ok(())
     }
 
-    /// The live value of `key`; an expired or unreadable row is removed.
-    async fn read(&self, key: &str) -> Result<Option<Bytes>, sqlx::Error> {
+    /// The live value of `key` and its expiry; an expired or unreadable row
+    /// is removed.
+    async fn read(&self, key: &str) -> Result<Option<(Bytes, Stamp)>, sqlx::Error> {
         let now = Stamp::now();
         let row: Option<Read> = with_pool!(&self.pool, |p| sqlx::query(&self.sql.get)
             .bind(key)
@@ -661,7 +671,7 @@ impl Inner {
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?))));
         match row {
             None => Ok(None),
-            Some(Ok((value, expires))) if expires.is_live(now) => Ok(Some(value.into())),
+            Some(Ok((value, expires))) if expires.is_live(now) => Ok(Some((value.into(), expires))),
             Some(Ok(_)) => {
                 let _writing = self.lock_writes().await;
                 self.execute_key_at(&self.sql.purge_key, key, now).await?;
@@ -673,6 +683,56 @@ impl Inner {
                 Ok(None)
             }
         }
+    }
+
+    /// The live value and expiry of each of `keys`, in order, one statement
+    /// per [`KEYS_PER_STATEMENT`] keys; expired and unreadable rows are
+    /// removed.
+    async fn read_many(&self, keys: &[&str]) -> Result<Vec<Option<(Bytes, Stamp)>>, sqlx::Error> {
+        let now = Stamp::now();
+        let mut found: HashMap<String, (Bytes, Stamp)> = HashMap::with_capacity(keys.len());
+        let mut expired = Vec::new();
+        let mut corrupt = Vec::new();
+        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+            let sql = self.sql.get_many(chunk.len());
+            let rows: Vec<(String, Read)> = with_pool!(&self.pool, |p| {
+                let mut query = sqlx::query(&sql);
+                for key in chunk {
+                    query = query.bind(*key);
+                }
+                let rows = query.fetch_all(p).await?;
+                let mut read = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let key: String = row.try_get(0)?;
+                    let entry = row
+                        .try_get(1)
+                        .and_then(|value| Ok((value, row.try_get(2)?)));
+                    read.push((key, entry));
+                }
+                read
+            });
+            for (key, row) in rows {
+                match row {
+                    Ok((value, expires)) if expires.is_live(now) => {
+                        found.insert(key, (value.into(), expires));
+                    }
+                    Ok(_) => expired.push(key),
+                    Err(error) => corrupt.push((key, error)),
+                }
+            }
+        }
+        if !expired.is_empty() {
+            let expired: Vec<&str> = expired.iter().map(String::as_str).collect();
+            let _writing = self.lock_writes().await;
+            self.execute_keys(|n| self.sql.purge_many(n), Some(now), &expired)
+                .await?;
+        }
+        if let Some((_, error)) = corrupt.first() {
+            let keys: Vec<&str> = corrupt.iter().map(|(k, _)| k.as_str()).collect();
+            let _writing = self.lock_writes().await;
+            self.drop_corrupt(&keys, error).await?;
+        }
+        Ok(keys.iter().map(|key| found.get(*key).cloned()).collect())
     }
 
     /// Removes rows that could not be read, so they are read as misses once.
@@ -717,7 +777,15 @@ impl CacheBackend for DatabaseBackend {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let inner = &*self.inner;
-        inner.run("get", || inner.read(key)).await
+        let found = inner.run("get", || inner.read(key)).await?;
+        Ok(found.map(|(value, _)| value))
+    }
+
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
+        let inner = &*self.inner;
+        let now = Stamp::now();
+        let found = inner.run("get", || inner.read(key)).await?;
+        Ok(found.map(|(value, expires)| (value, expires.remaining(now))))
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
@@ -908,55 +976,15 @@ impl CacheBackend for DatabaseBackend {
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        let inner = &*self.inner;
-        inner
-            .run("get_many", || async move {
-                let now = Stamp::now();
-                let mut found: HashMap<String, Bytes> = HashMap::with_capacity(keys.len());
-                let mut expired = Vec::new();
-                let mut corrupt = Vec::new();
-                for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                    let sql = inner.sql.get_many(chunk.len());
-                    let rows: Vec<(String, Read)> = with_pool!(&inner.pool, |p| {
-                        let mut query = sqlx::query(&sql);
-                        for key in chunk {
-                            query = query.bind(*key);
-                        }
-                        let rows = query.fetch_all(p).await?;
-                        let mut read = Vec::with_capacity(rows.len());
-                        for row in rows {
-                            let key: String = row.try_get(0)?;
-                            let entry = row
-                                .try_get(1)
-                                .and_then(|value| Ok((value, row.try_get(2)?)));
-                            read.push((key, entry));
-                        }
-                        read
-                    });
-                    for (key, row) in rows {
-                        match row {
-                            Ok((value, expires)) if expires.is_live(now) => {
-                                found.insert(key, value.into());
-                            }
-                            Ok(_) => expired.push(key),
-                            Err(error) => corrupt.push((key, error)),
-                        }
-                    }
-                }
-                if !expired.is_empty() {
-                    let expired: Vec<&str> = expired.iter().map(String::as_str).collect();
-                    let _writing = inner.lock_writes().await;
-                    inner
-                        .execute_keys(|n| inner.sql.purge_many(n), Some(now), &expired)
-                        .await?;
-                }
-                if let Some((_, error)) = corrupt.first() {
-                    let keys: Vec<&str> = corrupt.iter().map(|(k, _)| k.as_str()).collect();
-                    let _writing = inner.lock_writes().await;
-                    inner.drop_corrupt(&keys, error).await?;
-                }
-                Ok(keys.iter().map(|key| found.get(*key).cloned()).collect())
-            })
+        self.read_many(keys, |value, _| value).await
+    }
+
+    async fn get_many_with_ttl(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
+        let now = Stamp::now();
+        self.read_many(keys, |value, expires| (value, expires.remaining(now)))
             .await
     }
 
@@ -1002,6 +1030,22 @@ impl CacheBackend for DatabaseBackend {
                     .await
             })
             .await
+    }
+}
+
+impl DatabaseBackend {
+    /// Every key's live row, as `view` makes it of its value and expiry.
+    async fn read_many<T>(
+        &self,
+        keys: &[&str],
+        view: impl Fn(Bytes, Stamp) -> T,
+    ) -> Result<Vec<Option<T>>> {
+        let inner = &*self.inner;
+        let rows = inner.run("get_many", || inner.read_many(keys)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.map(|(value, expires)| view(value, expires)))
+            .collect())
     }
 }
 

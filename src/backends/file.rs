@@ -5,6 +5,7 @@ use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -100,6 +101,14 @@ const NEVER: u64 = u64::MAX;
 /// (before removing, `delete_if_equal` checks, on Unix, that the file is
 /// still the one whose value it compared, which narrows the window in which
 /// it could remove a racing `set`'s file but does not close it).
+///
+/// # Two tiers
+///
+/// With `l1_max_bytes` or `l1_ttl` in the URL, the cache is a
+/// [`TieredBackend`](crate::backends::TieredBackend): an in-process L1 in
+/// front of the directory. Another process's write to the directory is
+/// seen within `l1_ttl` (1 s by default): the staleness bound. L1 copies
+/// take their lifetime from the file header.
 ///
 /// # Differences from Django
 ///
@@ -207,6 +216,20 @@ impl FileBackend {
         self.inner.path_of(key)
     }
 
+    /// Reads every key in one trip to the blocking pool, each as `view`
+    /// makes it.
+    async fn read_many<T: Send + 'static>(
+        &self,
+        keys: &[&str],
+        view: fn(Found) -> Option<T>,
+    ) -> Result<Vec<Option<T>>> {
+        let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
+        self.blocking("get_many", move |inner| {
+            keys.iter().map(|key| Ok(view(inner.read(key)?))).collect()
+        })
+        .await
+    }
+
     /// Runs `work` on the blocking pool.
     async fn blocking<T, F>(&self, operation: &'static str, work: F) -> Result<T>
     where
@@ -289,12 +312,35 @@ fn is_live(expires: u64) -> bool {
     expires > micros(clock::since_epoch())
 }
 
+/// How long an entry that expires at `expires` (microseconds since 1970)
+/// has left; `None` when it never expires.
+fn remaining(expires: u64) -> Option<Duration> {
+    (expires != NEVER)
+        .then(|| Duration::from_micros(expires.saturating_sub(micros(clock::since_epoch()))))
+}
+
 /// What a read of one key found.
 enum Found {
     /// A live entry: its expiry and value.
     Live(u64, Bytes),
     /// Nothing (or a file of another key with the same hash).
     Missing,
+}
+
+impl Found {
+    fn value(self) -> Option<Bytes> {
+        match self {
+            Found::Live(_, value) => Some(value),
+            Found::Missing => None,
+        }
+    }
+
+    fn with_ttl(self) -> Option<(Bytes, Option<Duration>)> {
+        match self {
+            Found::Live(expires, value) => Some((value, remaining(expires))),
+            Found::Missing => None,
+        }
+    }
 }
 
 impl Inner {
@@ -497,13 +543,21 @@ impl CacheBackend for FileBackend {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let key = key.to_owned();
-        self.blocking("get", move |inner| {
-            Ok(match inner.read(&key)? {
-                Found::Live(_, value) => Some(value),
-                Found::Missing => None,
-            })
-        })
-        .await
+        self.blocking("get", move |inner| Ok(inner.read(&key)?.value()))
+            .await
+    }
+
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
+        let key = key.to_owned();
+        self.blocking("get", move |inner| Ok(inner.read(&key)?.with_ttl()))
+            .await
+    }
+
+    async fn get_many_with_ttl(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
+        self.read_many(keys, Found::with_ttl).await
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
@@ -613,18 +667,7 @@ impl CacheBackend for FileBackend {
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
-        self.blocking("get_many", move |inner| {
-            keys.iter()
-                .map(|key| {
-                    Ok(match inner.read(key)? {
-                        Found::Live(_, value) => Some(value),
-                        Found::Missing => None,
-                    })
-                })
-                .collect()
-        })
-        .await
+        self.read_many(keys, Found::value).await
     }
 
     async fn set_many(&self, entries: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Vec<String>> {

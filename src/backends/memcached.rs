@@ -87,6 +87,15 @@ const DEFAULT_PORT: u16 = 11211;
 /// * `clear` cannot select keys: it flushes every server (`flush_all`),
 ///   other caches' keys included, as Django does.
 ///
+/// # Two tiers
+///
+/// With `l1_max_bytes` or `l1_ttl` in the URL, the cache is a
+/// [`TieredBackend`](crate::backends::TieredBackend): an in-process L1 in
+/// front of memcached, which has no pub/sub, so another instance's write is
+/// seen here within `l1_ttl` (1 s by default): the staleness bound. L1
+/// copies take the lifetime memcached reports (the `t` flag, one second
+/// less, as memcached counts whole seconds).
+///
 /// # Differences from Django
 ///
 /// * memcached counters are unsigned: `decr` stops at 0 (Django on
@@ -237,6 +246,28 @@ fn hit_value(found: memcache::exp::GetResult) -> Option<Bytes> {
     }
 }
 
+/// The value of a hit read with the `t` flag, with its remaining lifetime.
+/// memcached counts whole seconds on a clock that ticks once a second, so
+/// `t` seconds may be up to one second more than what is left: one second
+/// is taken off, so the lifetime is never overstated. `-1` never expires.
+fn hit_with_ttl(found: memcache::exp::GetResult) -> Option<(Bytes, Option<Duration>)> {
+    let ttl = found.item.ttl;
+    let value = hit_value(found)?;
+    let left = ttl
+        .and_then(|secs| u64::try_from(secs).ok())
+        .map(|secs| Duration::from_secs(secs.saturating_sub(1)));
+    Some((value, left))
+}
+
+/// A read of the value, with the remaining lifetime when `ttl` is asked.
+fn read(key: &str, ttl: bool) -> Get {
+    if ttl {
+        Get::new(key).meta(Meta::NONE.ttl())
+    } else {
+        Get::new(key)
+    }
+}
+
 /// Whether an error means the server could not be reached or did not answer
 /// (rather than that it refused the command).
 fn unreachable(err: &McError) -> bool {
@@ -350,6 +381,42 @@ impl MemcachedBackend {
         CacheError::backend(NAME, operation, err)
     }
 
+    /// Reads `key` (with its lifetime when `ttl` is asked); an unreachable
+    /// server is a miss.
+    async fn read_one<T>(
+        &self,
+        key: &str,
+        ttl: bool,
+        hit: fn(memcache::exp::GetResult) -> Option<T>,
+    ) -> Result<Option<T>> {
+        match self.client.run(read(key, ttl)).await {
+            Ok(found) => Ok(hit(found)),
+            Err(err) => self.miss_if_unreachable(key, err),
+        }
+    }
+
+    /// Reads `keys` in one batch per server (with their lifetimes when
+    /// `ttl` is asked); an unreachable server's keys are misses.
+    async fn read_many<T>(
+        &self,
+        keys: &[&str],
+        ttl: bool,
+        hit: fn(memcache::exp::GetResult) -> Option<T>,
+    ) -> Result<Vec<Option<T>>> {
+        let results = self
+            .client
+            .run_many(keys.iter().map(|key| read(key, ttl)))
+            .await
+            .map_err(|err| MemcachedBackend::failed("get_many", err))?;
+        keys.iter()
+            .zip(results)
+            .map(|(key, result)| match result {
+                Ok(found) => Ok(hit(found)),
+                Err(err) => self.miss_if_unreachable(key, err),
+            })
+            .collect()
+    }
+
     /// A read that could not reach the key's server is a miss.
     fn miss_if_unreachable<T>(&self, key: &str, err: McError) -> Result<Option<T>> {
         if unreachable(&err) {
@@ -416,10 +483,18 @@ impl CacheBackend for MemcachedBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        match self.client.run(Get::new(key)).await {
-            Ok(found) => Ok(hit_value(found)),
-            Err(err) => self.miss_if_unreachable(key, err),
-        }
+        self.read_one(key, false, hit_value).await
+    }
+
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
+        self.read_one(key, true, hit_with_ttl).await
+    }
+
+    async fn get_many_with_ttl(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
+        self.read_many(keys, true, hit_with_ttl).await
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
@@ -553,18 +628,7 @@ impl CacheBackend for MemcachedBackend {
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        let results = self
-            .client
-            .run_many(keys.iter().map(Get::new))
-            .await
-            .map_err(|err| MemcachedBackend::failed("get_many", err))?;
-        keys.iter()
-            .zip(results)
-            .map(|(key, result)| match result {
-                Ok(found) => Ok(hit_value(found)),
-                Err(err) => self.miss_if_unreachable(key, err),
-            })
-            .collect()
+        self.read_many(keys, false, hit_value).await
     }
 
     async fn set_many(&self, entries: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Vec<String>> {

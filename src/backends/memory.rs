@@ -83,6 +83,14 @@ impl Entry {
     fn is_live(&self) -> bool {
         self.expires_at.is_none_or(|t| t > Instant::now())
     }
+
+    /// The value with its remaining lifetime (`None`: never expires).
+    fn with_ttl(self) -> (Bytes, Option<Duration>) {
+        let left = self
+            .expires_at
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        (self.value, left)
+    }
 }
 
 /// Tells moka each entry's own lifetime, kept in the entry so that updates
@@ -135,7 +143,7 @@ impl MemoryBackendBuilder {
         Ok(self.finish())
     }
 
-    fn finish(self) -> MemoryBackend {
+    pub(crate) fn finish(self) -> MemoryBackend {
         let builder = Moka::builder().expire_after(PerEntryExpiry);
         let entries = match (self.max_bytes, self.max_capacity) {
             (None, Some(entries)) => builder.max_capacity(entries).build(),
@@ -203,6 +211,17 @@ impl MemoryBackend {
     async fn live(&self, key: &str) -> Option<Entry> {
         self.entries.get(key).await.filter(Entry::is_live)
     }
+
+    /// The live value of `key`: [`get`](CacheBackend::get) without the
+    /// boxed future, for the tiered backend's hits.
+    pub(crate) async fn get_live(&self, key: &str) -> Option<Bytes> {
+        self.live(key).await.map(|entry| entry.value)
+    }
+
+    /// Drops every entry at once; usable where nothing can be awaited.
+    pub(crate) fn invalidate_all(&self) {
+        self.entries.invalidate_all();
+    }
 }
 
 impl Default for MemoryBackend {
@@ -218,7 +237,22 @@ impl CacheBackend for MemoryBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        Ok(self.live(key).await.map(|entry| entry.value))
+        Ok(self.get_live(key).await)
+    }
+
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
+        Ok(self.live(key).await.map(Entry::with_ttl))
+    }
+
+    async fn get_many_with_ttl(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            found.push(self.live(key).await.map(Entry::with_ttl));
+        }
+        Ok(found)
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
@@ -330,7 +364,7 @@ impl CacheBackend for MemoryBackend {
                     self.entries.invalidate(key.as_str()).await;
                 }
             }
-            _ => self.entries.invalidate_all(),
+            _ => self.invalidate_all(),
         }
         Ok(())
     }

@@ -48,6 +48,7 @@ mod memcached;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+mod tiered;
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(
@@ -66,3 +67,8 @@ pub use memory::{MemoryBackend, MemoryBackendBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisBackend, RedisBackendBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use tiered::RedisInvalidation;
+pub(crate) use tiered::{Invalidations, L1Options};
+pub use tiered::{TieredBackend, TieredBackendBuilder};

@@ -116,6 +116,13 @@ const SCAN_COUNT: usize = 1000;
 /// In a cluster, `MGET` and `DEL` are split by hash slot by the redis crate
 /// and `set_many` sends its writes concurrently.
 ///
+/// # Two tiers
+///
+/// With `l1_max_bytes` (or `l1_ttl`, `l1_channel`) in the URL, the cache is a
+/// [`TieredBackend`](crate::backends::TieredBackend): an in-process L1 in
+/// front of Redis, kept coherent across app instances by pub/sub (see
+/// [`RedisInvalidation`](crate::backends::RedisInvalidation)).
+///
 /// # Differences from Django
 ///
 /// `clear` removes only this cache's keys: those under its `key_prefix:`
@@ -158,6 +165,9 @@ struct Settings {
     connect_timeout: Duration,
     command_timeout: Duration,
     wait_replicas: usize,
+    /// Where a subscriber connection may go, in order of preference: the
+    /// primary, or every cluster node given.
+    subscribe_to: Vec<redis::ConnectionInfo>,
 }
 
 /// Which server an operation needs: replicas may serve reads.
@@ -294,6 +304,13 @@ impl RedisBackendBuilder {
             };
             infos.push(info.map_err(|e| invalid(e.to_string()))?);
         }
+        // Classic pub/sub reaches every node of a cluster, so any node will
+        // do for a subscriber; on one server, the primary.
+        let subscribe_to = if self.cluster {
+            infos.clone()
+        } else {
+            infos.iter().take(1).cloned().collect()
+        };
         let topology = if self.cluster {
             let manager = deadpool_redis::cluster::Manager::new(infos, self.read_from_replicas)
                 .map_err(|e| invalid(e.to_string()))?;
@@ -332,6 +349,7 @@ impl RedisBackendBuilder {
                 connect_timeout: self.connect_timeout,
                 command_timeout: self.command_timeout,
                 wait_replicas: self.wait_replicas,
+                subscribe_to,
             }),
         })
     }
@@ -408,6 +426,24 @@ async fn query<T: FromRedisValue>(
             Ok(value)
         }
     }
+}
+
+/// `GET` and `PTTL` of `key` in one pipeline (one slot in a cluster).
+async fn get_with_ttl_on<C: ConnectionLike + Send>(
+    connection: &mut C,
+    key: &str,
+) -> redis::RedisResult<Option<(Bytes, Option<Duration>)>> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+    let (value, ttl): (Option<Vec<u8>>, i64) = pipe.query_async(connection).await?;
+    Ok(value.map(|value| (Bytes::from(value), pttl(ttl))))
+}
+
+/// A `PTTL` answer as a remaining lifetime: milliseconds, or `None` for
+/// "no expiry" (-1) and "no such key" (-2, a key deleted between the `GET`
+/// and the `PTTL` of one pipeline: whatever deleted it also announced it).
+fn pttl(millis: i64) -> Option<Duration> {
+    u64::try_from(millis).ok().map(Duration::from_millis)
 }
 
 /// `*` `?` `[` `]` `\` taken literally in a `SCAN MATCH` pattern.
@@ -553,6 +589,36 @@ impl RedisBackend {
             Box::pin(query(connection, cmd, wait))
         })
         .await
+    }
+
+    /// `PUBLISH`es `message` on `channel` (through the primary, or any
+    /// cluster node: a cluster passes classic pub/sub messages to every node).
+    /// Never followed by `WAIT`: a message is not data to replicate.
+    pub(crate) async fn publish(&self, channel: &str, message: Vec<u8>) -> Result<()> {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(channel).arg(message);
+        self.with_connection("publish", Role::Write, move |connection| {
+            Box::pin(async move { cmd.query_async::<i64>(connection).await.map(drop) })
+        })
+        .await
+    }
+
+    /// The servers a subscriber connection may use, in order of preference.
+    pub(crate) fn subscribe_to(&self) -> &[redis::ConnectionInfo] {
+        &self.settings.subscribe_to
+    }
+
+    /// The database number of the URL (0 in a cluster).
+    pub(crate) fn database(&self) -> i64 {
+        self.settings
+            .subscribe_to
+            .first()
+            .map_or(0, |info| info.redis_settings().db())
+    }
+
+    /// The longest wait to connect, and for an answer.
+    pub(crate) fn timeouts(&self) -> (Duration, Duration) {
+        (self.settings.connect_timeout, self.settings.command_timeout)
     }
 
     /// A write that runs `script` on `key` with `args`: `EVALSHA`, then, if
@@ -748,6 +814,68 @@ impl CacheBackend for RedisBackend {
         cmd.arg(key);
         let value: Option<Vec<u8>> = self.run("get", Role::Read, cmd).await?;
         Ok(value.map(Bytes::from))
+    }
+
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
+        let key = key.to_owned();
+        self.with_connection("get", Role::Read, move |connection| {
+            Box::pin(async move { get_with_ttl_on(connection, &key).await })
+        })
+        .await
+    }
+
+    async fn get_many_with_ttl(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|&key| key.to_owned()).collect();
+        match &self.topology {
+            // One round trip: `MGET` and a `PTTL` per key in one pipeline.
+            Topology::Single { .. } => {
+                let mut pipe = redis::pipe();
+                pipe.cmd("MGET").arg(&keys);
+                for key in &keys {
+                    pipe.cmd("PTTL").arg(key);
+                }
+                self.with_connection("get_many", Role::Read, move |connection| {
+                    Box::pin(async move {
+                        let mut answers: Vec<Value> = pipe.query_async(connection).await?;
+                        let ttls = answers.split_off(1);
+                        let values: Vec<Option<Vec<u8>>> =
+                            FromRedisValue::from_redis_value(answers.remove(0))?;
+                        let mut found = Vec::with_capacity(values.len());
+                        for (value, ttl) in values.into_iter().zip(ttls) {
+                            let ttl: i64 = FromRedisValue::from_redis_value(ttl)?;
+                            found.push(value.map(|value| (Bytes::from(value), pttl(ttl))));
+                        }
+                        Ok(found)
+                    })
+                })
+                .await
+            }
+            // Keys live in different slots: a `GET` + `PTTL` pipeline per
+            // key, all at once on the multiplexed cluster connection, which
+            // pipelines them per node (one round trip per node, in parallel).
+            Topology::Cluster(_) => {
+                self.with_connection("get_many", Role::Read, move |connection| {
+                    Box::pin(async move {
+                        let Connection::Cluster(cluster) = connection else {
+                            unreachable!("a cluster pool gives cluster connections")
+                        };
+                        let cluster: &deadpool_redis::cluster::ClusterConnection = cluster;
+                        let reads = keys.iter().map(|key| {
+                            let mut each = cluster.clone();
+                            async move { get_with_ttl_on(&mut each, key).await }
+                        });
+                        futures_util::future::try_join_all(reads).await
+                    })
+                })
+                .await
+            }
+        }
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Test doubles: backends that count or fail, and a value that cannot be encoded.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -75,8 +76,17 @@ impl CacheBackend for Instrumented {
     async fn clear(&self, scope: ClearScope<'_>) -> Result<()> {
         self.count().clear(scope).await
     }
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
+        self.count().get_with_ttl(key).await
+    }
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         self.count().get_many(keys).await
+    }
+    async fn get_many_with_ttl(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
+        self.count().get_many_with_ttl(keys).await
     }
     async fn set_many(&self, entries: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Vec<String>> {
         self.count().set_many(entries, expiry).await

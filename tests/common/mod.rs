@@ -21,6 +21,24 @@ pub fn server_url(var: &str) -> String {
     })
 }
 
+/// `url` with `option` added to its query.
+pub fn with_option(url: &str, option: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{option}")
+}
+
+/// The node URLs (`redis://host:port`) of a `redis+cluster://a,b,c` URL.
+pub fn cluster_nodes(url: &str) -> Vec<String> {
+    let hosts = url.split("://").nth(1).unwrap();
+    hosts
+        .split(['/', '?'])
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|node| format!("redis://{node}"))
+        .collect()
+}
+
 /// The backend of the cache URL in `var` (see [`server_url`]).
 pub async fn backend_from_env(var: &str) -> tower_cache::DynBackend {
     let url = server_url(var);
@@ -364,4 +382,87 @@ pub async fn memcached_over(
             .unwrap();
     let cache = tower_cache::Cache::new(std::sync::Arc::new(backend.clone()));
     (backend, cache)
+}
+
+/// A TCP proxy on loopback in front of `upstream`, which a test can cut
+/// (every connection through it closed, new ones refused) and resume on
+/// the same port: a network loss between one client and a server that
+/// stays up for the others.
+pub struct Proxy {
+    pub port: u16,
+    upstream: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+    frozen: Option<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Proxy {
+    /// A proxy to `upstream` (`host:port`) on a free port.
+    pub async fn start(upstream: &str) -> Proxy {
+        let mut proxy = Proxy {
+            port: free_port(),
+            upstream: upstream.to_owned(),
+            task: None,
+            frozen: None,
+        };
+        proxy.resume().await;
+        proxy
+    }
+
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Closes every connection through the proxy and stops accepting.
+    pub fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Stops passing bytes on every connection, keeping them open: a
+    /// network that fails without a word (no FIN, no RST), until [`cut`].
+    pub fn freeze(&mut self) {
+        if let Some(frozen) = &self.frozen {
+            let _ = frozen.send(true);
+        }
+    }
+
+    /// Accepts connections again, on the same port.
+    pub async fn resume(&mut self) {
+        self.cut();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let upstream = self.upstream.clone();
+        let (frozen, thawed) = tokio::sync::watch::channel(false);
+        self.frozen = Some(frozen);
+        self.task = Some(tokio::spawn(async move {
+            // Dropped with the task, the set aborts every connection's copy.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let mut frozen = thawed.clone();
+                connections.spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let freeze = async {
+                        let _ = frozen.wait_for(|&frozen| frozen).await;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        // Frozen: the sockets stay open, nothing moves.
+                        () = freeze => std::future::pending::<()>().await,
+                    }
+                });
+            }
+        }));
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
 }

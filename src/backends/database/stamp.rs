@@ -55,6 +55,15 @@ impl Stamp {
     pub(super) fn is_live(self, now: Stamp) -> bool {
         self > now
     }
+
+    /// How long the entry that expires at `self` has left at `now`; `None`
+    /// when it never expires.
+    pub(super) fn remaining(self, now: Stamp) -> Option<Duration> {
+        if self == Stamp::forever() {
+            return None;
+        }
+        Some((self.0 - now.0).to_std().unwrap_or(Duration::ZERO))
+    }
 }
 
 #[cfg(feature = "sqlite")]
@@ -171,6 +180,15 @@ mod tests {
         assert_eq!(t.0.timestamp_micros(), 1_500_000_123_456_789 / 1000);
         assert!(t.is_live(Stamp::from_epoch(Some(Duration::from_secs(1)))));
         assert!(!t.is_live(t));
+    }
+
+    #[test]
+    fn remaining_lifetimes() {
+        let now = Stamp::from_epoch(Some(Duration::from_secs(100)));
+        let later = Stamp::from_epoch(Some(Duration::from_millis(101_500)));
+        assert_eq!(later.remaining(now), Some(Duration::from_millis(1500)));
+        assert_eq!(now.remaining(later), Some(Duration::ZERO));
+        assert_eq!(Stamp::forever().remaining(now), None);
     }
 
     #[cfg(feature = "sqlite")]

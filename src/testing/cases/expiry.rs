@@ -137,4 +137,38 @@ cases! {
             .unwrap();
         expect_str(&h.default, "key1", Some("spam")).await;
     }
+
+    /// `get_with_ttl` and `get_many_with_ttl` give the value with what is
+    /// left of its lifetime, never more (or an unknown lifetime, `None`,
+    /// which the default implementation gives); nothing for a missing key.
+    pub async fn test_get_with_ttl(h: &Harness) {
+        let key = |k: &str| h.default.make_key(k).unwrap();
+        h.default.set("ten", "spam", secs(10)).await.unwrap();
+        h.default.set("forever", "eggs", Timeout::Forever).await.unwrap();
+        let (ten, forever, missing) = (key("ten"), key("forever"), key("missing"));
+        let check_ten = |found: Option<(bytes::Bytes, Option<Duration>)>| {
+            let (value, left) = found.expect("a live entry");
+            assert_eq!(value, &b"\"spam\""[..]);
+            if let Some(left) = left {
+                assert!(left <= Duration::from_secs(10), "{left:?} left of 10 s");
+                assert!(left >= Duration::from_secs(7), "{left:?} left of 10 s");
+            }
+        };
+        check_ten(h.backend.get_with_ttl(&ten).await.unwrap());
+        let (value, left) = h.backend.get_with_ttl(&forever).await.unwrap().unwrap();
+        assert_eq!((&value[..], left), (&b"\"eggs\""[..], None));
+        assert_eq!(h.backend.get_with_ttl(&missing).await.unwrap(), None);
+
+        let mut many = h
+            .backend
+            .get_many_with_ttl(&[&ten, &missing, &forever])
+            .await
+            .unwrap();
+        assert_eq!(many.len(), 3);
+        let (value, left) = many.pop().unwrap().unwrap();
+        assert_eq!((&value[..], left), (&b"\"eggs\""[..], None));
+        assert_eq!(many.pop().unwrap(), None);
+        check_ten(many.pop().unwrap());
+        assert!(h.backend.get_many_with_ttl(&[]).await.unwrap().is_empty());
+    }
 }
