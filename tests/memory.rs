@@ -99,6 +99,36 @@ async fn byte_bound_evicts() {
     assert!(memory.entry_count() > 0);
 }
 
+/// Attack (issue 12, bug 7): many tiny values under long keys. The byte
+/// bound weighs each entry's key and bookkeeping as well as its value:
+/// were it the value alone, 1,000 one-byte values (a kilobyte by that
+/// measure) would all fit in 64 KiB while their keys alone took 200 KiB.
+#[tokio::test]
+async fn tiny_values_under_long_keys_are_bounded_by_their_keys_too() {
+    let memory = MemoryBackend::builder()
+        .max_bytes(64 * 1024)
+        .build()
+        .await
+        .unwrap();
+    let cache = Cache::new(Arc::new(memory.clone()));
+    let tiny = bytes::Bytes::from_static(b"x");
+    for i in 0..1_000 {
+        cache
+            .set_bytes(&format!("{i:0>200}"), tiny.clone(), Timeout::Default)
+            .await
+            .unwrap();
+    }
+    memory.run_pending_tasks().await;
+    // Each weighs at least its 200-byte key and 64 bytes of bookkeeping.
+    let most = 64 * 1024 / (200 + 64);
+    assert!(
+        memory.entry_count() <= most,
+        "{} entries of a 200-byte key each, at most {most} fit",
+        memory.entry_count()
+    );
+    assert!(memory.entry_count() > 0);
+}
+
 #[tokio::test]
 async fn separate_stores_are_isolated() {
     // Django's test_multiple_caches: different LOCATIONs do not share entries.

@@ -1,13 +1,15 @@
 //! The `Vary` helpers (`has_vary_header`, `patch_vary_headers`) and
 //! `VaryHeaders::from_response`/`encode`/`decode`/`hash_with` on headers made
 //! of arbitrary bytes (obs-text included), and `VaryHeaders::decode` on
-//! arbitrary bytes.
+//! arbitrary bytes. A stored header list is `tcv2`, a line of 16 lowercase
+//! hex digits (its generation), then one name per line; a list of another
+//! release (`tcv` and another digit) is never decoded.
 #![no_main]
 
 use arbitrary::Unstructured;
 use fuzz_input::{is_token, latin1_parts};
-use http::header::VARY;
 use http::HeaderMap;
+use http::header::VARY;
 use libfuzzer_sys::fuzz_target;
 use tower_cache::http::encoding::AcceptEncodingKey;
 use tower_cache::http::headers::{has_vary_header, patch_vary_headers};
@@ -18,6 +20,9 @@ fuzz_target!(|data: &[u8]| {
     // decodes encodes back to the same bytes.
     if let Some((list, generation)) = VaryHeaders::decode(data) {
         assert_eq!(list.encode(generation), data);
+        // Another release's list is left in the cache, this one's is read:
+        // never both.
+        assert!(!VaryHeaders::is_other_version(data));
     }
     // Response headers (a bare line is a Vary value), a blank line, the
     // request's headers; then NUL and the choices.
@@ -67,7 +72,15 @@ fn run(
         names.windows(2).all(|w| wsgi(w[0]) <= wsgi(w[1])),
         "{names:?}"
     );
-    assert_eq!(VaryHeaders::decode(&list.encode(7)), Some((list.clone(), 7)));
+    let generation = u.arbitrary::<u64>()?;
+    let encoded = list.encode(generation);
+    let head = format!("tcv2\n{generation:016x}\n");
+    assert!(encoded.starts_with(head.as_bytes()), "{encoded:?}");
+    assert!(!VaryHeaders::is_other_version(&encoded));
+    assert_eq!(
+        VaryHeaders::decode(&encoded),
+        Some((list.clone(), generation))
+    );
     for mode in [AcceptEncodingKey::AsSent, AcceptEncodingKey::Preferred] {
         assert!(hex32(list.hash_with(request, mode).as_str()));
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
+use tower_cache::http::key::{header_key, url_hash};
 use tower_cache::http::stored::{Freshness, StoredResponse, VERSION};
 use tower_cache::middleware::{Answer, MissBecause};
 
@@ -96,5 +97,36 @@ async fn an_entry_of_another_layout_version_is_a_miss_and_left_alone() {
             Some(other),
             "{mount:?}"
         );
+    }
+}
+
+/// The header list under a URL's header-list key is another release's too
+/// when its magic is `tcv` with another version digit (the older `tcv1`,
+/// or a later one): a miss, and not deleted, so that two releases running
+/// side by side do not delete each other's lists on every request.
+#[tokio::test]
+async fn a_header_list_of_another_release_is_a_miss_and_left_alone() {
+    let lists: [&[u8]; 2] = [b"tcv1\ncookie\n", b"tcv3\n0000000000000001\ncookie\n"];
+    for mount in Mount::ALL {
+        for list in lists {
+            let cache = fresh_cache();
+            let origin = Origin::with(&[("cache-control", b"private")]);
+            let app = origin.app_on(mount, cache.clone());
+            let request = get("/");
+            let url = url_hash("http", request.uri(), request.headers()).unwrap();
+            let key = header_key("", &url, "");
+            let list = Bytes::from_static(list);
+            cache
+                .set_bytes(&key, list.clone(), Duration::from_secs(300))
+                .await
+                .unwrap();
+            let reply = send(&app, request).await;
+            assert!(matches!(reply.outcome.answer, Answer::Miss(_)), "{mount:?}");
+            assert_eq!(
+                cache.get_bytes(&key).await.unwrap(),
+                Some(list),
+                "{mount:?}"
+            );
+        }
     }
 }

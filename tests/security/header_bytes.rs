@@ -153,6 +153,42 @@ async fn a_vary_that_cannot_be_read_is_never_stored() {
     }
 }
 
+/// Attack (issue 12, bug 1): `private` beside a quoted value with obs-text
+/// (`private, ext="\xe9"`). Read as a string, the whole value was
+/// unreadable: `private` was missed, the page was stored for everyone, and
+/// the layers rewrote the header to `max-age=300`, so browsers lost
+/// `private` too. The page is neither stored nor rewritten: the client gets
+/// the origin's `Cache-Control` byte for byte.
+#[tokio::test]
+async fn a_private_beside_obs_text_is_never_stored_nor_rewritten() {
+    const SENT: &[u8] = b"private, ext=\"\xe9\"";
+    for mount in Mount::ALL {
+        let origin = Origin::new(|parts| {
+            if parts.headers.contains_key("cookie") {
+                headers(&[("cache-control", SENT)])
+            } else {
+                headers(&[])
+            }
+        });
+        let app = origin.app(mount);
+        let victim = send(&app, get_with("/", &[("cookie", b"sessionid=victim")])).await;
+        let kept: Vec<&[u8]> = victim
+            .headers
+            .get_all("cache-control")
+            .iter()
+            .map(|value| value.as_bytes())
+            .collect();
+        assert_eq!(kept, [SENT], "{mount:?}");
+        assert_eq!(
+            victim.not_stored_because(),
+            Some(Bypass::CacheControl("private")),
+            "{mount:?}"
+        );
+        let attacker = send(&app, get("/")).await;
+        assert!(!attacker.body.contains("victim"), "{mount:?}");
+    }
+}
+
 /// Attack: a `Set-Cookie` with obs-text is still a cookie: never stored.
 #[tokio::test]
 async fn a_set_cookie_with_obs_text_is_never_stored() {
