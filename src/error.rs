@@ -1,5 +1,6 @@
 //! The one error type of the crate.
 
+use std::fmt;
 use std::time::Duration;
 
 /// A boxed error from a backend's client library, kept as the source of
@@ -234,6 +235,15 @@ pub enum ConfigError {
         /// Why it could not be built.
         reason: String,
     },
+}
+
+/// A URL that prints redacted in `Debug` (see [`redact`]).
+pub(crate) struct Redacted<'a>(pub(crate) &'a str);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&redact(self.0), f)
+    }
 }
 
 /// `url` (or a comma-separated list of URLs) with every password replaced

@@ -45,7 +45,7 @@ pub const CACHE_URL_ENV: &str = "CACHE_URL";
 /// let forever: CacheConfig = serde_json::from_str(r#"{"url": "memory://", "timeout": null}"#).unwrap();
 /// assert_eq!(forever.timeout, Some(tower_cache::Timeout::Forever));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CacheConfig {
@@ -63,6 +63,19 @@ pub struct CacheConfig {
     /// Backend options (Django's `OPTIONS`), e.g. `max_bytes`, `pool_size`.
     #[serde(default)]
     pub options: BTreeMap<String, OptionValue>,
+}
+
+// By hand: the URL may hold a password.
+impl std::fmt::Debug for CacheConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheConfig")
+            .field("url", &crate::error::Redacted(&self.url))
+            .field("timeout", &self.timeout)
+            .field("key_prefix", &self.key_prefix)
+            .field("version", &self.version)
+            .field("options", &self.options)
+            .finish()
+    }
 }
 
 /// The `CACHES` setting: aliases to configurations. It must hold `"default"`.

@@ -296,6 +296,53 @@ async fn errors_never_show_the_urls_password() {
     }
 }
 
+/// No `Debug` output of a configuration or a builder shows a URL's password,
+/// for any scheme.
+#[test]
+fn debug_output_never_shows_the_urls_password() {
+    let urls = [
+        "redis://:s3cret@127.0.0.1:1/0",
+        "rediss://user:s3cret@127.0.0.1:1/0",
+        "redis+cluster://:s3cret@h1:1,:s3cret@h2:2",
+        "memcached://user:s3cret@127.0.0.1:11211",
+        "postgres://user:s3cret@127.0.0.1:1/db",
+        "mysql://user:s3cret@127.0.0.1:1/db",
+        "sqlite://user:s3cret@host/cache.db",
+        "file://user:s3cret@host/dir",
+        "memory://user:s3cret@host",
+    ];
+    for url in urls {
+        let shown = format!("{:?}", tower_cache::CacheConfig::from_url(url));
+        assert!(
+            !shown.contains("s3cret") && shown.contains("***"),
+            "{shown}"
+        );
+    }
+    let builders = [
+        #[cfg(feature = "redis")]
+        format!(
+            "{:?}",
+            tower_cache::backends::RedisBackend::builder(["redis://:s3cret@h:1/0"])
+        ),
+        #[cfg(feature = "memcached")]
+        format!(
+            "{:?}",
+            tower_cache::backends::MemcachedBackend::builder(["memcached://u:s3cret@h:1"])
+        ),
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        format!(
+            "{:?}",
+            tower_cache::backends::DatabaseBackend::builder("postgres://u:s3cret@h/db")
+        ),
+    ];
+    for shown in builders {
+        assert!(
+            !shown.contains("s3cret") && shown.contains("***"),
+            "{shown}"
+        );
+    }
+}
+
 /// `l1_*` options put an L1 in front of a shared backend, from a URL or a
 /// configuration's options; they are refused where the cache is already in
 /// process, and listed among the known options.

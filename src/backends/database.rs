@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::backend::{CacheBackend, ClearScope, Expiry, apply_incr};
 use crate::backends::culling::{Culling, deadline};
-use crate::error::{CacheError, ConfigError, Result, redact};
+use crate::error::{CacheError, ConfigError, Redacted, Result, redact};
 use crate::options::{self, BackendOptions};
 
 mod sql;
@@ -201,7 +201,7 @@ struct DatabaseOptions {
 
 /// Builds a [`DatabaseBackend`]; see [`DatabaseBackend::builder`].
 #[must_use]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DatabaseBackendBuilder {
     url: String,
     table: String,
@@ -209,6 +209,20 @@ pub struct DatabaseBackendBuilder {
     create_table: bool,
     pool_size: Option<u32>,
     command_timeout: Duration,
+}
+
+// By hand: the URL may hold a password.
+impl fmt::Debug for DatabaseBackendBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseBackendBuilder")
+            .field("url", &Redacted(&self.url))
+            .field("table", &self.table)
+            .field("culling", &self.culling)
+            .field("create_table", &self.create_table)
+            .field("pool_size", &self.pool_size)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
 }
 
 impl DatabaseBackendBuilder {

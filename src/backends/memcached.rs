@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::backend::{CacheBackend, ClearScope, Expiry, finite_lifetime};
 use crate::clock;
-use crate::error::{CacheError, ConfigError, Result, redact};
+use crate::error::{CacheError, ConfigError, Redacted, Result, redact};
 use crate::options::{BackendOptions, ConnectionOptions};
 
 const NAME: &str = "memcached";
@@ -122,12 +122,25 @@ pub struct MemcachedBackend {
 
 /// Builds a [`MemcachedBackend`]; see [`MemcachedBackend::builder`].
 #[must_use]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MemcachedBackendBuilder {
     servers: Vec<String>,
     pool_size: usize,
     connect_timeout: Duration,
     command_timeout: Duration,
+}
+
+// By hand: the server URLs may hold a password.
+impl fmt::Debug for MemcachedBackendBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let servers: Vec<_> = self.servers.iter().map(|s| Redacted(s)).collect();
+        f.debug_struct("MemcachedBackendBuilder")
+            .field("servers", &servers)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
 }
 
 impl MemcachedBackendBuilder {

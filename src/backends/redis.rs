@@ -19,7 +19,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::backend::{CacheBackend, ClearScope, Expiry, LONGEST_EXPIRY, finite_lifetime};
-use crate::error::{CacheError, ConfigError, Result, redact};
+use crate::error::{CacheError, ConfigError, Redacted, Result, redact};
 use crate::options::{BackendOptions, ConnectionOptions};
 
 const NAME: &str = "redis";
@@ -179,7 +179,7 @@ enum Role {
 
 /// Builds a [`RedisBackend`]; see [`RedisBackend::builder`].
 #[must_use]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisBackendBuilder {
     servers: Vec<String>,
     cluster: bool,
@@ -189,6 +189,23 @@ pub struct RedisBackendBuilder {
     command_timeout: Duration,
     wait_replicas: usize,
     ca_file: Option<PathBuf>,
+}
+
+// By hand: the server URLs may hold a password.
+impl std::fmt::Debug for RedisBackendBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let servers: Vec<_> = self.servers.iter().map(|s| Redacted(s)).collect();
+        f.debug_struct("RedisBackendBuilder")
+            .field("servers", &servers)
+            .field("cluster", &self.cluster)
+            .field("read_from_replicas", &self.read_from_replicas)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("wait_replicas", &self.wait_replicas)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
 }
 
 impl RedisBackendBuilder {
