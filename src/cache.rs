@@ -522,31 +522,12 @@ impl Cache {
         K: AsRef<str>,
         T: Serialize,
     {
-        let mut users = HashMap::new();
         let mut encoded = Vec::new();
         for (key, value) in entries {
             let key = key.as_ref();
-            let made = self.make_key(key)?;
-            encoded.push((made.clone(), codec::encode(key, &value)?));
-            users.insert(made, key.to_owned());
+            encoded.push((key.to_owned(), codec::encode(key, &value)?));
         }
-        if encoded.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self.write(timeout.into()) {
-            Write::Keep(expiry) => {
-                let failed = self.backend.set_many(encoded, expiry).await?;
-                Ok(failed
-                    .into_iter()
-                    .map(|made| users.remove(&made).unwrap_or(made))
-                    .collect())
-            }
-            Write::Discard => {
-                let refs: Vec<&str> = encoded.iter().map(|(k, _)| k.as_str()).collect();
-                self.backend.delete_many(&refs).await?;
-                Ok(Vec::new())
-            }
-        }
+        self.set_many_bytes(encoded, timeout).await
     }
 
     /// [`set_many`](Cache::set_many) of raw bytes; returns the keys that the
@@ -556,24 +537,24 @@ impl Cache {
         entries: Vec<(String, Bytes)>,
         timeout: impl Into<Timeout>,
     ) -> Result<Vec<String>> {
+        // Made key -> the user's, to report failures by the user's key.
+        let mut users = HashMap::with_capacity(entries.len());
         let mut made = Vec::with_capacity(entries.len());
-        for (key, value) in &entries {
-            made.push((self.make_key(key)?, value.clone()));
+        for (key, value) in entries {
+            let made_key = self.make_key(&key)?;
+            users.insert(made_key.clone(), key);
+            made.push((made_key, value));
         }
         if made.is_empty() {
             return Ok(Vec::new());
         }
-        let user = |made_key: String| {
-            entries
-                .iter()
-                .zip(&made)
-                .find(|(_, (m, _))| *m == made_key)
-                .map_or(made_key.clone(), |((key, _), _)| key.clone())
-        };
         match self.write(timeout.into()) {
             Write::Keep(expiry) => {
-                let failed = self.backend.set_many(made.clone(), expiry).await?;
-                Ok(failed.into_iter().map(user).collect())
+                let failed = self.backend.set_many(made, expiry).await?;
+                Ok(failed
+                    .into_iter()
+                    .map(|made| users.remove(&made).unwrap_or(made))
+                    .collect())
             }
             Write::Discard => {
                 let refs: Vec<&str> = made.iter().map(|(k, _)| k.as_str()).collect();

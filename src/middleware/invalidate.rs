@@ -6,10 +6,11 @@ use std::sync::Arc;
 use http::{HeaderMap, Method, Uri};
 
 use super::TARGET;
+use super::lookup::empty_vary;
 use super::settings::Settings;
 use crate::cache::Cache;
 use crate::error::{ConfigError, Result};
-use crate::http::key::{Md5Hex, VaryHeaders, header_key, page_key, url_hash};
+use crate::http::key::{Md5Hex, header_key, page_key, url_hash};
 use crate::registry::Caches;
 
 /// Purges pages that a layer stored: every page of a URL, or every page
@@ -128,7 +129,7 @@ impl Invalidator {
 /// variant is found through it) and its plain GET and HEAD entries (the
 /// GET one is read before the list).
 fn url_keys(prefix: &str, url: &Md5Hex) -> [String; 3] {
-    let plain = VaryHeaders::default().hash(&HeaderMap::new());
+    let plain = empty_vary();
     [
         header_key(prefix, url, ""),
         page_key(prefix, &Method::GET, url, &plain, ""),

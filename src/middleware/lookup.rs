@@ -390,7 +390,7 @@ fn shared_from(settings: &Settings, request: &HeaderMap, entry: StoredResponse) 
 }
 
 /// md5 of nothing: the Vary hash of a page without `Vary`.
-fn empty_vary() -> Md5Hex {
+pub(crate) fn empty_vary() -> Md5Hex {
     static EMPTY: LazyLock<Md5Hex> =
         LazyLock::new(|| VaryHeaders::default().hash(&HeaderMap::new()));
     *EMPTY
