@@ -76,7 +76,7 @@ impl Invalidator {
     /// GET and HEAD, and every `Vary` variant (one `delete_many` of six
     /// keys: the header lists and the plain entries; the variants become
     /// unreachable because they were stored through a header list that is
-    /// gone, see [`VaryHeaders::encode`]).
+    /// gone, see [`VaryHeaders::encode`](crate::http::key::VaryHeaders::encode)).
     ///
     /// `url` is absolute (`https://shop.example/products/42?page=2`); its
     /// host (with the port, if clients send one), path and query must be
