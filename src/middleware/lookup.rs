@@ -10,7 +10,10 @@
 use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
-use http::header::{AGE, CONTENT_ENCODING, CONTENT_LENGTH};
+use http::header::{
+    AGE, CONTENT_ENCODING, CONTENT_LENGTH, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE,
+    LAST_MODIFIED, RANGE,
+};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
@@ -24,10 +27,12 @@ use super::remote_lock::{self, RemoteLock, Took};
 use super::settings::Settings;
 use crate::cache::Cache;
 use crate::http::conditional::{is_not_modified, not_modified_headers};
+use crate::http::directives::RequestDirectives;
 use crate::http::encoding::{AcceptEncodingKey, accepts_coding};
 use crate::http::key::{Md5Hex, VaryHeaders, header_key, page_key, request_host, url_hash};
 use crate::http::policy::{Bypass, Policy, is_authorized};
-use crate::http::stored::StoredResponse;
+use crate::http::rfc9111::has_validator;
+use crate::http::stored::{Freshness, StoredResponse};
 
 /// What the request side learned, for the response side.
 #[derive(Debug)]
@@ -57,6 +62,11 @@ pub(crate) struct Snapshot {
     /// When the request reached the layer (Unix microseconds): a tag
     /// invalidated since then keeps the response out of the cache.
     pub(crate) started: u64,
+    /// The request's caching directives, under the RFC 9111 policy.
+    pub(crate) directives: Option<RequestDirectives>,
+    /// The stale entry the request revalidates with a conditional request
+    /// (RFC 9111): a `304` freshens and serves it.
+    pub(crate) revalidating: Option<StoredResponse>,
 }
 
 impl Snapshot {
@@ -85,6 +95,8 @@ impl Snapshot {
             fallback: None,
             generation: None,
             started,
+            directives: None,
+            revalidating: None,
         }
     }
 
@@ -141,6 +153,10 @@ pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Md5H
     let (uri, headers) = (request.uri(), request.headers());
     Policy::check_method(request.method())
         .and_then(|()| Policy::check_body(headers))
+        .and_then(|()| match settings.policy.rfc9111_rules() {
+            Some(_) if headers.contains_key(RANGE) => Err(Bypass::Range),
+            _ => Ok(()),
+        })
         .and_then(|()| {
             let allowed = &settings.allowed_hosts;
             if !allowed.allows_any()
@@ -179,6 +195,11 @@ pub(crate) async fn lookup<ReqB, ResB>(
     let suffix = settings.suffix(&parts.headers, &parts.extensions);
     let authorized = is_authorized(&parts.headers);
     let now = settings.clock.now();
+    let directives = settings
+        .policy
+        .rfc9111_rules()
+        .map(|_| RequestDirectives::parse(&parts.headers));
+    let mut revalidating = None;
     let serving = Serving {
         settings: &settings,
         method: &parts.method,
@@ -215,9 +236,11 @@ pub(crate) async fn lookup<ReqB, ResB>(
                     None,
                     found.generation,
                 )
-            } else if times.is_fresh(now) {
+            } else if usable(&times, now, directives.as_ref()) {
                 return Looked::Hit(serve(found, Outcome::answered(Answer::Hit), &serving));
-            } else if times.within(now, times.stale_while_revalidate) {
+            } else if times.within(now, times.stale_while_revalidate)
+                && directives.is_none_or(|d| d.is_plain())
+            {
                 let key = found.key.clone();
                 let generation = found.generation;
                 let stale = Outcome::answered(Answer::Stale(StaleBecause::Revalidating));
@@ -254,14 +277,19 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 return Looked::Stale(response, refresh);
             } else {
                 let generation = found.generation;
+                let because = if times.is_fresh(now) {
+                    // Fresh, but not for what the request asked (RFC 9111).
+                    MissBecause::Request
+                } else {
+                    MissBecause::Stale
+                };
+                if directives.is_some() && has_validator(&found.entry.headers) {
+                    revalidating = Some(found.entry.clone());
+                }
                 if times.within(now, times.stale_if_error) {
                     fallback = Some(found.entry);
                 }
-                (
-                    Answer::Miss(MissBecause::Stale),
-                    Some(found.key),
-                    generation,
-                )
+                (Answer::Miss(because), Some(found.key), generation)
             }
         }
         Err(missed) => (
@@ -274,6 +302,18 @@ pub(crate) async fn lookup<ReqB, ResB>(
         flight_key.as_deref().unwrap_or_default(),
         &Outcome::answered(answer),
     );
+    if directives.is_some_and(|d| d.only_if_cached) {
+        // RFC 9111 section 5.2.1.7: nothing usable is stored.
+        settings.metrics.answered(answer);
+        let mut response = Response::new(CacheBody::empty());
+        *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+        record(
+            &mut response,
+            Outcome::answered(answer),
+            settings.cache_status.as_ref(),
+        );
+        return Looked::Hit(response);
+    }
     let mut leader = None;
     let mut remote = None;
     // A request already leading a flight (a layer nested in another on the
@@ -357,13 +397,67 @@ pub(crate) async fn lookup<ReqB, ResB>(
         remote: Mutex::new(remote),
         fallback,
         generation,
+        directives,
+        revalidating,
         ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized, started)
     });
+    if let Some(entry) = &snapshot.revalidating {
+        // The snapshot keeps the client's own preconditions, which the
+        // freshened entry answers.
+        conditional_request(&mut parts.headers, &entry.headers);
+    }
     let after = match side {
         Side::Both => After::Store(snapshot),
         Side::Fetch => After::Mark(snapshot),
     };
     Looked::Miss(Request::from_parts(parts, body), after)
+}
+
+/// Whether an entry may answer a request without asking the inner service:
+/// it is fresh; under the RFC 9111 policy (with the request's
+/// `directives`), also fresh enough for the request (`max-age`,
+/// `min-fresh`, not `no-cache`), or stale within its `max-stale` when the
+/// entry allows stale use.
+fn usable(times: &Freshness, now: u64, directives: Option<&RequestDirectives>) -> bool {
+    let Some(request) = directives else {
+        return times.is_fresh(now);
+    };
+    if request.no_cache {
+        return false;
+    }
+    if request
+        .max_age
+        .is_some_and(|max| times.age_at(now) > max.seconds())
+    {
+        return false;
+    }
+    if times.is_fresh(now) {
+        return request
+            .min_fresh
+            .is_none_or(|min| times.fresh_until - now >= min.seconds());
+    }
+    let stale_for = now - times.fresh_until;
+    !times.must_revalidate
+        && match request.max_stale {
+            Some(None) => true,
+            Some(Some(bound)) => stale_for <= bound.seconds(),
+            None => false,
+        }
+}
+
+/// Makes `request` a conditional request for the stored response with the
+/// headers `stored` (RFC 9111 section 4.3.1): its `ETag` as `If-None-Match`,
+/// its `Last-Modified` as `If-Modified-Since`, in place of the client's.
+fn conditional_request(request: &mut HeaderMap, stored: &HeaderMap) {
+    request.remove(IF_NONE_MATCH);
+    request.remove(IF_MODIFIED_SINCE);
+    request.remove(IF_RANGE);
+    if let Some(etag) = stored.get(ETAG) {
+        request.insert(IF_NONE_MATCH, etag.clone());
+    }
+    if let Some(modified) = stored.get(LAST_MODIFIED) {
+        request.insert(IF_MODIFIED_SINCE, modified.clone());
+    }
 }
 
 /// Whether a leader's response answers this follower: the same values of
@@ -625,7 +719,10 @@ pub(crate) fn hit_response<B>(
         times,
         ..
     } = entry;
-    if let Some(base) = times.age_base {
+    if serving.settings.policy.rfc9111_rules().is_some() {
+        // RFC 9111 section 4.2.3: the age it arrived with plus its time here.
+        headers.insert(AGE, HeaderValue::from(times.age_at(now)));
+    } else if let Some(base) = times.age_base {
         // Django's Age, `now - (Expires - max-age)`, bounded by the time the
         // entry has spent here plus the age it arrived with: an `Expires`
         // in the past must not make a fresh copy decades old.

@@ -151,6 +151,7 @@ mod metrics;
 mod outcome;
 mod purge;
 mod remote_lock;
+mod revalidate;
 mod settings;
 mod site;
 mod store;

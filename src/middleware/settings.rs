@@ -214,6 +214,31 @@ macro_rules! builders {
                 self
             }
 
+            /// Whose rules the layer follows: Django's (the default), or a
+            /// standard shared cache's, [`Semantics::Rfc9111`](crate::http::policy::Semantics::Rfc9111)
+            /// (freshness, `Age` and validation from the response; any
+            /// cacheable status; invalidation by unsafe methods; see
+            /// [`rfc9111`](crate::http::rfc9111)). Under RFC 9111 the
+            /// layer's lifetime ([`timeout`](Self::timeout), `cache_page`'s
+            /// ttl) is not used: a response without freshness information
+            /// gets the heuristic, or [`Rfc9111::default_lifetime`](crate::http::rfc9111::Rfc9111::default_lifetime).
+            /// The other switches (cookies, `Authorization`, body size,
+            /// hosts, coalescing, stale windows, tags) apply under both.
+            ///
+            /// ```
+            /// use tower_cache::http::policy::Semantics;
+            /// use tower_cache::http::rfc9111::Rfc9111;
+            /// use tower_cache::middleware::SiteCache;
+            ///
+            /// let site = SiteCache::new().semantics(Semantics::Rfc9111(Rfc9111::new()));
+            /// // or from configuration:
+            /// let site = SiteCache::new().semantics("rfc9111".parse().unwrap());
+            /// ```
+            pub fn semantics(mut self, semantics: $crate::http::policy::Semantics) -> Self {
+                self.settings_mut().policy.semantics = semantics;
+                self
+            }
+
             /// What to do with responses that set cookies (default: never
             /// store them; [`SetCookiePolicy::Django`](crate::http::policy::SetCookiePolicy::Django)
             /// stores them unless they vary on `Cookie`).
