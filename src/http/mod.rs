@@ -7,6 +7,7 @@
 //!   under Django's rules or RFC 9111's ([`rfc9111`], [`directives`]);
 //! * [`headers`]: `Cache-Control`, `Vary`, `Expires` and `max-age` helpers;
 //! * [`stored`]: the binary layout of a cached response;
+//! * [`range`]: byte ranges served from stored responses (RFC 9111 policy);
 //! * [`conditional`]: `If-None-Match` and `If-Modified-Since` against a
 //!   stored response, and weak ETags.
 //!
@@ -19,6 +20,7 @@ pub mod encoding;
 pub mod headers;
 pub mod key;
 pub mod policy;
+pub mod range;
 pub mod rfc9111;
 pub mod stored;
 pub mod tags;

@@ -149,9 +149,6 @@ pub struct BodySize {
 pub enum Bypass {
     /// Not GET or HEAD.
     Method,
-    /// A `Range` request ([`Semantics::Rfc9111`]: partial content passes
-    /// through uncached).
-    Range,
     /// A GET or HEAD with a body ([`Policy::check_body`]).
     RequestBody,
     /// No usable `Host` (or `:authority`).
@@ -197,7 +194,6 @@ impl Bypass {
     pub fn reason(&self) -> &'static str {
         match self {
             Bypass::Method => "method is not GET or HEAD",
-            Bypass::Range => "Range request",
             Bypass::RequestBody => "GET or HEAD request has a body",
             Bypass::NoHost => "no usable Host",
             Bypass::HostNotAllowed => "Host is not an allowed host",

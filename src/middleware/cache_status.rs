@@ -241,7 +241,6 @@ fn slug(bypass: Bypass) -> Detail {
         Bypass::ZeroSharedMaxAge => "zero-s-maxage",
         Bypass::NotFetched => "not-fetched",
         Bypass::Tags => "tags",
-        Bypass::Range => "range",
         Bypass::Stale => "stale",
         Bypass::RequestNoStore => "request-no-store",
     })

@@ -11,8 +11,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use http::header::{
-    AGE, CONTENT_ENCODING, CONTENT_LENGTH, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE,
-    LAST_MODIFIED, RANGE,
+    AGE, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    IF_RANGE, LAST_MODIFIED,
 };
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -31,6 +31,7 @@ use crate::http::directives::RequestDirectives;
 use crate::http::encoding::{AcceptEncodingKey, accepts_coding};
 use crate::http::key::{Md5Hex, VaryHeaders, header_key, page_key, request_host, url_hash};
 use crate::http::policy::{Bypass, Policy, is_authorized};
+use crate::http::range::{content_range, single_range};
 use crate::http::rfc9111::has_validator;
 use crate::http::stored::{Freshness, StoredResponse};
 
@@ -153,10 +154,6 @@ pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Md5H
     let (uri, headers) = (request.uri(), request.headers());
     Policy::check_method(request.method())
         .and_then(|()| Policy::check_body(headers))
-        .and_then(|()| match settings.policy.rfc9111_rules() {
-            Some(_) if headers.contains_key(RANGE) => Err(Bypass::Range),
-            _ => Ok(()),
-        })
         .and_then(|()| {
             let allowed = &settings.allowed_hosts;
             if !allowed.allows_any()
@@ -463,7 +460,7 @@ fn conditional_request(request: &mut HeaderMap, stored: &HeaderMap) {
 /// Whether a leader's response answers this follower: the same values of
 /// the headers it varies on, and a coding the follower accepts.
 fn applies(settings: &Settings, shared: &Shared, request: &HeaderMap) -> bool {
-    shared.vary.hash_with(request, settings.accept_encoding) == shared.vary_hash
+    settings.vary_hash(&shared.vary, request) == shared.vary_hash
         && (settings.accept_encoding == AcceptEncodingKey::AsSent
             || acceptable(request, &shared.stored.headers))
 }
@@ -475,7 +472,7 @@ fn shared_from(settings: &Settings, request: &HeaderMap, entry: StoredResponse) 
         .as_ref()
         .is_some_and(|s| s.skips_accept_language());
     let vary = VaryHeaders::from_response(&entry.headers, skip);
-    let vary_hash = vary.hash_with(request, settings.accept_encoding);
+    let vary_hash = settings.vary_hash(&vary, request);
     Shared {
         stored: entry,
         vary,
@@ -554,7 +551,7 @@ async fn find(
     let vary = if list.is_empty() {
         empty_vary()
     } else {
-        list.hash_with(headers, settings.accept_encoding)
+        settings.vary_hash(&list, headers)
     };
     let mut entry = None;
     let mut key = plain_key;
@@ -739,9 +736,20 @@ pub(crate) fn hit_response<B>(
         headers.insert(AGE, HeaderValue::from(age));
     }
     let not_modified = is_not_modified(serving.method, serving.request, &headers);
+    let partial = match serving.settings.policy.rfc9111_rules() {
+        Some(_) if !not_modified && status == StatusCode::OK && serving.method == Method::GET => {
+            single_range(serving.request, body.len() as u64)
+        }
+        _ => None,
+    };
     let (status, body) = if not_modified {
         headers = not_modified_headers(headers);
         (StatusCode::NOT_MODIFIED, CacheBody::absent())
+    } else if let Some(range) = partial {
+        headers.insert(CONTENT_RANGE, content_range(&range, body.len() as u64));
+        // In bounds: the range is clamped to the body.
+        let slice = body.slice(range.start as usize..range.end as usize);
+        (StatusCode::PARTIAL_CONTENT, CacheBody::full(slice))
     } else if serving.method == Method::HEAD {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         (status, CacheBody::empty())

@@ -71,7 +71,6 @@ pub(crate) fn bypass_label(bypass: Bypass) -> &'static str {
         Bypass::ZeroSharedMaxAge => "s-maxage-0",
         Bypass::NotFetched => "not-fetched",
         Bypass::Tags => "tags",
-        Bypass::Range => "range",
         Bypass::Stale => "stale",
         Bypass::RequestNoStore => "request-no-store",
     }

@@ -13,8 +13,8 @@ use super::flight::Flights;
 use super::metrics::LayerMetrics;
 use crate::cache::Cache;
 use crate::http::encoding::AcceptEncodingKey;
-use crate::http::key::{AllowedHosts, KeySuffix, RequestScheme};
-use crate::http::policy::{Lifetime, Policy};
+use crate::http::key::{AllowedHosts, KeySuffix, Md5Hex, RequestScheme, VaryHeaders};
+use crate::http::policy::{Lifetime, Policy, Semantics};
 use crate::http::tags::TagHeader;
 use crate::jitter::Jitter;
 use crate::registry::Caches;
@@ -106,6 +106,15 @@ impl Settings {
     pub(crate) fn coalesces_across_instances(&self, cache: &Cache) -> bool {
         self.across_instances
             .unwrap_or_else(|| super::remote_lock::on_by_default(cache))
+    }
+
+    /// The hash of a request's values of the headers `vary` names: as sent
+    /// (Django), or normalised (RFC 9111, [`VaryHeaders::hash_normalized`]).
+    pub(crate) fn vary_hash(&self, vary: &VaryHeaders, request: &HeaderMap) -> Md5Hex {
+        match self.policy.semantics {
+            Semantics::Django => vary.hash_with(request, self.accept_encoding),
+            Semantics::Rfc9111(_) => vary.hash_normalized(request, self.accept_encoding),
+        }
     }
 
     /// The key suffix of a request (empty without one).

@@ -358,7 +358,7 @@ pub(crate) fn share_and_store(
     keep_stale: Duration,
 ) -> BoxFuture<()> {
     let vary = VaryHeaders::from_response(&stored.headers, snapshot.skips_accept_language());
-    let vary_hash = vary.hash_with(&snapshot.headers, snapshot.settings.accept_encoding);
+    let vary_hash = snapshot.settings.vary_hash(&vary, &snapshot.headers);
     let shared = Arc::new(Shared {
         stored,
         vary,
