@@ -63,6 +63,9 @@ pub(crate) struct Snapshot {
     /// When the request reached the layer (Unix microseconds): a tag
     /// invalidated since then keeps the response out of the cache.
     pub(crate) started: u64,
+    /// When the request reached the layer, on the layer's clock (Unix
+    /// seconds): RFC 9111's `request_time`.
+    pub(crate) request_time: u64,
     /// The request's caching directives, under the RFC 9111 policy.
     pub(crate) directives: Option<RequestDirectives>,
     /// The stale entry the request revalidates with a conditional request
@@ -96,6 +99,7 @@ impl Snapshot {
             fallback: None,
             generation: None,
             started,
+            request_time: settings.clock.now(),
             directives: None,
             revalidating: None,
         }

@@ -58,7 +58,7 @@ pub(crate) fn freshen<B, ResB>(
     let mut headers = updated_headers(entry.headers.clone(), not_modified.headers());
     let exchange = Exchange {
         authorized: snapshot.authorized,
-        request_time: snapshot.started / 1_000_000,
+        request_time: snapshot.request_time,
         response_time: now,
     };
     let size = entry.body.len() as u64;
@@ -94,7 +94,13 @@ pub(crate) fn freshen<B, ResB>(
                 Tags::Versions(freshened.tags.clone()),
                 storage.keep_stale,
             );
-            super::spawn_or_skip("store a revalidated response", store);
+            // Stored at once when the backend answers at once (memory), so
+            // that the next request finds it; else in a task of its own.
+            let mut store = store;
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            if store.as_mut().poll(&mut cx).is_pending() {
+                super::spawn_or_skip("store a revalidated response", store);
+            }
         }
         Ok(_) => {}
         Err(bypass) => {

@@ -126,7 +126,7 @@ where
     let now = settings.clock.now();
     let exchange = Exchange {
         authorized: snapshot.authorized,
-        request_time: snapshot.started / 1_000_000,
+        request_time: snapshot.request_time,
         response_time: now,
     };
     let storage = match settings.policy.decide_exchange(
@@ -248,7 +248,8 @@ pub(crate) fn rfc9111_stored_headers(rules: &Rfc9111, response: &mut HeaderMap) 
 /// by the layer's jitter to whole seconds (rounded, so that spreads are not
 /// shorter on average), never under one.
 fn spread_lifetime(jitter: &Jitter, timeout: Duration) -> Duration {
-    if jitter.percentage() == 0 {
+    // Zero (RFC 9111: stored stale, to be revalidated) stays zero.
+    if jitter.percentage() == 0 || timeout.is_zero() {
         return timeout;
     }
     let spread = jitter.spread(timeout);
