@@ -424,6 +424,63 @@ async fn request_directives() {
 }
 
 #[tokio::test]
+async fn request_directives_can_be_ignored() {
+    let origin = Origin::new(&[("cache-control", "max-age=100"), ("etag", "\"r\"")]);
+    let clock = Clock::adjustable();
+    let rules = Rfc9111::new().honour_request_directives(false);
+    let app = per_route(&origin, &clock, rules, memory());
+    get(&app, &[]).await;
+    for asks in ["no-cache", "max-age=0", "no-store", "only-if-cached"] {
+        let reply = get(&app, &[("cache-control", asks)]).await;
+        assert_eq!(reply.answer(), Answer::Hit, "{asks}");
+    }
+    assert_eq!(
+        get(&app, &[("pragma", "no-cache")]).await.answer(),
+        Answer::Hit
+    );
+    assert_eq!(origin.calls(), 1);
+}
+
+/// A herd on a stale page: one conditional request, every waiter answered
+/// from the freshened entry.
+#[tokio::test]
+async fn a_herd_on_a_stale_page_revalidates_once() {
+    let origin = Origin::new(&[("cache-control", "max-age=10"), ("etag", "\"h\"")]);
+    let clock = Clock::adjustable();
+    let slow = origin.clone();
+    let app = Router::new()
+        .route(
+            "/",
+            any(move |request: AxumRequest| {
+                let origin = slow.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    origin.router().oneshot(request).await.unwrap()
+                }
+            }),
+        )
+        .route_layer(
+            cache_page(Duration::from_secs(300))
+                .semantics(rfc9111())
+                .clock(clock.clone())
+                .cache(memory()),
+        );
+    get(&app, &[]).await;
+    clock.advance(Duration::from_secs(11));
+    let mut herd = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let app = app.clone();
+        herd.spawn(async move { get(&app, &[]).await });
+    }
+    let replies = herd.join_all().await;
+    assert_eq!(origin.calls(), 2, "one conditional request for the herd");
+    for reply in &replies {
+        assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "v1"));
+    }
+    assert_eq!(origin.last_request()[header::IF_NONE_MATCH], "\"h\"");
+}
+
+#[tokio::test]
 async fn must_revalidate_forbids_max_stale() {
     let origin = Origin::new(&[("cache-control", "max-age=10, must-revalidate")]);
     let clock = Clock::adjustable();

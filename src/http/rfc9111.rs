@@ -56,6 +56,12 @@ pub struct Rfc9111 {
     /// (`ETag`, `Last-Modified`) is kept to be revalidated with a
     /// conditional request (10 minutes, nginx's `inactive`).
     pub keep_stale: Duration,
+    /// Whether requests' `Cache-Control` (and `Pragma: no-cache`) count
+    /// (yes by default, as RFC 9111 has it). Any client can then make the
+    /// cache ask the origin (`no-cache`, `max-age=0`): turn this off, as
+    /// nginx and Varnish do by default, when clients must not choose the
+    /// origin's load.
+    pub request_directives: bool,
 }
 
 impl Default for Rfc9111 {
@@ -75,6 +81,7 @@ impl Rfc9111 {
             targeted_fields: Vec::new(),
             target: None,
             keep_stale: Duration::from_secs(600),
+            request_directives: true,
         }
     }
 
@@ -108,6 +115,12 @@ impl Rfc9111 {
     /// How long stale responses with a validator are kept to be revalidated.
     pub fn keep_stale(mut self, keep: Duration) -> Self {
         self.keep_stale = keep;
+        self
+    }
+
+    /// Whether requests' `Cache-Control` counts ([`request_directives`](Rfc9111::request_directives)).
+    pub fn honour_request_directives(mut self, honour: bool) -> Self {
+        self.request_directives = honour;
         self
     }
 

@@ -196,10 +196,13 @@ pub(crate) async fn lookup<ReqB, ResB>(
     let suffix = settings.suffix(&parts.headers, &parts.extensions);
     let authorized = is_authorized(&parts.headers);
     let now = settings.clock.now();
-    let directives = settings
-        .policy
-        .rfc9111_rules()
-        .map(|_| RequestDirectives::parse(&parts.headers));
+    let directives = settings.policy.rfc9111_rules().map(|rules| {
+        if rules.request_directives {
+            RequestDirectives::parse(&parts.headers)
+        } else {
+            RequestDirectives::default()
+        }
+    });
     let mut revalidating = None;
     let serving = Serving {
         settings: &settings,
