@@ -7,6 +7,9 @@
 //! score is `scripts/cache-tests`'s.
 
 mod common;
+mod http_support;
+
+use http_support::Reply;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,13 +20,12 @@ use axum::extract::{Request as AxumRequest, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use http_body_util::BodyExt;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_cache::Cache;
 use tower_cache::backends::MemoryBackend;
 use tower_cache::http::policy::{Bypass, Semantics, SetCookiePolicy};
 use tower_cache::http::rfc9111::Rfc9111;
-use tower_cache::middleware::{Answer, Clock, MissBecause, Outcome, SiteCache, Store, cache_page};
+use tower_cache::middleware::{Answer, Clock, MissBecause, SiteCache, Store, cache_page};
 
 /// An origin whose reply the test sets: status, headers, and a body of
 /// `v<call number>`; a request whose `If-None-Match` names the reply's
@@ -138,17 +140,9 @@ fn site_wide(origin: &Origin, clock: &Clock, cache: Cache) -> Router {
         .layer(ServiceBuilder::new().layer(update).layer(fetch))
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-    outcome: Option<Outcome>,
-}
-
-impl Reply {
-    fn answer(&self) -> Answer {
-        self.outcome.expect("every response has an outcome").answer
-    }
+/// How a reply was answered.
+fn answer(reply: &Reply) -> Answer {
+    reply.outcome.expect("every response has an outcome").answer
 }
 
 async fn send(app: &Router, method: Method, path: &str, headers: &[(&str, &str)]) -> Reply {
@@ -159,21 +153,7 @@ async fn send(app: &Router, method: Method, path: &str, headers: &[(&str, &str)]
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = app
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let outcome = response.extensions().get::<Outcome>().copied();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-        outcome,
-    }
+    http_support::send(app, request.body(Body::empty()).unwrap()).await
 }
 
 async fn get(app: &Router, headers: &[(&str, &str)]) -> Reply {
@@ -200,12 +180,12 @@ async fn max_age_is_the_lifetime_less_the_age_the_response_arrived_with() {
     assert_eq!(miss.headers[header::AGE], "50");
     clock.advance(Duration::from_secs(5));
     let hit = get(&app, &[]).await;
-    assert_eq!(hit.answer(), Answer::Hit);
+    assert_eq!(answer(&hit), Answer::Hit);
     assert_eq!(hit.body, "v1");
     assert!((55..=56).contains(&age(&hit)), "Age {}", age(&hit));
     clock.advance(Duration::from_secs(6));
     let stale = get(&app, &[]).await;
-    assert_eq!(stale.answer(), Answer::Miss(MissBecause::Stale));
+    assert_eq!(answer(&stale), Answer::Miss(MissBecause::Stale));
     assert_eq!(origin.calls(), 2);
 }
 
@@ -216,11 +196,11 @@ async fn s_maxage_wins_over_max_age_and_forbids_stale_use() {
     let app = per_route(&origin, &clock, Rfc9111::new(), memory());
     get(&app, &[]).await;
     clock.advance(Duration::from_secs(50));
-    assert_eq!(get(&app, &[]).await.answer(), Answer::Hit);
+    assert_eq!(answer(&get(&app, &[]).await), Answer::Hit);
     clock.advance(Duration::from_secs(60));
     // Stale, and s-maxage forbids max-stale.
     let reply = get(&app, &[("cache-control", "max-stale")]).await;
-    assert_eq!(reply.answer(), Answer::Miss(MissBecause::Stale));
+    assert_eq!(answer(&reply), Answer::Miss(MissBecause::Stale));
 }
 
 #[tokio::test]
@@ -232,7 +212,7 @@ async fn expires_minus_date_and_invalid_values_mean_stale() {
     let clock = Clock::adjustable();
     let app = per_route(&origin, &clock, Rfc9111::new(), memory());
     get(&app, &[]).await;
-    assert_eq!(get(&app, &[]).await.answer(), Answer::Hit);
+    assert_eq!(answer(&get(&app, &[]).await), Answer::Hit);
 
     for stale in [
         vec![("expires", "0")],
@@ -290,7 +270,7 @@ async fn heuristic_freshness_for_the_listed_statuses_and_no_invented_lifetime() 
     let rules = Rfc9111::new().default_lifetime(Duration::from_secs(30));
     let app = per_route(&origin, &clock, rules, memory());
     get(&app, &[]).await;
-    assert_eq!(get(&app, &[]).await.answer(), Answer::Hit);
+    assert_eq!(answer(&get(&app, &[]).await), Answer::Hit);
 }
 
 #[tokio::test]
@@ -337,7 +317,7 @@ async fn a_stale_entry_with_a_validator_is_revalidated_and_freshened_by_a_304() 
         tokio::time::sleep(Duration::from_millis(50)).await;
         clock.advance(Duration::from_secs(50));
         let hit = get(&app, &[]).await;
-        assert_eq!(hit.answer(), Answer::Hit);
+        assert_eq!(answer(&hit), Answer::Hit);
         assert_eq!(hit.headers["x-version"], "2");
         assert_eq!(origin.calls(), calls + 1);
         // The client's own precondition is answered from the freshened entry.
@@ -375,7 +355,7 @@ async fn a_200_to_a_revalidation_replaces_the_entry() {
     assert_eq!(replaced.body, "v2");
     assert!(replaced.outcome.unwrap().stored());
     let hit = get(&app, &[]).await;
-    assert_eq!((hit.answer(), hit.body.as_str()), (Answer::Hit, "v2"));
+    assert_eq!((answer(&hit), &hit.body[..]), (Answer::Hit, &b"v2"[..]));
 }
 
 #[tokio::test]
@@ -395,21 +375,21 @@ async fn request_directives() {
     );
     get(&app, &[]).await;
     clock.advance(Duration::from_secs(30));
-    assert_eq!(get(&app, &[]).await.answer(), Answer::Hit);
+    assert_eq!(answer(&get(&app, &[]).await), Answer::Hit);
     let only = get(&app, &[("cache-control", "only-if-cached")]).await;
-    assert_eq!(only.answer(), Answer::Hit);
+    assert_eq!(answer(&only), Answer::Hit);
     // Fresh, but not for these requests: revalidated (304 from the origin).
     for asks in ["no-cache", "max-age=10", "min-fresh=90"] {
         let calls = origin.calls();
         let reply = get(&app, &[("cache-control", asks)]).await;
-        assert_eq!(reply.answer(), Answer::Miss(MissBecause::Request), "{asks}");
+        assert_eq!(answer(&reply), Answer::Miss(MissBecause::Request), "{asks}");
         assert_eq!(origin.calls(), calls + 1, "{asks}");
         assert_eq!(reply.body, "v2", "{asks}: the stored body");
         clock.advance(Duration::from_secs(30));
     }
     let calls = origin.calls();
     assert_eq!(
-        get(&app, &[("pragma", "no-cache")]).await.answer(),
+        answer(&get(&app, &[("pragma", "no-cache")]).await),
         Answer::Miss(MissBecause::Request)
     );
     assert_eq!(origin.calls(), calls + 1);
@@ -417,10 +397,10 @@ async fn request_directives() {
     clock.advance(Duration::from_secs(200));
     let calls = origin.calls();
     let stale = get(&app, &[("cache-control", "max-stale=500")]).await;
-    assert_eq!(stale.answer(), Answer::Hit);
+    assert_eq!(answer(&stale), Answer::Hit);
     assert_eq!(origin.calls(), calls);
     let too_stale = get(&app, &[("cache-control", "max-stale=5")]).await;
-    assert_eq!(too_stale.answer(), Answer::Miss(MissBecause::Stale));
+    assert_eq!(answer(&too_stale), Answer::Miss(MissBecause::Stale));
 }
 
 #[tokio::test]
@@ -432,10 +412,10 @@ async fn request_directives_can_be_ignored() {
     get(&app, &[]).await;
     for asks in ["no-cache", "max-age=0", "no-store", "only-if-cached"] {
         let reply = get(&app, &[("cache-control", asks)]).await;
-        assert_eq!(reply.answer(), Answer::Hit, "{asks}");
+        assert_eq!(answer(&reply), Answer::Hit, "{asks}");
     }
     assert_eq!(
-        get(&app, &[("pragma", "no-cache")]).await.answer(),
+        answer(&get(&app, &[("pragma", "no-cache")]).await),
         Answer::Hit
     );
     assert_eq!(origin.calls(), 1);
@@ -475,7 +455,10 @@ async fn a_herd_on_a_stale_page_revalidates_once() {
     let replies = herd.join_all().await;
     assert_eq!(origin.calls(), 2, "one conditional request for the herd");
     for reply in &replies {
-        assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "v1"));
+        assert_eq!(
+            (reply.status, &reply.body[..]),
+            (StatusCode::OK, &b"v1"[..])
+        );
     }
     assert_eq!(origin.last_request()[header::IF_NONE_MATCH], "\"h\"");
 }
@@ -488,7 +471,7 @@ async fn must_revalidate_forbids_max_stale() {
     get(&app, &[]).await;
     clock.advance(Duration::from_secs(20));
     let reply = get(&app, &[("cache-control", "max-stale")]).await;
-    assert_eq!(reply.answer(), Answer::Miss(MissBecause::Stale));
+    assert_eq!(answer(&reply), Answer::Miss(MissBecause::Stale));
 }
 
 #[tokio::test]
@@ -543,7 +526,7 @@ async fn what_is_stored() {
     );
     get(&app, &[]).await;
     let hit = get(&app, &[]).await;
-    assert_eq!(hit.answer(), Answer::Hit);
+    assert_eq!(answer(&hit), Answer::Hit);
     assert_eq!(hit.headers[header::SET_COOKIE], "a=1");
 }
 
@@ -576,7 +559,7 @@ async fn unsafe_methods_invalidate_their_url_and_same_host_locations() {
             send(&app, Method::GET, "/other", &[]).await;
         };
         let cached = |app: Router, path: &'static str| async move {
-            send(&app, Method::GET, path, &[]).await.answer() == Answer::Hit
+            answer(&send(&app, Method::GET, path, &[]).await) == Answer::Hit
         };
         origin.reply(200, &[("cache-control", "max-age=600")]);
         warm(app.clone()).await;
@@ -617,7 +600,7 @@ async fn a_targeted_field_governs_and_is_not_passed_on() {
     assert!(miss.outcome.unwrap().stored());
     assert!(!miss.headers.contains_key("cdn-cache-control"));
     let hit = get(&app, &[]).await;
-    assert_eq!(hit.answer(), Answer::Hit);
+    assert_eq!(answer(&hit), Answer::Hit);
     assert_eq!(hit.headers[header::CACHE_CONTROL], "no-store");
     assert!(!hit.headers.contains_key("cdn-cache-control"));
     // Without the switch, Cache-Control governs.
@@ -636,7 +619,10 @@ async fn ranges_are_served_from_a_stored_complete_response() {
     assert_eq!(partial.body, "1");
     assert_eq!(partial.headers[header::CONTENT_RANGE], "bytes 1-1/2");
     let whole = get(&app, &[("range", "bytes=0-0, 1-1")]).await;
-    assert_eq!((whole.status, whole.body.as_str()), (StatusCode::OK, "v1"));
+    assert_eq!(
+        (whole.status, &whole.body[..]),
+        (StatusCode::OK, &b"v1"[..])
+    );
 }
 
 #[tokio::test]
@@ -649,9 +635,9 @@ async fn vary_values_are_normalised() {
     let app = per_route(&origin, &clock, Rfc9111::new(), memory());
     get(&app, &[("accept-language", "en, de"), ("x-foo", "1,2")]).await;
     let same = get(&app, &[("accept-language", " EN ,de"), ("x-foo", "1, 2")]).await;
-    assert_eq!(same.answer(), Answer::Hit);
+    assert_eq!(answer(&same), Answer::Hit);
     let other = get(&app, &[("accept-language", "fr"), ("x-foo", "1, 2")]).await;
-    assert_eq!(other.answer(), Answer::Miss(MissBecause::Vary));
+    assert_eq!(answer(&other), Answer::Miss(MissBecause::Vary));
 }
 
 /// Revalidation and invalidation on a backend whose lookups wait.
@@ -673,7 +659,7 @@ async fn on_redis() {
         send(&app, Method::DELETE, "/", &[]).await;
         let calls = origin.calls();
         get(&app, &[]).await;
-        assert_eq!(get(&app, &[]).await.answer(), Answer::Hit);
+        assert_eq!(answer(&get(&app, &[]).await), Answer::Hit);
         clock.advance(Duration::from_secs(11));
         let revalidated = get(&app, &[]).await;
         assert_eq!(
@@ -683,7 +669,7 @@ async fn on_redis() {
         common::eventually(Duration::from_secs(2), || {
             let app = app.clone();
             async move {
-                match get(&app, &[]).await.answer() {
+                match answer(&get(&app, &[]).await) {
                     Answer::Hit => Ok(()),
                     other => Err(other),
                 }
@@ -691,7 +677,7 @@ async fn on_redis() {
         })
         .await;
         send(&app, Method::POST, "/", &[]).await;
-        assert_ne!(get(&app, &[]).await.answer(), Answer::Hit);
+        assert_ne!(answer(&get(&app, &[]).await), Answer::Hit);
         assert!(origin.calls() >= calls + 4);
     }
 }

@@ -393,20 +393,7 @@ impl Policy {
         if status != StatusCode::OK && status != StatusCode::NOT_MODIFIED {
             return Err(Bypass::Status(status));
         }
-        // A body without a known end (compressed, streamed) is read up to
-        // the limit by the layer, and stored only if it ends within it.
-        if body.upper.unwrap_or(body.lower) > self.max_body_size {
-            return Err(Bypass::TooLarge);
-        }
-        if response.contains_key(SET_COOKIE) {
-            match self.set_cookie {
-                SetCookiePolicy::NeverStore => return Err(Bypass::SetCookie),
-                SetCookiePolicy::Django if has_vary_header(response, "Cookie") => {
-                    return Err(Bypass::SetCookieVaryCookie);
-                }
-                SetCookiePolicy::Django | SetCookiePolicy::Store => {}
-            }
-        }
+        self.check_size_and_cookies(response, body)?;
         if let Some(directive) =
             find_cache_directive(response, &["private", "no-cache", "no-store"])
         {
@@ -482,6 +469,25 @@ impl Policy {
         }
     }
 
+    /// The rules both semantics share: a body not known to be over the
+    /// limit (one without a known end is read up to it, and stored only if
+    /// it ends within it), and `Set-Cookie` ([`SetCookiePolicy`]).
+    fn check_size_and_cookies(&self, response: &HeaderMap, body: BodySize) -> Result<(), Bypass> {
+        if body.upper.unwrap_or(body.lower) > self.max_body_size {
+            return Err(Bypass::TooLarge);
+        }
+        if response.contains_key(SET_COOKIE) {
+            match self.set_cookie {
+                SetCookiePolicy::NeverStore => return Err(Bypass::SetCookie),
+                SetCookiePolicy::Django if has_vary_header(response, "Cookie") => {
+                    return Err(Bypass::SetCookieVaryCookie);
+                }
+                SetCookiePolicy::Django | SetCookiePolicy::Store => {}
+            }
+        }
+        Ok(())
+    }
+
     /// RFC 9111 section 3, in order:
     ///
     /// 1. a final status other than 206 and 304, a body within the limit;
@@ -513,18 +519,7 @@ impl Policy {
         {
             return Err(Bypass::Status(status));
         }
-        if body.upper.unwrap_or(body.lower) > self.max_body_size {
-            return Err(Bypass::TooLarge);
-        }
-        if response.contains_key(SET_COOKIE) {
-            match self.set_cookie {
-                SetCookiePolicy::NeverStore => return Err(Bypass::SetCookie),
-                SetCookiePolicy::Django if has_vary_header(response, "Cookie") => {
-                    return Err(Bypass::SetCookieVaryCookie);
-                }
-                SetCookiePolicy::Django | SetCookiePolicy::Store => {}
-            }
-        }
+        self.check_size_and_cookies(response, body)?;
         if !cache_control_names_are_readable(response) {
             return Err(Bypass::Unreadable("Cache-Control"));
         }
