@@ -6,6 +6,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use moka::future::Cache as Moka;
+
+/// How keys are hashed: foldhash, seeded at random per process. Every hit
+/// hashes its key (a page key is about 140 bytes); moka's default SipHash
+/// costs several times as much, and a random seed keeps the buckets
+/// unpredictable to clients, who choose the URLs keys are made of.
+type KeyHasher = foldhash::quality::RandomState;
 use moka::ops::compute::Op;
 
 use serde::Deserialize;
@@ -64,7 +70,7 @@ const ENTRY_OVERHEAD: usize = 64;
 /// ```
 #[derive(Debug, Clone)]
 pub struct MemoryBackend {
-    entries: Moka<String, Entry>,
+    entries: Moka<String, Entry, KeyHasher>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,7 +152,9 @@ impl MemoryBackendBuilder {
     pub(crate) fn finish(self) -> MemoryBackend {
         let builder = Moka::builder().expire_after(PerEntryExpiry);
         let entries = match (self.max_bytes, self.max_capacity) {
-            (None, Some(entries)) => builder.max_capacity(entries).build(),
+            (None, Some(entries)) => builder
+                .max_capacity(entries)
+                .build_with_hasher(KeyHasher::default()),
             (bytes, _) => builder
                 // The value holds a page's headers and body: all of it counts.
                 .weigher(|key: &String, entry: &Entry| {
@@ -154,7 +162,7 @@ impl MemoryBackendBuilder {
                     u32::try_from(weight).unwrap_or(u32::MAX)
                 })
                 .max_capacity(bytes.unwrap_or(MemoryBackend::DEFAULT_MAX_BYTES))
-                .build(),
+                .build_with_hasher(KeyHasher::default()),
         };
         MemoryBackend { entries }
     }
