@@ -603,6 +603,30 @@ async fn a_targeted_field_governs_and_is_not_passed_on() {
     assert_eq!(answer(&hit), Answer::Hit);
     assert_eq!(hit.headers[header::CACHE_CONTROL], "no-store");
     assert!(!hit.headers.contains_key("cdn-cache-control"));
+    // A targeted field that cannot be read keeps the page out (it may hide
+    // a `private`), as an unreadable Cache-Control does.
+    let raw = Router::new().route(
+        "/",
+        any(|| async {
+            let mut response = "page".into_response();
+            response.headers_mut().insert(
+                "cdn-cache-control",
+                HeaderValue::from_bytes(b"\xc2\xa0private, max-age=600").unwrap(),
+            );
+            response
+        }),
+    );
+    let rules = Rfc9111::new().targeted_field(HeaderName::from_static("cdn-cache-control"));
+    let app = raw.route_layer(
+        cache_page(Duration::from_secs(300))
+            .semantics(Semantics::Rfc9111(rules))
+            .cache(memory()),
+    );
+    let miss = get(&app, &[]).await;
+    assert_eq!(
+        miss.outcome.unwrap().store,
+        Some(Store::NotStored(Bypass::Unreadable("Cache-Control")))
+    );
     // Without the switch, Cache-Control governs.
     let app = per_route(&origin, &clock, Rfc9111::new(), memory());
     assert!(!get(&app, &[]).await.outcome.unwrap().stored());

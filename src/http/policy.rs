@@ -30,8 +30,8 @@ use http::header::{AUTHORIZATION, CONTENT_LENGTH, SET_COOKIE, TRANSFER_ENCODING}
 use http::{HeaderMap, Method, StatusCode};
 
 use super::headers::{
-    cache_control_names_are_readable, find_cache_directive, has_vary_header,
-    strictest_directive_value, vary_is_readable,
+    cache_control_names_are_readable, directive_names_are_readable, find_cache_directive,
+    has_vary_header, strictest_directive_value, vary_is_readable,
 };
 use super::rfc9111::{
     Exchange, Rfc9111, has_validator, initial_age, is_heuristically_cacheable, is_understood,
@@ -520,7 +520,14 @@ impl Policy {
             return Err(Bypass::Status(status));
         }
         self.check_size_and_cookies(response, body)?;
-        if !cache_control_names_are_readable(response) {
+        // Every field that may govern must be readable: an unreadable one
+        // may hide a `private` the origin meant.
+        if !cache_control_names_are_readable(response)
+            || !rules
+                .targeted_fields
+                .iter()
+                .all(|field| directive_names_are_readable(response, field))
+        {
             return Err(Bypass::Unreadable("Cache-Control"));
         }
         if !vary_is_readable(response) {

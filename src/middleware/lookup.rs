@@ -27,7 +27,7 @@ use super::remote_lock::{self, RemoteLock, Took};
 use super::settings::Settings;
 use crate::cache::Cache;
 use crate::http::conditional::{is_not_modified, not_modified_headers};
-use crate::http::directives::RequestDirectives;
+use crate::http::directives::{MAX_DELTA_SECONDS, RequestDirectives};
 use crate::http::encoding::{AcceptEncodingKey, accepts_coding};
 use crate::http::key::{Md5Hex, VaryHeaders, header_key, page_key, request_host, url_hash};
 use crate::http::policy::{Bypass, Policy, is_authorized};
@@ -725,7 +725,9 @@ pub(crate) fn hit_response<B>(
     } = entry;
     if serving.settings.policy.rfc9111_rules().is_some() {
         // RFC 9111 section 4.2.3: the age it arrived with plus its time here.
-        headers.insert(AGE, HeaderValue::from(times.age_at(now)));
+        // At most 2^31 seconds, the largest Age a cache need send (§1.2.2).
+        let age = times.age_at(now).min(MAX_DELTA_SECONDS);
+        headers.insert(AGE, HeaderValue::from(age));
     } else if let Some(base) = times.age_base {
         // Django's Age, `now - (Expires - max-age)`, bounded by the time the
         // entry has spent here plus the age it arrived with: an `Expires`
