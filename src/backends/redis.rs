@@ -919,6 +919,10 @@ impl CacheBackend for RedisBackend {
         NAME
     }
 
+    fn reads_are_round_trips(&self) -> bool {
+        true
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);

@@ -526,7 +526,8 @@ impl From<MissBecause> for Missed {
 /// Django's layout gives it (the md5 of no header values): a hit there costs
 /// one backend get. Only when it misses is the header list read, and the
 /// entry for the request's values of the varying headers (Django's order of
-/// lookups). An entry under that key was stored from a response without
+/// lookups). Where reads are round trips (Redis, memcached, databases), the
+/// first two are one `get_many`. An entry under that key was stored from a response without
 /// `Vary`, so it answers any request while it lives (RFC 9111 section 4.1),
 /// even if the page has begun to vary since.
 async fn find(
@@ -539,14 +540,30 @@ async fn find(
 ) -> Result<Found, Missed> {
     let prefix = &settings.key_prefix;
     let plain_key = page_key(prefix, &Method::GET, url, &empty_vary(), suffix);
-    if let Some(entry) = get(settings, cache, &plain_key).await? {
+    let list_key = header_key(prefix, url, suffix);
+    // Over the network, the plain entry and the header list are read in
+    // one round trip (a page with `Vary` then costs two, not three); in
+    // process (memory, files, a two-tier cache's L1), the second read would
+    // only cost pages without `Vary`.
+    let (plain, list) = if cache.backend().reads_are_round_trips() {
+        let both = cache
+            .get_many_bytes(&[plain_key.as_str(), list_key.as_str()])
+            .await
+            .map_err(|error| lookup_failed(settings, &plain_key, &error))?;
+        let mut both = both.into_iter();
+        (both.next().flatten(), Some(both.next().flatten()))
+    } else {
+        (get(settings, cache, &plain_key).await?, None)
+    };
+    if let Some(entry) = plain {
         let found = decode(cache, plain_key, entry, None).await?;
         return check(settings, cache, found).await;
     }
-    let list_key = header_key(prefix, url, suffix);
-    let list = get(settings, cache, &list_key)
-        .await?
-        .ok_or(MissBecause::Url)?;
+    let list = match list {
+        Some(list) => list,
+        None => get(settings, cache, &list_key).await?,
+    }
+    .ok_or(MissBecause::Url)?;
     let Some((list, generation)) = VaryHeaders::decode(&list) else {
         if VaryHeaders::is_other_version(&list) {
             // Another release's list (a rolling deploy): leave it be.
@@ -662,12 +679,18 @@ async fn decode(
 }
 
 async fn get(settings: &Settings, cache: &Cache, key: &str) -> Result<Option<Bytes>, Missed> {
-    cache.get_bytes(key).await.map_err(|error| {
-        settings.metrics.backend_error("lookup");
-        tracing::warn!(target: TARGET, key, error = &error as &dyn std::error::Error,
-            "cache lookup failed; serving from the origin");
-        MissBecause::Backend.into()
-    })
+    cache
+        .get_bytes(key)
+        .await
+        .map_err(|error| lookup_failed(settings, key, &error))
+}
+
+/// A failed read: counted and logged, and a miss.
+fn lookup_failed(settings: &Settings, key: &str, error: &crate::CacheError) -> Missed {
+    settings.metrics.backend_error("lookup");
+    tracing::warn!(target: TARGET, key, error = error as &dyn std::error::Error,
+        "cache lookup failed; serving from the origin");
+    MissBecause::Backend.into()
 }
 
 async fn forget(cache: &Cache, key: &str) {
