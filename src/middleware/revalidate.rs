@@ -112,7 +112,7 @@ pub(crate) fn freshen<B, ResB>(
             }
         }
     }
-    settings.metrics.answered(outcome.answer);
+    // The miss was counted when the lookup made the conditional request.
     tracing::debug!(target: TARGET, url = %snapshot.url, %outcome, "cache revalidated");
     let serving = Serving {
         settings,

@@ -147,10 +147,6 @@ where
     if storage.vary_on_authorization {
         patch_vary_headers(headers, &["Authorization"]);
     }
-    let stored_headers = match rfc9111 {
-        Some(rules) => rfc9111_stored_headers(rules, headers),
-        None => headers.clone(),
-    };
     if !storage.store {
         let bypass = match response.status() {
             StatusCode::OK => Bypass::ZeroMaxAge,
@@ -158,6 +154,11 @@ where
         };
         return not_stored(response, bypass);
     }
+    let stored_headers = match rfc9111 {
+        // Also removes the targeted fields from the response.
+        Some(rules) => rfc9111_stored_headers(rules, response.headers_mut()),
+        None => response.headers().clone(),
+    };
     let lifetime = spread_lifetime(&settings.ttl_jitter, storage.timeout);
     let times = freshness(settings, &storage, lifetime, response.headers(), now);
     let outcome = Outcome {
