@@ -10,13 +10,15 @@
 //! | coalesced | `tower-cache; fwd=uri-miss; fwd-status=200; collapsed; ttl=300` |
 //! | miss, stored | `tower-cache; fwd=uri-miss; fwd-status=200; stored; ttl=300` |
 //! | miss, not stored | `tower-cache; fwd=vary-miss; fwd-status=200; detail=private` |
+//! | revalidated with a 304 (RFC 9111 policy) | `tower-cache; fwd=stale; fwd-status=304; stored; ttl=100` |
 //! | bypass | `tower-cache; fwd=method; fwd-status=200`, `tower-cache; fwd=bypass; fwd-status=200; detail=host-not-allowed` |
 //!
 //! `fwd` says why the request went to the inner service: `uri-miss` (nothing
 //! stored for the URL), `vary-miss` (nothing for the request's values of the
 //! headers the page varies on, or only a coding it does not accept), `stale`,
 //! `miss` (the backend failed, or the entry was invalidated), `request` (the request's `Authorization`
-//! keeps the entry from answering it), `method`, `bypass`. `ttl` is the
+//! keeps the entry from answering it, or, under RFC 9111, its `no-cache`,
+//! `max-age` or `min-fresh`), `method`, `bypass`. `ttl` is the
 //! remaining freshness of a response from the cache, or the lifetime of a
 //! stored one.
 
