@@ -16,7 +16,11 @@
 //!   with `Cache-Status`, as the httpbin demo serves it;
 //! * `rfc9111`: the hit under the RFC 9111 policy;
 //! * `cache_get` and `moka_get`: `Cache::get_bytes` of a 688-byte value
-//!   against a raw moka get of the same.
+//!   against a raw moka get of the same;
+//! * `redis`, `memcached`, `sqlite`: the `cache_page` hit over a server
+//!   (`REDIS_URL`, `MEMCACHED_URL` from `./scripts/test --serve`; a SQLite
+//!   file in the temp directory), the app's side only; build with
+//!   `--all-features`. Not in `scripts/hit-cost`, which needs no server.
 //!
 //! It prints `CASE allocations/request` for `N` requests (10,000 by
 //! default) after one warm-up. Only `run` is counted by callgrind
@@ -115,6 +119,23 @@ async fn setup(name: &str) -> Case {
         "rfc9111" => Case::App(router(page, false).route_layer(layer().semantics(
             Semantics::Rfc9111(Rfc9111::new().default_lifetime(Duration::from_secs(300))),
         ))),
+        // The same hit over a server, from the environment (REDIS_URL,
+        // MEMCACHED_URL, or a SQLite file): the app's side only.
+        "redis" | "memcached" | "sqlite" => {
+            let url = match name {
+                "redis" => std::env::var("REDIS_URL").expect("REDIS_URL"),
+                "memcached" => std::env::var("MEMCACHED_URL").expect("MEMCACHED_URL"),
+                _ => format!("sqlite://{}/hit-cost.db", std::env::temp_dir().display()),
+            };
+            let cache = Cache::from_url(&url).await.expect("cache");
+            Case::App(
+                router(page, false).route_layer(
+                    cache_page(Duration::from_secs(300))
+                        .key_prefix(format!("hit-cost-{}", std::process::id()))
+                        .cache(cache),
+                ),
+            )
+        }
         "cache_get" => {
             let cache = memory();
             cache
@@ -148,8 +169,10 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let case = setup(name).await;
-        // The warm-up: the miss that stores the page, and one hit.
+        // The warm-up: the miss that stores the page (stored in the
+        // background over a server: give it a moment), and one hit.
         case.once().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         case.once().await;
         let region = Region::new(GLOBAL);
         run(&case, n).await;

@@ -151,11 +151,15 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
     /// A short name for errors and logs, e.g. `"memory"`.
     fn name(&self) -> &'static str;
 
-    /// Whether each read is a round trip to a server (Redis, memcached, a
-    /// database): the HTTP layers then read together, with one
+    /// Whether the HTTP layers should read together, with one
     /// [`get_many`](CacheBackend::get_many), what they would otherwise read
-    /// one after another. `false` by default: in process, a read made
-    /// together with one that answers costs more than it saves.
+    /// one after another (a page's entry and its header list): worth it
+    /// when a read is a round trip and a batch of two costs little more
+    /// than one read. `true` for Redis (`MGET`: a page with `Vary` then
+    /// costs two round trips, not three, for 2.7k more instructions per
+    /// hit on a page without). `false` by default, and for memcached and
+    /// the databases, whose batch of two cost 16k to 17k more instructions
+    /// per hit than one read (`benches/hit_cost.rs`).
     fn reads_are_round_trips(&self) -> bool {
         false
     }

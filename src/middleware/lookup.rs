@@ -526,8 +526,7 @@ impl From<MissBecause> for Missed {
 /// Django's layout gives it (the md5 of no header values): a hit there costs
 /// one backend get. Only when it misses is the header list read, and the
 /// entry for the request's values of the varying headers (Django's order of
-/// lookups). Where reads are round trips (Redis, memcached, databases), the
-/// first two are one `get_many`. An entry under that key was stored from a response without
+/// lookups). On Redis the first two are one `get_many`. An entry under that key was stored from a response without
 /// `Vary`, so it answers any request while it lives (RFC 9111 section 4.1),
 /// even if the page has begun to vary since.
 async fn find(
@@ -541,10 +540,10 @@ async fn find(
     let prefix = &settings.key_prefix;
     let plain_key = page_key(prefix, &Method::GET, url, &empty_vary(), suffix);
     let list_key = header_key(prefix, url, suffix);
-    // Over the network, the plain entry and the header list are read in
-    // one round trip (a page with `Vary` then costs two, not three); in
-    // process (memory, files, a two-tier cache's L1), the second read would
-    // only cost pages without `Vary`.
+    // On Redis, the plain entry and the header list are read in one round
+    // trip (a page with `Vary` then costs two, not three); elsewhere the
+    // second read would cost pages without `Vary` more than it saves
+    // (`CacheBackend::reads_are_round_trips`).
     let (plain, list) = if cache.backend().reads_are_round_trips() {
         let both = cache
             .get_many_bytes(&[plain_key.as_str(), list_key.as_str()])
