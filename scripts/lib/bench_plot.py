@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 DIR, PLOTS = sys.argv[1], sys.argv[2]
 with open(os.path.join(DIR, "summary.tsv"), newline="") as f:
@@ -32,6 +33,14 @@ def num(value):
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+# The legend: what the colours and the hatching mean.
+KINDS = [
+    Patch(facecolor="tab:grey", label="bare handler"),
+    Patch(facecolor="tab:blue", label="tower-cache"),
+    Patch(facecolor="tab:orange", label="Rust peers"),
+]
 
 
 def colour(system):
@@ -61,7 +70,7 @@ def grouped(field, title, xlabel, path, whiskers=False, log=False):
         ax.barh(
             [p + offset for p in y], values, height=height, xerr=xerr, capsize=2,
             color=[colour(r["system"]) for r in rows], alpha=1.0 if conc == 10 else 0.6,
-            hatch=hatch, edgecolor="white", label=f"c{conc}",
+            hatch=hatch, edgecolor="white",
         )
         for p, v in zip(y, values):
             if v:
@@ -72,17 +81,20 @@ def grouped(field, title, xlabel, path, whiskers=False, log=False):
     if log:
         ax.set_xscale("log")
     ax.set_title(f"{title}\n{SUBTITLE}", fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(handles=KINDS + [
+        Patch(facecolor="white", edgecolor="black", label="c10 (upper bar)"),
+        Patch(facecolor="white", edgecolor="black", hatch="//", label="c50 (lower bar)"),
+    ], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     ax.margins(x=0.15)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
 
 
 grouped("rps", "Cached page: requests/s (wrk -t2; bars: median, whiskers: the repetitions' range)",
         "requests/s", os.path.join(PLOTS, "bench-rps.png"), whiskers=True)
 p99 = [num(r[f"p99_ms_c{c}"]) for r in rows for c in (10, 50) if num(r[f"p99_ms_c{c}"])]
-grouped("Cached page: p99 latency (wrk -t2 --latency; median of the repetitions)", "p99, ms",
+grouped("p99_ms", "Cached page: p99 latency (wrk -t2 --latency; median of the repetitions)", "p99, ms",
         os.path.join(PLOTS, "bench-p99.png"), log=bool(p99) and max(p99) / min(p99) > 30)
 
 fig, ax = plt.subplots(figsize=(10, 0.4 * len(rows) + 1.6))
@@ -96,11 +108,12 @@ for p, v, r in zip(y, values, rows):
 ax.set_yticks(y)
 ax.set_yticklabels(labels, fontsize=8)
 ax.set_xscale("log")
+ax.legend(handles=KINDS, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
 ax.set_xlabel("instructions per request (callgrind, log scale)")
 ax.set_title(
     f"Cached page: instructions per request of a hit (one tokio worker, {meta.get('cg_n')} sequential keep-alive "
     f"requests)\n{meta.get('date')}, commit {meta.get('commit')}", fontsize=10)
 ax.margins(x=0.35)
 fig.tight_layout()
-fig.savefig(os.path.join(PLOTS, "bench-instructions.png"), dpi=90)
+fig.savefig(os.path.join(PLOTS, "bench-instructions.png"), dpi=90, bbox_inches="tight")
 plt.close(fig)

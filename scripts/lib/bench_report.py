@@ -287,7 +287,8 @@ def noise():
     )
     out.append(
         "- Instructions per request (callgrind) do not depend on the load: one tokio worker, one keep-alive "
-        "connection, the difference between 2N and N requests divided by N. They count the server's process "
+        "connection, the counters zeroed after the warm-up and dumped after the measured requests. They count "
+        "the server's process "
         "only: for Redis, memcached and the tiered cache, the cache server's own work is not in the figure, "
         "and a SQLite or file hit's system calls count as the instructions around them, not the kernel's."
     )
@@ -385,8 +386,9 @@ calls on a miss and which counts its calls). Then, for every system:
   restarted and warmed up first, so the hot phase sees hits only;
 - **herd**: 50 requests written at the same instant (`scripts/herd.py`) against a fresh process: how
   many reach the upstream;
-- **instructions per request**: callgrind over {meta.get('cg_n')} and {2 * int(meta.get('cg_n', 0) or 0)} sequential hits on one
-  keep-alive connection, one tokio worker: (Ir(2N) - Ir(N)) / N.
+- **instructions per request**: the server under callgrind with one tokio worker; after 10 warm-up
+  requests its counters are zeroed, {meta.get('cg_n')} sequential hits are sent on one keep-alive connection,
+  and the counters dumped: the dump's total / {meta.get('cg_n')}.
 
 ## Side by side
 

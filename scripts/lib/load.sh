@@ -134,36 +134,32 @@ plot_python() {
 }
 
 # instructions NAME PORT N -- [VAR=VALUE...] SERVER-COMMAND...: the
-# instructions a server
-# executes per request, counted by callgrind (a figure the machine's noise
-# does not move). The server runs twice under valgrind with one tokio worker
-# (TOKIO_WORKER_THREADS=1) and must listen on 127.0.0.1:PORT; each time
-# scripts/lib/keepalive.py sends one warm-up GET / (a miss for a cache), then
-# N, and the second time 2N, sequential GETs on one keep-alive connection.
-# Prints (total instructions after 2N - after N) / N: the start, the warm-up
-# and the exit cancel out. Outputs in $OUT/cg.NAME.*. Needs valgrind.
+# instructions a server executes per request, counted by callgrind (a figure
+# the machine's noise does not move). The server runs under valgrind with one
+# tokio worker (TOKIO_WORKER_THREADS=1) and must listen on 127.0.0.1:PORT;
+# scripts/lib/keepalive.py sends warm-up GETs / (the first, a miss for a
+# cache), has callgrind zero its counters (callgrind_control -z), sends N
+# sequential GETs on the same keep-alive connection and has callgrind dump
+# them (-d): prints the dump's total / N, so the start, the warm-up and the
+# exit do not count. Outputs in $OUT/cg.NAME.*. Needs valgrind.
 instructions() {
-  local name=$1 port=$2 n=$3 count pid out irs=() vars=()
+  local name=$1 port=$2 n=$3 pid out=$OUT/cg.$1 vars=()
   shift 4
   while [[ ${1:-} == *=* ]]; do vars+=("$1"); shift; done
-  for count in "$n" $((2 * n)); do
-    out=$OUT/cg.$name.$count
-    env "${vars[@]}" TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out.callgrind" "$@" >"$out.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 1200); do
-      ss -Htln "sport = :$port" | grep -q . && break
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if ! python3 scripts/lib/keepalive.py "$port" "$count" >"$out.client" 2>&1; then
-      log "instructions $name: the client failed: $(tail -n 3 "$out.client")"
-      stop "$pid"
-      return 1
-    fi
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    irs+=("$(awk '/^(summary|totals):/ { print $2; exit }' "$out.callgrind")")
+  rm -f "$out".callgrind*
+  env "${vars[@]}" TOKIO_WORKER_THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$out.callgrind" "$@" >"$out.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1200); do
+    ss -Htln "sport = :$port" | grep -q . && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
   done
-  awk -v a="${irs[0]}" -v b="${irs[1]}" -v n="$n" 'BEGIN { if (a > 0 && b > a) printf "%.0f\n", (b - a) / n }'
+  if ! python3 scripts/lib/keepalive.py "$port" "$n" "$pid" >"$out.client" 2>&1; then
+    log "instructions $name: the client failed: $(tail -n 3 "$out.client")"
+    stop "$pid"
+    return 1
+  fi
+  stop "$pid"
+  awk -v n="$n" '/^(summary|totals):/ { printf "%.0f\n", $2 / n; exit }' "$out.callgrind.1"
 }
