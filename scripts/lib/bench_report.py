@@ -138,6 +138,11 @@ def n2(v):
     return "" if v is None else f"{v:.2f}"
 
 
+def rate(v):
+    """Requests/s: two decimals below 1,000, whole with separators above."""
+    return "" if v is None else (f"{v:,.0f}" if v >= 1000 else f"{v:.2f}")
+
+
 def x2(v):
     return "" if v is None else f"{v:.2f}x"
 
@@ -179,7 +184,7 @@ def details():
     for r in summary:
         rng = lambda a, b, f: "" if r[a] is None else f"{f(r[a])}-{f(r[b])}"  # noqa: E731
         out.append(
-            f"| {r['label']} | {n2(r['cold_rps'])} | {n0(r['cold_upstream_calls'])} | {n2(r['p50_ms_c10'])} | {n2(r['p50_ms_c50'])} "
+            f"| {r['label']} | {rate(r['cold_rps'])} | {n0(r['cold_upstream_calls'])} | {n2(r['p50_ms_c10'])} | {n2(r['p50_ms_c50'])} "
             f"| {rng('ratio_c10_min', 'ratio_c10_max', n2)} | {rng('ratio_c50_min', 'ratio_c50_max', n2)} "
             f"| {rng('rps_c10_min', 'rps_c10_max', n0)} | {rng('rps_c50_min', 'rps_c50_max', n0)} "
             f"| {'-' if r['system'] == 'bare' else n2(r['herd_wall_s'])} |"
@@ -250,7 +255,7 @@ def checks():
 def noise():
     bare = by("bare")
     out = []
-    if bare and bare["rps_c10_min"]:
+    if bare and bare["rps_c10_min"] and len(reps) > 1:
         out.append(
             f"- The bare handler alone, the same binary serving the same bytes, measured "
             f"{n0(bare['rps_c10_min'])}-{n0(bare['rps_c10_max'])} rps at c10 "
@@ -293,10 +298,20 @@ def noise():
         "and a SQLite or file hit's system calls count as the instructions around them, not the kernel's."
     )
     out.append(
-        "- cold ab is about 100 / (the upstream delay + a little) for every cache: ab sends its first request "
-        "alone, so it fills the cache before the other 99 start. It shows whether a cache stores the page "
-        "at once, not how it coalesces (the herd does)."
+        "- cold ab is about 100 / (the upstream delay + a little) for a cache that stores the page at once: "
+        "ab sends its first request alone, so that one fills the cache before the other 99 start. It does not "
+        "test coalescing (the herd does)."
     )
+    twice = [r for r in summary if (r["cold_upstream_calls"] or 0) > 1]
+    if twice:
+        names = ", ".join(f"{r['label']} ({n0(r['cold_upstream_calls'])} calls)" for r in twice)
+        herd_once = all((r["herd_upstream_calls"] or 0) == 1 for r in twice)
+        out.append(
+            f"- In the cold phase the upstream was called more than once by: {names}. The first request, "
+            f"alone, had been answered; a request after it still missed and went upstream again"
+            + (", although a herd of 50 simultaneous requests against a fresh process of the same system "
+               "called it once." if herd_once else ".")
+        )
     return "\n".join(out)
 
 
@@ -379,7 +394,7 @@ bundled upstream (`httpbin --serve-upstream`, whose `/delay/{meta.get('delay')}`
 calls on a miss and which counts its calls). Then, for every system:
 
 - **cold**: a fresh process, `ab -n 100 -c 10` (the tutorial's test): requests/s and upstream calls;
-- **hot**: `wrk -t2 -c10` and `wrk -t2 -c50`, {meta.get('wrk_d')} each, {len(reps)} repetitions; in each
+- **hot**: `wrk -t2 -c10` and `wrk -t2 -c50`, {meta.get('wrk_d')} each, {len(reps)} repetition(s); in each
   repetition every system runs in turn, the rotation starting one system later each time; medians, and
   the ratio to the bare handler as the median of the per-repetition ratios (same repetition, same
   concurrency); a system whose page would expire (TTL {meta.get('ttl')} s) during its next run is
