@@ -43,6 +43,25 @@ hot = rows("hot.tsv")
 herd = rows("herd.tsv")
 instructions = {r["system"]: num(r["instructions_per_request"]) for r in rows("instructions.tsv")}
 reps = sorted({int(r["rep"]) for r in hot})
+load1 = [num(r["load1"]) for r in rows("load.tsv") if num(r.get("load1")) is not None]
+
+
+def load_text():
+    """The load average: at the start and the end, and sampled during the run."""
+    text = f"{meta.get('load_start', '?')} at the start, {meta.get('load_end', '?')} at the end"
+    if load1:
+        text += (
+            f"; the 1-minute figure, sampled every 10 s during the run ({len(load1)} samples): "
+            f"min {min(load1):.2f}, median {statistics.median(load1):.2f}, max {max(load1):.2f}"
+        )
+    return text
+
+
+def nice_text():
+    nice = meta.get("nice", "0")
+    if nice and nice != "0":
+        return f" The run's processes (wrk, the servers, the builds) ran with niceness {nice} (`nice -n {nice}`), below the machine's other work."
+    return ""
 
 
 def label(system):
@@ -280,11 +299,10 @@ def noise():
             f"columns smaller than that spread as noise."
         )
     out.append(
-        f"- Load average (1, 5, 15 min) {meta.get('load_start', '?')} at the start and "
-        f"{meta.get('load_end', '?')} at the end of the run. wrk (2 threads) runs on the same "
+        f"- Load average (1, 5, 15 min): {load_text()}. wrk (2 threads) runs on the same "
         f"{meta.get('cores', '?')} cores as the server it measures, and the machine is shared (other builds "
         f"may run): absolute requests/s are lower than on a quiet or bigger machine; the ratios taken in the "
-        f"same repetition are what to compare."
+        f"same repetition are what to compare." + nice_text()
     )
     out.append(
         "- p99 on 2 shared cores is mostly scheduling: a request that waits for a time slice. It moves more "
@@ -379,7 +397,7 @@ that run; its TSVs are in [docs/bench/](docs/bench/).
 ## Machine
 
 - {meta.get('cores')} cores, {meta.get('cpu')}, {meta.get('memory')}; Linux {meta.get('kernel')}; everything on loopback.
-- Load average (1, 5, 15 min): {meta.get('load_start')} at the start, {meta.get('load_end')} at the end.
+- Load average (1, 5, 15 min): {load_text()}.
 - {meta.get('rustc')}; {meta.get('wrk')}; ApacheBench {meta.get('ab')}; {meta.get('valgrind')}; Redis {meta.get('redis')}; memcached {meta.get('memcached')}.
 
 ## Command
