@@ -72,9 +72,15 @@ def grouped(field, title, xlabel, path, whiskers=False, log=False):
             color=[colour(r["system"]) for r in rows], alpha=1.0 if conc == 10 else 0.6,
             hatch=hatch, edgecolor="white",
         )
-        for p, v in zip(y, values):
-            if v:
-                ax.text(v, p + offset, f" {v:,.0f}" if v >= 100 else f" {v:.2f}", va="center", fontsize=7)
+        for p, v, r in zip(y, values, rows):
+            if not v:
+                continue
+            text = f" {v:,.0f}" if v >= 100 else f" {v:.2f}"
+            ratio = num(r.get(f"ratio_c{conc}")) if whiskers else None
+            if ratio is not None and r["system"] != "bare":
+                text += f" ({ratio:.2f}x bare)"
+            end = v + (xerr[1][p] if xerr else 0)
+            ax.text(end, p + offset, text, va="center", fontsize=7)
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_xlabel(xlabel)
@@ -85,13 +91,14 @@ def grouped(field, title, xlabel, path, whiskers=False, log=False):
         Patch(facecolor="white", edgecolor="black", label="c10 (upper bar)"),
         Patch(facecolor="white", edgecolor="black", hatch="//", label="c50 (lower bar)"),
     ], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
-    ax.margins(x=0.15)
+    ax.margins(x=0.25)
     fig.tight_layout()
     fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
 
 
-grouped("rps", "Cached page: requests/s (wrk -t2; bars: median, whiskers: the repetitions' range)",
+grouped("rps", "Cached page: requests/s (wrk -t2; bars: median, whiskers: the repetitions' range;\n"
+        "in brackets: the median of the per-repetition ratios to the bare handler)",
         "requests/s", os.path.join(PLOTS, "bench-rps.png"), whiskers=True)
 p99 = [num(r[f"p99_ms_c{c}"]) for r in rows for c in (10, 50) if num(r[f"p99_ms_c{c}"])]
 grouped("p99_ms", "Cached page: p99 latency (wrk -t2 --latency; median of the repetitions)", "p99, ms",
