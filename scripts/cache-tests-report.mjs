@@ -3,15 +3,18 @@
 // optimal, check) and the suite's own dependency-aware verdicts, as
 // cache-tests.fyi shows them.
 //
-//   node cache-tests-report.mjs PACKAGE_DIR RESULTS_JSON NAME
+//   node cache-tests-report.mjs PACKAGE_DIR RESULTS_JSON NAME [RESULTS_JSON NAME]...
 //
 // The last line is `cache-tests: required N/T, optimal M/U` (raw passes of
-// NAME), for tools to read.
+// the last NAME), for tools to read.
 import fs from 'fs'
 import path from 'path'
 import { pathToFileURL } from 'url'
 
-const [packageDir, resultsFile, name] = process.argv.slice(2)
+const [packageDir, ...runs] = process.argv.slice(2)
+const ours = []
+for (let i = 0; i + 1 < runs.length; i += 2) ours.push([runs[i + 1], runs[i]])
+if (ours.length === 0) throw new Error('usage: cache-tests-report.mjs PACKAGE_DIR RESULTS_JSON NAME...')
 const load = file => import(pathToFileURL(path.join(packageDir, file)).href)
 const tests = (await load('tests/index.mjs')).default
 tests.push((await load('tests/surrogate-control.mjs')).default)
@@ -53,8 +56,7 @@ function score (results) {
   return { raw, honoured, verdicts }
 }
 
-const ours = JSON.parse(fs.readFileSync(resultsFile, 'utf8'))
-const rows = [[name, score(ours)]]
+const rows = ours.map(([name, file]) => [name, score(JSON.parse(fs.readFileSync(file, 'utf8')))])
 for (const cache of published.filter(c => c.type === 'rev-proxy' || c.type === 'cdn')) {
   const results = JSON.parse(fs.readFileSync(path.join(packageDir, 'results', cache.file), 'utf8'))
   rows.push([`${cache.name} ${cache.version || ''}`.trim(), score(results)])
@@ -70,8 +72,11 @@ console.log(`|${'-'.repeat(42)}|---------------|-------------|------------|`)
 for (const [who, x] of rows) {
   console.log(`| ${pad(who, 40)} | ${pad(both(x, 'required'), 13)} | ${pad(both(x, 'optimal'), 11)} | ${pad(both(x, 'check'), 10)} |`)
 }
-const mine = score(ours)
 console.log()
-console.log(`${name}, every verdict: ` +
-  Object.entries(mine.verdicts).sort((a, b) => b[1] - a[1]).map(([v, n]) => `${v} ${n}`).join(', '))
+for (const [name, file] of ours) {
+  const run = score(JSON.parse(fs.readFileSync(file, 'utf8')))
+  console.log(`${name}, every verdict: ` +
+    Object.entries(run.verdicts).sort((a, b) => b[1] - a[1]).map(([v, n]) => `${v} ${n}`).join(', '))
+}
+const mine = score(JSON.parse(fs.readFileSync(ours[ours.length - 1][1], 'utf8')))
 console.log(`cache-tests: required ${mine.raw.required}/${totals.required}, optimal ${mine.raw.optimal}/${totals.optimal}`)

@@ -151,6 +151,15 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
     /// A short name for errors and logs, e.g. `"memory"`.
     fn name(&self) -> &'static str;
 
+    /// Whether each read is a round trip to a server (Redis, memcached, a
+    /// database): the HTTP layers then read together, with one
+    /// [`get_many`](CacheBackend::get_many), what they would otherwise read
+    /// one after another. `false` by default: in process, a read made
+    /// together with one that answers costs more than it saves.
+    fn reads_are_round_trips(&self) -> bool {
+        false
+    }
+
     /// The value stored under `key`, or `None` when it is absent or expired.
     async fn get(&self, key: &str) -> Result<Option<Bytes>>;
 

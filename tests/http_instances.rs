@@ -219,3 +219,55 @@ async fn a_miss_on_redis_reaches_a_real_client_whole() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// Backend round trips per hit on Redis: one for a page without `Vary` (its
+/// entry, read together with the header list), two for one with `Vary`
+/// (then its variant), where each read alone would make it three.
+#[tokio::test]
+async fn a_hit_on_redis_costs_one_round_trip_or_two_with_vary() {
+    use tower_cache::testing::Instrumented;
+    let url = common::server_url("REDIS_URL");
+    let backend = common::backend_from_env("REDIS_URL").await;
+    assert!(backend.reads_are_round_trips(), "{url}");
+    let counted = Arc::new(Instrumented::new(backend, false));
+    let cache = Cache::builder(counted.clone())
+        .key_prefix(common::unique("round-trips"))
+        .build();
+    let app = Router::new()
+        .route("/plain", get(|| async { "plain" }))
+        .route(
+            "/varying",
+            get(|| async { ([(header::VARY, "Accept-Language")], "varying") }),
+        )
+        .route_layer(cache_page(Duration::from_secs(60)).cache(cache));
+    let hit = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let request = Request::get(path)
+                .header(header::HOST, "example.com")
+                .header(header::ACCEPT_LANGUAGE, "en")
+                .body(Body::empty())
+                .unwrap();
+            let response = app.oneshot(request).await.unwrap();
+            let answer = response.extensions().get::<Outcome>().unwrap().answer;
+            response.into_body().collect().await.unwrap();
+            answer
+        }
+    };
+    for (path, round_trips) in [("/plain", 1), ("/varying", 2)] {
+        hit(path).await;
+        // The store runs while the body is read: wait for it to land.
+        let mut answer = hit(path).await;
+        for _ in 0..50 {
+            if answer == Answer::Hit {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            answer = hit(path).await;
+        }
+        assert_eq!(answer, Answer::Hit, "{path}");
+        let before = counted.calls();
+        assert_eq!(hit(path).await, Answer::Hit);
+        assert_eq!(counted.calls() - before, round_trips, "{path}");
+    }
+}

@@ -789,6 +789,10 @@ impl CacheBackend for DatabaseBackend {
         self.inner.name()
     }
 
+    fn reads_are_round_trips(&self) -> bool {
+        true
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let inner = &*self.inner;
         let found = inner.run("get", || inner.read(key)).await?;

@@ -495,6 +495,10 @@ impl CacheBackend for MemcachedBackend {
         NAME
     }
 
+    fn reads_are_round_trips(&self) -> bool {
+        true
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.read_one(key, false, hit_value).await
     }

@@ -6,6 +6,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use moka::future::Cache as Moka;
+
+/// How keys are hashed: foldhash, seeded at random per process. Every hit
+/// hashes its key (a page key is about 140 bytes); moka's default SipHash
+/// costs several times as much, and a random seed keeps the buckets
+/// unpredictable to clients, who choose the URLs keys are made of.
+type KeyHasher = foldhash::quality::RandomState;
 use moka::ops::compute::Op;
 
 use serde::Deserialize;
@@ -30,15 +36,18 @@ struct MemoryOptions {
     max_bytes: Option<u64>,
 }
 
-/// Bookkeeping moka charges per entry on top of key and value, for the byte
-/// weigher: a rough figure, so that millions of tiny entries still count.
-const ENTRY_OVERHEAD: usize = 64;
+/// The heap an entry holds beyond its key and value (moka's node, its
+/// hash-table slot, deque and timer-wheel entries, the entry itself), for
+/// the byte weigher: measured with `cargo bench --bench memory_bound`
+/// (about 410 bytes beside the 64 first assumed, for 1 KiB to 16 KiB pages),
+/// so that the heap the backend holds stays within about 5% of `max_bytes`.
+const ENTRY_OVERHEAD: usize = 480;
 
 /// An in-process cache (Django's `LocMemCache`) on [`moka`]'s concurrent,
 /// bounded cache. URL: `memory://?max_capacity=10000` or `memory://?max_bytes=64MiB`.
 ///
 /// * Bounded by bytes ([`max_bytes`](MemoryBackendBuilder::max_bytes), default
-///   64 MiB: key + value + about 64 bytes of bookkeeping per entry, so a
+///   64 MiB: key + value + about 480 bytes of bookkeeping per entry, so a
 ///   default cache never grows past about 64 MiB whatever its pages weigh),
 ///   or by entries ([`max_capacity`](MemoryBackendBuilder::max_capacity));
 ///   moka evicts by TinyLFU (frequency and recency), not Django's pure LRU.
@@ -64,7 +73,7 @@ const ENTRY_OVERHEAD: usize = 64;
 /// ```
 #[derive(Debug, Clone)]
 pub struct MemoryBackend {
-    entries: Moka<String, Entry>,
+    entries: Moka<String, Entry, KeyHasher>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,7 +155,9 @@ impl MemoryBackendBuilder {
     pub(crate) fn finish(self) -> MemoryBackend {
         let builder = Moka::builder().expire_after(PerEntryExpiry);
         let entries = match (self.max_bytes, self.max_capacity) {
-            (None, Some(entries)) => builder.max_capacity(entries).build(),
+            (None, Some(entries)) => builder
+                .max_capacity(entries)
+                .build_with_hasher(KeyHasher::default()),
             (bytes, _) => builder
                 // The value holds a page's headers and body: all of it counts.
                 .weigher(|key: &String, entry: &Entry| {
@@ -154,7 +165,7 @@ impl MemoryBackendBuilder {
                     u32::try_from(weight).unwrap_or(u32::MAX)
                 })
                 .max_capacity(bytes.unwrap_or(MemoryBackend::DEFAULT_MAX_BYTES))
-                .build(),
+                .build_with_hasher(KeyHasher::default()),
         };
         MemoryBackend { entries }
     }

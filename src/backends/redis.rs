@@ -77,8 +77,11 @@ impl LuaScript {
 /// Keys asked for per `SCAN` step by `clear`.
 const SCAN_COUNT: usize = 1000;
 
-/// A shared cache on Redis (Django's `RedisCache`), pooled with
-/// [deadpool-redis](deadpool_redis).
+/// A shared cache on Redis (Django's `RedisCache`): commands go over a few
+/// multiplexed connections per server, taken from a
+/// [deadpool-redis](deadpool_redis) pool and replaced when they break, so a
+/// `GET` is one round trip (no checkout `PING`) and concurrent commands are
+/// pipelined.
 ///
 /// | URL | topology |
 /// |---|---|
@@ -91,8 +94,8 @@ const SCAN_COUNT: usize = 1000;
 ///
 /// | option | default | meaning |
 /// |---|---|---|
-/// | `pool_size` | deadpool's (2 × CPU cores) | the most connections per server (for a cluster: in the pool of cluster clients) |
-/// | `connect_timeout` | `1s` | the longest wait for a pooled connection, including connecting |
+/// | `pool_size` | `2` | the multiplexed connections per server that commands are spread over, round robin (for a cluster: cluster connections) |
+/// | `connect_timeout` | `1s` | the longest wait for a new connection, including connecting |
 /// | `command_timeout` | `500ms` | the longest wait for a command's answer (redis-rs itself gives up after 500 ms) |
 /// | `wait_replicas` | `0` | after each write, `WAIT` until this many replicas have it (read-your-writes on replicas) |
 /// | `cluster` | `false` | the URL's servers are Redis Cluster nodes |
@@ -148,7 +151,50 @@ const SCAN_COUNT: usize = 1000;
 pub struct RedisBackend {
     topology: Topology,
     settings: Arc<Settings>,
+    shared: Arc<SharedConnections>,
 }
+
+/// The connections commands share: for each server (or the cluster), a few
+/// multiplexed connections taken from its pool when first needed and cloned
+/// for each command, round robin. A pooled connection is checked with a
+/// `PING` on every checkout (deadpool-redis's recycling), which doubled the
+/// round trips of a single `GET`; a multiplexed connection needs no checkout
+/// and pipelines concurrent commands. A connection that fails (an I/O
+/// error, a dropped connection, a timeout) leaves its slot, and the next
+/// command takes a new one from the pool, which connects within
+/// `connect_timeout`.
+struct SharedConnections {
+    /// `per_server` slots for the primary (or the cluster), then as many
+    /// for each replica.
+    slots: Box<[std::sync::Mutex<Option<Connection>>]>,
+    per_server: usize,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl SharedConnections {
+    fn new(servers: usize, per_server: usize) -> SharedConnections {
+        SharedConnections {
+            slots: (0..servers * per_server)
+                .map(|_| std::sync::Mutex::new(None))
+                .collect(),
+            per_server,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The slot of the next command on `server` (round robin).
+    fn pick(&self, server: usize) -> usize {
+        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        server * self.per_server + turn % self.per_server
+    }
+
+    fn lock(&self, slot: usize) -> std::sync::MutexGuard<'_, Option<Connection>> {
+        self.slots[slot].lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Multiplexed connections per server unless `pool_size` says otherwise.
+const SHARED_PER_SERVER: usize = 2;
 
 #[derive(Clone)]
 enum Topology {
@@ -244,15 +290,17 @@ impl RedisBackendBuilder {
         self
     }
 
-    /// The most connections per server; for a cluster, the most cluster
-    /// clients (default: deadpool's, 2 × CPU cores).
+    /// The multiplexed connections per server that commands are spread
+    /// over, round robin (for a cluster, cluster connections; default 2,
+    /// at most 64). One connection pipelines any number of concurrent
+    /// commands; a few keep one large value from delaying every other.
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = Some(size);
         self
     }
 
-    /// The longest wait for a connection from the pool, connecting included
-    /// (default 1 s).
+    /// The longest wait for a new connection, connecting included (default
+    /// 1 s): when a command first needs one, and after one broke.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -358,8 +406,14 @@ impl RedisBackendBuilder {
                 replicas: pools.into(),
             }
         };
+        let server_count = match &topology {
+            Topology::Single { replicas, .. } => 1 + replicas.len(),
+            Topology::Cluster(_) => 1,
+        };
+        let per_server = self.pool_size.unwrap_or(SHARED_PER_SERVER).clamp(1, 64);
         let servers = self.servers.iter().map(|s| redact(s)).collect();
         Ok(RedisBackend {
+            shared: Arc::new(SharedConnections::new(server_count, per_server)),
             topology,
             settings: Arc::new(Settings {
                 servers,
@@ -372,10 +426,12 @@ impl RedisBackendBuilder {
     }
 }
 
-/// A pooled connection of either topology.
+/// A multiplexed connection of either topology (cheap to clone: clones
+/// share one socket).
+#[derive(Clone)]
 enum Connection {
-    Single(deadpool_redis::Connection),
-    Cluster(deadpool_redis::cluster::Connection),
+    Single(deadpool_redis::redis::aio::MultiplexedConnection),
+    Cluster(deadpool_redis::cluster::ClusterConnection),
 }
 
 impl ConnectionLike for Connection {
@@ -546,45 +602,82 @@ impl RedisBackend {
         builder.build().await
     }
 
-    /// A pooled connection for `role`, within the connect timeout.
-    async fn connection(&self, role: Role) -> Result<Connection> {
+    /// A shared connection for `role`, and its slot: a clone of the slot's
+    /// connection, or one taken from the pool within the connect timeout.
+    async fn connection(&self, role: Role) -> Result<(Connection, usize)> {
+        let server = match &self.topology {
+            Topology::Single { replicas, .. } if role == Role::Read && !replicas.is_empty() => {
+                1 + rand::random_range(0..replicas.len())
+            }
+            _ => 0,
+        };
+        let slot = self.shared.pick(server);
+        if let Some(connection) = self.shared.lock(slot).clone() {
+            return Ok((connection, slot));
+        }
         let failed = |source| CacheError::backend(NAME, "connect", source);
         let get = async {
-            match &self.topology {
+            let connection: Result<Connection> = match &self.topology {
                 Topology::Single { primary, replicas } => {
-                    let pool = if role == Role::Read && !replicas.is_empty() {
-                        &replicas[rand::random_range(0..replicas.len())]
-                    } else {
+                    let pool = if server == 0 {
                         primary
+                    } else {
+                        &replicas[server - 1]
                     };
-                    pool.get().await.map(Connection::Single).map_err(failed)
+                    let pooled = pool.get().await.map_err(failed)?;
+                    Ok(Connection::Single(deadpool_redis::Connection::take(pooled)))
                 }
                 Topology::Cluster(pool) => {
-                    pool.get().await.map(Connection::Cluster).map_err(failed)
+                    let pooled = pool.get().await.map_err(failed)?;
+                    Ok(Connection::Cluster(
+                        deadpool_redis::cluster::Connection::take(pooled),
+                    ))
                 }
-            }
+            };
+            connection
         };
         // deadpool bounds each step on its own: the wait for a slot, then
         // the check (a PING) of each idle connection it tries, then a new
         // connection. A frozen server (SIGSTOP, a hung host) fails every
         // idle connection's check, so without this bound a `get` would
         // cost one command timeout per idle connection in the pool.
-        match tokio::time::timeout(self.settings.connect_timeout, get).await {
-            Ok(result) => result,
-            Err(_) => Err(CacheError::Timeout {
-                backend: NAME,
-                after: self.settings.connect_timeout,
-            }),
-        }
+        let connection = match tokio::time::timeout(self.settings.connect_timeout, get).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(CacheError::Timeout {
+                    backend: NAME,
+                    after: self.settings.connect_timeout,
+                });
+            }
+        };
+        *self.shared.lock(slot) = Some(connection.clone());
+        Ok((connection, slot))
     }
 
     /// Runs `work` on a connection for `role`, within the command timeout.
+    /// A connection that failed leaves its slot.
     async fn with_connection<T, F>(&self, operation: &'static str, role: Role, work: F) -> Result<T>
     where
         F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, redis::RedisResult<T>>,
     {
-        let mut connection = self.connection(role).await?;
-        match tokio::time::timeout(self.settings.command_timeout, work(&mut connection)).await {
+        let (mut connection, slot) = self.connection(role).await?;
+        let result =
+            tokio::time::timeout(self.settings.command_timeout, work(&mut connection)).await;
+        let broken = match &result {
+            Ok(Ok(_)) => false,
+            Ok(Err(error)) => {
+                error.is_io_error()
+                    || error.is_connection_dropped()
+                    || error.is_connection_refusal()
+                    || error.is_timeout()
+                    || error.is_unrecoverable_error()
+            }
+            Err(_) => true,
+        };
+        if broken {
+            self.shared.lock(slot).take();
+        }
+        match result {
             Ok(result) => result.map_err(|e| CacheError::backend(NAME, operation, e)),
             Err(_) => Err(CacheError::Timeout {
                 backend: NAME,
@@ -824,6 +917,10 @@ fn incr_error(key: &str, err: CacheError) -> CacheError {
 impl CacheBackend for RedisBackend {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn reads_are_round_trips(&self) -> bool {
+        true
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {

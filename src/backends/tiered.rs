@@ -167,7 +167,7 @@ pub struct TieredBackendBuilder {
 }
 
 impl TieredBackendBuilder {
-    /// The most bytes L1 keeps, keys, values and about 64 bytes per entry
+    /// The most bytes L1 keeps, keys, values and about 480 bytes per entry
     /// counted (default 64 MiB); moka evicts by frequency and recency.
     pub fn l1_max_bytes(mut self, bytes: u64) -> Self {
         self.l1_max_bytes = bytes;

@@ -176,7 +176,13 @@ pub(crate) fn strictest_directive_value(
 /// read safely. Obs-text in a quoted value (`x="caf\xe9"`) is legal and
 /// does not count.
 pub(crate) fn cache_control_names_are_readable(headers: &HeaderMap) -> bool {
-    header_parts(headers, &CACHE_CONTROL).all(|part| is_visible_ascii(directive_name(&part)))
+    directive_names_are_readable(headers, &CACHE_CONTROL)
+}
+
+/// [`cache_control_names_are_readable`] for any field of directives (a
+/// targeted field such as `CDN-Cache-Control`).
+pub(crate) fn directive_names_are_readable(headers: &HeaderMap, field: &http::HeaderName) -> bool {
+    header_parts(headers, field).all(|part| is_visible_ascii(directive_name(&part)))
 }
 
 /// Whether every `Vary` token is `*` or a header name. One that is not

@@ -433,6 +433,29 @@ impl VaryHeaders {
     /// value is the coding the client prefers ([`preferred_coding`]), so a
     /// request that sends exactly that coding hashes as in Django.
     pub fn hash_with(&self, request: &HeaderMap, accept_encoding: AcceptEncodingKey) -> Md5Hex {
+        self.hash_values(request, accept_encoding, false)
+    }
+
+    /// [`hash_with`](VaryHeaders::hash_with), with each header's values
+    /// normalised as RFC 9111 section 4.1 allows, so that requests that
+    /// say the same thing share an entry: the comma-separated members of
+    /// every line, trimmed, joined with `,` (`a, b` on one line and `a`,
+    /// `b` on two are the same); `Accept-Language` also lowercased. The
+    /// RFC 9111 policy keys by this; Django's by the values as sent.
+    pub fn hash_normalized(
+        &self,
+        request: &HeaderMap,
+        accept_encoding: AcceptEncodingKey,
+    ) -> Md5Hex {
+        self.hash_values(request, accept_encoding, true)
+    }
+
+    fn hash_values(
+        &self,
+        request: &HeaderMap,
+        accept_encoding: AcceptEncodingKey,
+        normalize: bool,
+    ) -> Md5Hex {
         let mut hasher = Md5::new();
         let mut digits = itoa::Buffer::new();
         let mut netstring = |hasher: &mut Md5, parts: &mut dyn Iterator<Item = &[u8]>, len| {
@@ -465,6 +488,25 @@ impl VaryHeaders {
                 hasher.update(b"-,");
                 continue;
             };
+            if normalize {
+                let lowercase = name.as_ref() == Some(&ACCEPT_LANGUAGE);
+                let members: Vec<Vec<u8>> = all
+                    .iter()
+                    .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+                    .map(|member| {
+                        let member = member.trim_ascii();
+                        match lowercase {
+                            true => member.to_ascii_lowercase(),
+                            false => member.to_vec(),
+                        }
+                    })
+                    .filter(|member| !member.is_empty())
+                    .collect();
+                let len =
+                    members.iter().map(Vec::len).sum::<usize>() + members.len().saturating_sub(1);
+                netstring(&mut hasher, &mut members.iter().map(Vec::as_slice), len);
+                continue;
+            }
             let len = all.iter().map(|value| value.len()).sum::<usize>() + all.iter().count() - 1;
             netstring(&mut hasher, &mut all.iter().map(|v| v.as_bytes()), len);
         }

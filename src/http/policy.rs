@@ -30,8 +30,11 @@ use http::header::{AUTHORIZATION, CONTENT_LENGTH, SET_COOKIE, TRANSFER_ENCODING}
 use http::{HeaderMap, Method, StatusCode};
 
 use super::headers::{
-    cache_control_names_are_readable, find_cache_directive, has_vary_header,
-    strictest_directive_value, vary_is_readable,
+    cache_control_names_are_readable, directive_names_are_readable, find_cache_directive,
+    has_vary_header, strictest_directive_value, vary_is_readable,
+};
+use super::rfc9111::{
+    Exchange, Rfc9111, has_validator, initial_age, is_heuristically_cacheable, is_understood,
 };
 
 /// The default limit on a stored body: 1 MiB.
@@ -60,6 +63,44 @@ pub enum SetCookiePolicy {
     /// Django 6.1: store it, cookies and all, unless it also varies on
     /// `Cookie` (digest 5.4 step 3).
     Django,
+    /// RFC 9111: store it, cookies and all (an origin marks a response
+    /// whose cookie is one client's `private`). For a standard proxy in
+    /// front of origins that follow the RFC.
+    Store,
+}
+
+/// Whose rules the layers follow.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Semantics {
+    /// Django 6.1's cache middleware, with this crate's safer defaults (the
+    /// default): 200s only, the layer's lifetime, `Expires` and `max-age`
+    /// written into stored responses, stale pages fetched again in full.
+    #[default]
+    Django,
+    /// A standard shared cache (RFC 9111, [`rfc9111`](super::rfc9111)):
+    /// freshness from the response, `Age`, revalidation with conditional
+    /// requests, invalidation by unsafe methods, any cacheable status.
+    Rfc9111(Rfc9111),
+}
+
+impl std::str::FromStr for Semantics {
+    type Err = crate::error::ConfigError;
+
+    /// `django` or `rfc9111` (with [`Rfc9111::new`]'s defaults), from
+    /// configuration.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "django" => Ok(Semantics::Django),
+            "rfc9111" | "rfc-9111" | "http" => Ok(Semantics::Rfc9111(Rfc9111::new())),
+            _ => Err(crate::error::ConfigError::InvalidOption {
+                backend: "http",
+                option: "semantics".into(),
+                value: name.to_owned(),
+                reason: "expected django or rfc9111".to_owned(),
+            }),
+        }
+    }
 }
 
 /// What to do with requests that carry `Authorization`.
@@ -141,6 +182,11 @@ pub enum Bypass {
     /// The response's tags cannot all be read (not visible ASCII, too many,
     /// too long): it could not be invalidated by them.
     Tags,
+    /// Stale on arrival (no freshness, or an `Age` past it, or `no-cache`)
+    /// and without a validator to revalidate it with ([`Semantics::Rfc9111`]).
+    Stale,
+    /// The request said `no-store` ([`Semantics::Rfc9111`]).
+    RequestNoStore,
 }
 
 impl Bypass {
@@ -166,6 +212,8 @@ impl Bypass {
             Bypass::ZeroSharedMaxAge => "s-maxage=0",
             Bypass::NotFetched => "request did not pass FetchFromCache",
             Bypass::Tags => "tags are unreadable, too many or too long",
+            Bypass::Stale => "stale on arrival, without a validator",
+            Bypass::RequestNoStore => "request says no-store",
         }
     }
 }
@@ -181,10 +229,24 @@ impl fmt::Display for Bypass {
 
 /// What to do with a response that passed the rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Storage {
-    /// The lifetime: `Expires` and `max-age` are patched with it, and the
-    /// entry is kept that long.
+    /// How long it stays fresh from now: Django's lifetime (`Expires` and
+    /// `max-age` are patched with it); RFC 9111's freshness lifetime less
+    /// the age the response arrived with (0: stored stale, to be
+    /// revalidated).
     pub timeout: Duration,
+    /// The age the response arrived with (RFC 9111 section 4.2.3; 0 for
+    /// Django, whose `Age` comes from `Expires`).
+    pub age: u64,
+    /// How long past its freshness the entry is kept to be revalidated
+    /// (RFC 9111, with a validator; zero otherwise).
+    pub keep_stale: Duration,
+    /// Whether it may be served stale (`stale-while-revalidate`,
+    /// `stale-if-error`, the layer's windows): not when the response says
+    /// `must-revalidate`, `proxy-revalidate`, `s-maxage` or `no-cache`
+    /// (RFC 9111; always for Django).
+    pub allows_stale: bool,
     /// Whether to store it: `false` for a 304 or a zero lifetime, whose
     /// headers are patched all the same (as Django does).
     pub store: bool,
@@ -194,9 +256,12 @@ pub struct Storage {
 }
 
 /// The rules, with their switches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
-    /// How long pages live.
+    /// Whose rules: Django's (the default) or RFC 9111's.
+    pub semantics: Semantics,
+    /// How long pages live ([`Semantics::Django`]; RFC 9111 takes it from
+    /// the response, see [`Rfc9111::default_lifetime`]).
     pub lifetime: Lifetime,
     /// Responses that set cookies.
     pub set_cookie: SetCookiePolicy,
@@ -216,11 +281,29 @@ impl Policy {
     /// The rules with their safe defaults and `lifetime`.
     pub fn new(lifetime: Lifetime) -> Policy {
         Policy {
+            semantics: Semantics::Django,
             lifetime,
             set_cookie: SetCookiePolicy::default(),
             authorization: AuthorizationPolicy::default(),
             shared_max_age: SharedMaxAgePolicy::default(),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+        }
+    }
+
+    /// The RFC 9111 policy with `rules` (see [`rfc9111`](super::rfc9111)),
+    /// and the defaults of [`new`](Policy::new) for the other switches.
+    pub fn rfc9111(rules: Rfc9111) -> Policy {
+        Policy {
+            semantics: Semantics::Rfc9111(rules),
+            ..Policy::new(Lifetime::Default(Duration::ZERO))
+        }
+    }
+
+    /// The RFC 9111 rules, when the policy follows them.
+    pub fn rfc9111_rules(&self) -> Option<&Rfc9111> {
+        match &self.semantics {
+            Semantics::Rfc9111(rules) => Some(rules),
+            Semantics::Django => None,
         }
     }
 
@@ -288,6 +371,9 @@ impl Policy {
     ///    (where Django's page timeout would win over it);
     /// 7. `Authorization` ([`AuthorizationPolicy`]);
     /// 8. stored when the status is 200 and the lifetime is not zero.
+    ///
+    /// With [`Semantics::Rfc9111`], the response is taken to have arrived
+    /// just now ([`decide_exchange`](Policy::decide_exchange)).
     pub fn decide(
         &self,
         authorized: bool,
@@ -295,23 +381,19 @@ impl Policy {
         response: &HeaderMap,
         body: BodySize,
     ) -> Result<Storage, Bypass> {
+        if let Semantics::Rfc9111(rules) = &self.semantics {
+            let now = crate::clock::unix_secs();
+            let exchange = Exchange {
+                authorized,
+                request_time: now,
+                response_time: now,
+            };
+            return self.decide_rfc9111(rules, &exchange, status, response, body);
+        }
         if status != StatusCode::OK && status != StatusCode::NOT_MODIFIED {
             return Err(Bypass::Status(status));
         }
-        // A body without a known end (compressed, streamed) is read up to
-        // the limit by the layer, and stored only if it ends within it.
-        if body.upper.unwrap_or(body.lower) > self.max_body_size {
-            return Err(Bypass::TooLarge);
-        }
-        if response.contains_key(SET_COOKIE) {
-            match self.set_cookie {
-                SetCookiePolicy::NeverStore => return Err(Bypass::SetCookie),
-                SetCookiePolicy::Django if has_vary_header(response, "Cookie") => {
-                    return Err(Bypass::SetCookieVaryCookie);
-                }
-                SetCookiePolicy::Django => {}
-            }
-        }
+        self.check_size_and_cookies(response, body)?;
         if let Some(directive) =
             find_cache_directive(response, &["private", "no-cache", "no-store"])
         {
@@ -364,6 +446,143 @@ impl Policy {
             timeout,
             store: status == StatusCode::OK && timeout.as_secs() > 0,
             vary_on_authorization,
+            age: 0,
+            keep_stale: Duration::ZERO,
+            allows_stale: true,
+        })
+    }
+
+    /// Whether a response is stored, and for how long, under either
+    /// semantics, knowing when its request was sent and answered.
+    pub fn decide_exchange(
+        &self,
+        exchange: &Exchange,
+        status: StatusCode,
+        response: &HeaderMap,
+        body: BodySize,
+    ) -> Result<Storage, Bypass> {
+        match &self.semantics {
+            Semantics::Rfc9111(rules) => {
+                self.decide_rfc9111(rules, exchange, status, response, body)
+            }
+            Semantics::Django => self.decide(exchange.authorized, status, response, body),
+        }
+    }
+
+    /// The rules both semantics share: a body not known to be over the
+    /// limit (one without a known end is read up to it, and stored only if
+    /// it ends within it), and `Set-Cookie` ([`SetCookiePolicy`]).
+    fn check_size_and_cookies(&self, response: &HeaderMap, body: BodySize) -> Result<(), Bypass> {
+        if body.upper.unwrap_or(body.lower) > self.max_body_size {
+            return Err(Bypass::TooLarge);
+        }
+        if response.contains_key(SET_COOKIE) {
+            match self.set_cookie {
+                SetCookiePolicy::NeverStore => return Err(Bypass::SetCookie),
+                SetCookiePolicy::Django if has_vary_header(response, "Cookie") => {
+                    return Err(Bypass::SetCookieVaryCookie);
+                }
+                SetCookiePolicy::Django | SetCookiePolicy::Store => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 9111 section 3, in order:
+    ///
+    /// 1. a final status other than 206 and 304, a body within the limit;
+    /// 2. `Set-Cookie` ([`SetCookiePolicy`]);
+    /// 3. `Cache-Control` and `Vary` can be read (else fail closed);
+    /// 4. the governing directives ([`Rfc9111::directives`]): no
+    ///    `no-store` (unless `must-understand` with an understood status),
+    ///    no unqualified `private`; `must-understand` needs an understood
+    ///    status;
+    /// 5. no `Vary: *`;
+    /// 6. a request with `Authorization` only with `public`, `s-maxage` or
+    ///    `must-revalidate`;
+    /// 7. explicitly or heuristically cacheable: freshness information, a
+    ///    heuristically cacheable status or `public`;
+    /// 8. fresh for `lifetime - age` (none with `no-cache` or an unreadable
+    ///    `Age`); a response that arrives stale is stored only with a
+    ///    validator, to be revalidated.
+    fn decide_rfc9111(
+        &self,
+        rules: &Rfc9111,
+        exchange: &Exchange,
+        status: StatusCode,
+        response: &HeaderMap,
+        body: BodySize,
+    ) -> Result<Storage, Bypass> {
+        if status.is_informational()
+            || status == StatusCode::PARTIAL_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Err(Bypass::Status(status));
+        }
+        self.check_size_and_cookies(response, body)?;
+        // Every field that may govern must be readable: an unreadable one
+        // may hide a `private` the origin meant.
+        if !cache_control_names_are_readable(response)
+            || !rules
+                .targeted_fields
+                .iter()
+                .all(|field| directive_names_are_readable(response, field))
+        {
+            return Err(Bypass::Unreadable("Cache-Control"));
+        }
+        if !vary_is_readable(response) {
+            return Err(Bypass::Unreadable("Vary"));
+        }
+        let (directives, targeted) = rules.directives(response);
+        let understood = is_understood(status);
+        if directives.must_understand && !understood {
+            return Err(Bypass::Status(status));
+        }
+        if directives.no_store && !(directives.must_understand && understood) {
+            return Err(Bypass::CacheControl("no-store"));
+        }
+        if directives.private {
+            return Err(Bypass::CacheControl("private"));
+        }
+        if has_vary_header(response, "*") {
+            return Err(Bypass::VaryStar);
+        }
+        if exchange.authorized
+            && !(directives.public || directives.s_maxage.is_some() || directives.must_revalidate)
+        {
+            return Err(Bypass::Authorization);
+        }
+        let lifetime = rules.freshness_lifetime(
+            status,
+            response,
+            &directives,
+            targeted.is_some(),
+            exchange.response_time,
+        );
+        let explicit = lifetime.is_some() || directives.public;
+        if !explicit && !is_heuristically_cacheable(status) {
+            return Err(Bypass::Status(status));
+        }
+        let age = initial_age(response, exchange.request_time, exchange.response_time);
+        let fresh = match (lifetime, age) {
+            (Some(lifetime), Some(age)) if !directives.no_cache => lifetime.saturating_sub(age),
+            _ => 0,
+        };
+        let validator = has_validator(response);
+        if fresh == 0 && !validator {
+            return Err(Bypass::Stale);
+        }
+        Ok(Storage {
+            timeout: Duration::from_secs(fresh),
+            store: true,
+            vary_on_authorization: false,
+            age: age.unwrap_or(0),
+            keep_stale: if validator {
+                rules.keep_stale
+            } else {
+                Duration::ZERO
+            },
+            allows_stale: directives.allows_stale(),
         })
     }
 }
@@ -614,7 +833,7 @@ mod tests {
     /// one that is not an integer makes the response unreadable.
     #[test]
     fn the_most_restrictive_of_repeated_lifetimes_wins() {
-        let decide = |policy: Policy, lines: &[&'static str]| {
+        let decide = |policy: &Policy, lines: &[&'static str]| {
             let pairs: Vec<_> = lines.iter().map(|l| ("cache-control", *l)).collect();
             policy
                 .decide(false, StatusCode::OK, &headers(&pairs), SMALL)
@@ -622,33 +841,33 @@ mod tests {
         };
         for policy in [page(), site()] {
             assert_eq!(
-                decide(policy, &["max-age=0, max-age=60"]),
+                decide(&policy, &["max-age=0, max-age=60"]),
                 Err(Bypass::ZeroMaxAge)
             );
             assert_eq!(
-                decide(policy, &["max-age=60", "max-age=0"]),
+                decide(&policy, &["max-age=60", "max-age=0"]),
                 Err(Bypass::ZeroMaxAge)
             );
             assert_eq!(
-                decide(policy, &["s-maxage=0, s-maxage=60"]),
+                decide(&policy, &["s-maxage=0, s-maxage=60"]),
                 Err(Bypass::ZeroSharedMaxAge)
             );
             for unreadable in ["max-age=abc", "max-age=60, max-age=", "s-maxage=1x"] {
                 assert_eq!(
-                    decide(policy, &[unreadable]),
+                    decide(&policy, &[unreadable]),
                     Err(Bypass::Unreadable("Cache-Control")),
                     "{unreadable}"
                 );
             }
         }
-        assert_eq!(decide(site(), &["max-age=600", "max-age=30"]), Ok(30));
-        assert_eq!(decide(site(), &["s-maxage=900, s-maxage=60"]), Ok(60));
+        assert_eq!(decide(&site(), &["max-age=600", "max-age=30"]), Ok(30));
+        assert_eq!(decide(&site(), &["s-maxage=900, s-maxage=60"]), Ok(60));
         // Ignored s-maxage is not read at all.
         let django = Policy {
             shared_max_age: SharedMaxAgePolicy::Django,
             ..site()
         };
-        assert_eq!(decide(django, &["max-age=30, s-maxage=soon"]), Ok(30));
+        assert_eq!(decide(&django, &["max-age=30, s-maxage=soon"]), Ok(30));
     }
 
     /// Attack (or slip): names the rules cannot read, which may hide a

@@ -3,12 +3,12 @@
 //! ```text
 //! "tcr" version(3)        4 bytes  magic and layout version
 //! status                  u16      big-endian, as every integer below
-//! flags                   u16      bit 0: an age base follows
+//! flags                   u16      bit 0: an age base follows; bit 1: never served stale
 //! stored_at               u64      Unix seconds when the entry was made
 //! fresh_until             u64      Unix seconds when it stops being fresh
 //! stale_while_revalidate  u32      seconds it may then be served while refreshed
 //! stale_if_error          u32      seconds it may then be served when the origin fails
-//! [age_base]              i64      Expires - max-age, in Unix seconds (Django's Age rule)
+//! [age_base]              i64      when the entry's age was 0, in Unix seconds (Age = now - age_base)
 //! header count            u16
 //!   name length           u16      then the name (lowercase)
 //!   value length          u32      then the value
@@ -83,6 +83,7 @@ const PREVIOUS_VERSION: u8 = 2;
 const RECORD_URL_GENERATION: u8 = 1;
 const RECORD_TAG_VERSION: u8 = 2;
 const FLAG_AGE_BASE: u16 = 1;
+const FLAG_MUST_REVALIDATE: u16 = 2;
 
 /// A response read back from the cache.
 #[derive(Debug, Clone)]
@@ -122,7 +123,12 @@ pub struct Freshness {
     pub stale_if_error: u32,
     /// `Expires` minus `max-age` of the stored response, when it had both:
     /// a hit's `Age` is `now - age_base` (at least 0), as Django computes it.
+    /// Under the RFC 9111 policy, `stored_at` less the age the response
+    /// arrived with.
     pub age_base: Option<i64>,
+    /// Never served stale, not even within `max-stale` (RFC 9111:
+    /// `must-revalidate`, `proxy-revalidate`, `s-maxage`, `no-cache`).
+    pub must_revalidate: bool,
 }
 
 impl Freshness {
@@ -143,6 +149,16 @@ impl Freshness {
     /// Whether `now` is past freshness but within `window` seconds of it.
     pub fn within(&self, now: u64, window: u32) -> bool {
         !self.is_fresh(now) && now < self.fresh_until.saturating_add(u64::from(window))
+    }
+
+    /// The entry's age at `now`, in seconds: `now - age_base`, or the time
+    /// since it was stored when it has no age base.
+    pub fn age_at(&self, now: u64) -> u64 {
+        let base = self
+            .age_base
+            .unwrap_or_else(|| i64::try_from(self.stored_at).unwrap_or(i64::MAX));
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        u64::try_from(now.saturating_sub(base)).unwrap_or(0)
     }
 
     /// How long past freshness the entry may still be of use (the longer
@@ -380,6 +396,7 @@ impl StoredResponse {
                 stale_while_revalidate,
                 stale_if_error,
                 age_base,
+                must_revalidate: flags & FLAG_MUST_REVALIDATE != 0,
             },
             tags,
             url_generation,
@@ -405,11 +422,11 @@ fn encode_with(
     out.put_slice(MAGIC);
     out.put_u8(VERSION);
     out.put_u16(status.as_u16());
-    out.put_u16(if times.age_base.is_some() {
-        FLAG_AGE_BASE
-    } else {
-        0
-    });
+    let flag = |on: bool, flag: u16| if on { flag } else { 0 };
+    out.put_u16(
+        flag(times.age_base.is_some(), FLAG_AGE_BASE)
+            | flag(times.must_revalidate, FLAG_MUST_REVALIDATE),
+    );
     out.put_u64(times.stored_at);
     out.put_u64(times.fresh_until);
     out.put_u32(times.stale_while_revalidate);
@@ -485,6 +502,7 @@ mod tests {
             stale_while_revalidate: 10,
             stale_if_error: 60,
             age_base: Some(-7),
+            must_revalidate: true,
         }
     }
 

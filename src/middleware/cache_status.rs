@@ -208,7 +208,7 @@ fn fwd(because: MissBecause) -> &'static str {
         // The entry is there but unusable, for a reason RFC 9211 has no
         // word for.
         MissBecause::Backend | MissBecause::Invalidated => "miss",
-        MissBecause::Authorization => "request",
+        MissBecause::Authorization | MissBecause::Request => "request",
     }
 }
 
@@ -241,6 +241,8 @@ fn slug(bypass: Bypass) -> Detail {
         Bypass::ZeroSharedMaxAge => "zero-s-maxage",
         Bypass::NotFetched => "not-fetched",
         Bypass::Tags => "tags",
+        Bypass::Stale => "stale",
+        Bypass::RequestNoStore => "request-no-store",
     })
 }
 

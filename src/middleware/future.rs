@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use super::body::CacheBody;
 use super::cache_status::CacheStatusName;
+use super::invalidate::UnsafeRequest;
 use super::lookup::{Looked, RefreshTicket, Snapshot, lookup, start};
 use super::outcome::{Answer, Outcome};
 use super::settings::Settings;
@@ -78,12 +79,18 @@ pin_project! {
             #[pin]
             future: F,
             after: Option<After>,
+            // An unsafe request's purge, made once it has its response.
+            purge: Option<UnsafeRequest>,
             // When a stale entry may answer instead, the bound on the call.
             deadline: Option<Pin<Box<Sleep>>>,
             // The inner call's span, entered while it is polled.
             span: tracing::Span,
         },
         Ready {
+            response: Option<Response<CacheBody<ResB>>>,
+        },
+        Purging {
+            purge: BoxFuture<()>,
             response: Option<Response<CacheBody<ResB>>>,
         },
         Done,
@@ -119,7 +126,12 @@ where
             Err(bypass) => {
                 let outcome = Outcome::answered(Answer::Bypass(bypass));
                 let after = After::Pass(Some(outcome), settings.cache_status.clone());
-                return ResponseFuture::inner(service.call(request), after);
+                let purge = UnsafeRequest::of(settings, &request);
+                let mut future = ResponseFuture::inner(service.call(request), after);
+                if let State::Inner { purge: slot, .. } = &mut future.state {
+                    *slot = purge;
+                }
+                return future;
             }
         };
         let span = tracing::debug_span!(target: TARGET, "cache_lookup", method = %request.method(),
@@ -203,6 +215,7 @@ fn inner_state<S, ReqB, ResB, F>(future: F, after: After) -> State<S, ReqB, ResB
     State::Inner {
         future,
         after: Some(after),
+        purge: None,
         deadline: bound.map(|bound| Box::pin(tokio::time::sleep(bound))),
         span: tracing::debug_span!(target: TARGET, "cache_inner_call"),
     }
@@ -279,6 +292,7 @@ where
                 StateProj::Inner {
                     future,
                     after,
+                    purge,
                     deadline,
                     span,
                 } => {
@@ -322,11 +336,30 @@ where
                     };
                     let out = match (instead, result) {
                         (Some(stale), _) => Ok(stale),
-                        (None, Ok(response)) => Ok(pass(response)),
+                        (None, Ok(response)) => {
+                            let purging = purge.take().and_then(|p| p.after(&response));
+                            let response = pass(response);
+                            if let Some(purge) = purging {
+                                // The response waits for the purge: a client
+                                // that reads it then finds no stale page.
+                                this.state.set(State::Purging {
+                                    purge,
+                                    response: Some(response),
+                                });
+                                continue;
+                            }
+                            Ok(response)
+                        }
                         (None, Err(error)) => Err(error),
                     };
                     this.state.set(State::Done);
                     return Poll::Ready(out);
+                }
+                StateProj::Purging { purge, response } => {
+                    ready!(purge.as_mut().poll(cx));
+                    let response = response.take().expect("response is taken once");
+                    this.state.set(State::Done);
+                    return Poll::Ready(Ok(response));
                 }
                 StateProj::Ready { response } => {
                     let response = response.take().expect("response is taken once");

@@ -136,3 +136,92 @@ fn url_keys(prefix: &str, url: &Md5Hex) -> [String; 3] {
         page_key(prefix, &Method::HEAD, url, &plain, ""),
     ]
 }
+
+/// A request with an unsafe method (not GET, HEAD, OPTIONS or TRACE) under
+/// the RFC 9111 policy: once it has a non-error response, the URLs it may
+/// have changed are purged (section 4.4): its own, and those of the
+/// response's `Location` and `Content-Location` on the same host.
+#[derive(Debug)]
+pub(crate) struct UnsafeRequest {
+    invalidator: Invalidator,
+    uri: Uri,
+    /// The request's `Host`, which keys its pages.
+    host: HeaderMap,
+}
+
+impl UnsafeRequest {
+    /// The purge to make after `request`, if it is unsafe and the layer
+    /// follows RFC 9111.
+    pub(crate) fn of<B>(settings: &Arc<Settings>, request: &http::Request<B>) -> Option<Self> {
+        settings.policy.rfc9111_rules()?;
+        if matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+        ) {
+            return None;
+        }
+        let mut host = HeaderMap::new();
+        if let Some(value) = request.headers().get(http::header::HOST) {
+            host.insert(http::header::HOST, value.clone());
+        }
+        Some(UnsafeRequest {
+            invalidator: Invalidator::new(settings.clone()),
+            uri: request.uri().clone(),
+            host,
+        })
+    }
+
+    /// The purge for `response`: `None` for an error (4xx, 5xx) or an
+    /// interim status, which changed nothing.
+    pub(crate) fn after<B>(
+        self,
+        response: &http::Response<B>,
+    ) -> Option<super::future::BoxFuture<()>> {
+        let status = response.status();
+        if !(status.is_success() || status.is_redirection()) {
+            return None;
+        }
+        let mut targets = vec![self.uri.clone()];
+        for field in [http::header::LOCATION, http::header::CONTENT_LOCATION] {
+            if let Some(uri) = response
+                .headers()
+                .get(&field)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| self.same_origin(value))
+            {
+                targets.push(uri);
+            }
+        }
+        Some(Box::pin(async move {
+            for uri in targets {
+                if let Err(error) = self.invalidator.purge(&uri, &self.host).await {
+                    tracing::warn!(target: TARGET, uri = %uri, error = &error as &dyn std::error::Error,
+                        "could not purge a URL after an unsafe request");
+                }
+            }
+        }))
+    }
+
+    /// `reference` resolved against the request's URL, as a path and query
+    /// to key with the request's host; `None` for another host.
+    fn same_origin(&self, reference: &str) -> Option<Uri> {
+        let host = self
+            .host
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| self.uri.authority().map(|a| a.as_str()))?;
+        let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
+        let base = url::Url::parse(&format!("http://{host}{path}")).ok()?;
+        let target = base.join(reference).ok()?;
+        let same = target.host_str() == base.host_str() && target.port() == base.port();
+        if !same || !matches!(target.scheme(), "http" | "https") {
+            return None;
+        }
+        let mut path = target.path().to_owned();
+        if let Some(query) = target.query() {
+            path.push('?');
+            path.push_str(query);
+        }
+        path.parse().ok()
+    }
+}

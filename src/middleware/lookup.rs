@@ -10,7 +10,10 @@
 use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
-use http::header::{AGE, CONTENT_ENCODING, CONTENT_LENGTH};
+use http::header::{
+    AGE, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    IF_RANGE, LAST_MODIFIED,
+};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
@@ -24,10 +27,13 @@ use super::remote_lock::{self, RemoteLock, Took};
 use super::settings::Settings;
 use crate::cache::Cache;
 use crate::http::conditional::{is_not_modified, not_modified_headers};
+use crate::http::directives::{MAX_DELTA_SECONDS, RequestDirectives};
 use crate::http::encoding::{AcceptEncodingKey, accepts_coding};
 use crate::http::key::{Md5Hex, VaryHeaders, header_key, page_key, request_host, url_hash};
 use crate::http::policy::{Bypass, Policy, is_authorized};
-use crate::http::stored::StoredResponse;
+use crate::http::range::{content_range, single_range};
+use crate::http::rfc9111::has_validator;
+use crate::http::stored::{Freshness, StoredResponse};
 
 /// What the request side learned, for the response side.
 #[derive(Debug)]
@@ -57,6 +63,14 @@ pub(crate) struct Snapshot {
     /// When the request reached the layer (Unix microseconds): a tag
     /// invalidated since then keeps the response out of the cache.
     pub(crate) started: u64,
+    /// When the request reached the layer, on the layer's clock (Unix
+    /// seconds): RFC 9111's `request_time`.
+    pub(crate) request_time: u64,
+    /// The request's caching directives, under the RFC 9111 policy.
+    pub(crate) directives: Option<RequestDirectives>,
+    /// The stale entry the request revalidates with a conditional request
+    /// (RFC 9111): a `304` freshens and serves it.
+    pub(crate) revalidating: Option<StoredResponse>,
 }
 
 impl Snapshot {
@@ -85,6 +99,9 @@ impl Snapshot {
             fallback: None,
             generation: None,
             started,
+            request_time: settings.clock.now(),
+            directives: None,
+            revalidating: None,
         }
     }
 
@@ -179,6 +196,14 @@ pub(crate) async fn lookup<ReqB, ResB>(
     let suffix = settings.suffix(&parts.headers, &parts.extensions);
     let authorized = is_authorized(&parts.headers);
     let now = settings.clock.now();
+    let directives = settings.policy.rfc9111_rules().map(|rules| {
+        if rules.request_directives {
+            RequestDirectives::parse(&parts.headers)
+        } else {
+            RequestDirectives::default()
+        }
+    });
+    let mut revalidating = None;
     let serving = Serving {
         settings: &settings,
         method: &parts.method,
@@ -215,9 +240,11 @@ pub(crate) async fn lookup<ReqB, ResB>(
                     None,
                     found.generation,
                 )
-            } else if times.is_fresh(now) {
+            } else if usable(&times, now, directives.as_ref()) {
                 return Looked::Hit(serve(found, Outcome::answered(Answer::Hit), &serving));
-            } else if times.within(now, times.stale_while_revalidate) {
+            } else if times.within(now, times.stale_while_revalidate)
+                && directives.is_none_or(|d| d.is_plain())
+            {
                 let key = found.key.clone();
                 let generation = found.generation;
                 let stale = Outcome::answered(Answer::Stale(StaleBecause::Revalidating));
@@ -254,14 +281,19 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 return Looked::Stale(response, refresh);
             } else {
                 let generation = found.generation;
+                let because = if times.is_fresh(now) {
+                    // Fresh, but not for what the request asked (RFC 9111).
+                    MissBecause::Request
+                } else {
+                    MissBecause::Stale
+                };
+                if directives.is_some() && has_validator(&found.entry.headers) {
+                    revalidating = Some(found.entry.clone());
+                }
                 if times.within(now, times.stale_if_error) {
                     fallback = Some(found.entry);
                 }
-                (
-                    Answer::Miss(MissBecause::Stale),
-                    Some(found.key),
-                    generation,
-                )
+                (Answer::Miss(because), Some(found.key), generation)
             }
         }
         Err(missed) => (
@@ -274,6 +306,18 @@ pub(crate) async fn lookup<ReqB, ResB>(
         flight_key.as_deref().unwrap_or_default(),
         &Outcome::answered(answer),
     );
+    if directives.is_some_and(|d| d.only_if_cached) {
+        // RFC 9111 section 5.2.1.7: nothing usable is stored.
+        settings.metrics.answered(answer);
+        let mut response = Response::new(CacheBody::empty());
+        *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+        record(
+            &mut response,
+            Outcome::answered(answer),
+            settings.cache_status.as_ref(),
+        );
+        return Looked::Hit(response);
+    }
     let mut leader = None;
     let mut remote = None;
     // A request already leading a flight (a layer nested in another on the
@@ -357,8 +401,15 @@ pub(crate) async fn lookup<ReqB, ResB>(
         remote: Mutex::new(remote),
         fallback,
         generation,
+        directives,
+        revalidating,
         ..Snapshot::new(&settings, cache, &parts, url, suffix, authorized, started)
     });
+    if let Some(entry) = &snapshot.revalidating {
+        // The snapshot keeps the client's own preconditions, which the
+        // freshened entry answers.
+        conditional_request(&mut parts.headers, &entry.headers);
+    }
     let after = match side {
         Side::Both => After::Store(snapshot),
         Side::Fetch => After::Mark(snapshot),
@@ -366,10 +417,57 @@ pub(crate) async fn lookup<ReqB, ResB>(
     Looked::Miss(Request::from_parts(parts, body), after)
 }
 
+/// Whether an entry may answer a request without asking the inner service:
+/// it is fresh; under the RFC 9111 policy (with the request's
+/// `directives`), also fresh enough for the request (`max-age`,
+/// `min-fresh`, not `no-cache`), or stale within its `max-stale` when the
+/// entry allows stale use.
+fn usable(times: &Freshness, now: u64, directives: Option<&RequestDirectives>) -> bool {
+    let Some(request) = directives else {
+        return times.is_fresh(now);
+    };
+    if request.no_cache {
+        return false;
+    }
+    if request
+        .max_age
+        .is_some_and(|max| times.age_at(now) > max.seconds())
+    {
+        return false;
+    }
+    if times.is_fresh(now) {
+        return request
+            .min_fresh
+            .is_none_or(|min| times.fresh_until - now >= min.seconds());
+    }
+    let stale_for = now - times.fresh_until;
+    !times.must_revalidate
+        && match request.max_stale {
+            Some(None) => true,
+            Some(Some(bound)) => stale_for <= bound.seconds(),
+            None => false,
+        }
+}
+
+/// Makes `request` a conditional request for the stored response with the
+/// headers `stored` (RFC 9111 section 4.3.1): its `ETag` as `If-None-Match`,
+/// its `Last-Modified` as `If-Modified-Since`, in place of the client's.
+fn conditional_request(request: &mut HeaderMap, stored: &HeaderMap) {
+    request.remove(IF_NONE_MATCH);
+    request.remove(IF_MODIFIED_SINCE);
+    request.remove(IF_RANGE);
+    if let Some(etag) = stored.get(ETAG) {
+        request.insert(IF_NONE_MATCH, etag.clone());
+    }
+    if let Some(modified) = stored.get(LAST_MODIFIED) {
+        request.insert(IF_MODIFIED_SINCE, modified.clone());
+    }
+}
+
 /// Whether a leader's response answers this follower: the same values of
 /// the headers it varies on, and a coding the follower accepts.
 fn applies(settings: &Settings, shared: &Shared, request: &HeaderMap) -> bool {
-    shared.vary.hash_with(request, settings.accept_encoding) == shared.vary_hash
+    settings.vary_hash(&shared.vary, request) == shared.vary_hash
         && (settings.accept_encoding == AcceptEncodingKey::AsSent
             || acceptable(request, &shared.stored.headers))
 }
@@ -381,7 +479,7 @@ fn shared_from(settings: &Settings, request: &HeaderMap, entry: StoredResponse) 
         .as_ref()
         .is_some_and(|s| s.skips_accept_language());
     let vary = VaryHeaders::from_response(&entry.headers, skip);
-    let vary_hash = vary.hash_with(request, settings.accept_encoding);
+    let vary_hash = settings.vary_hash(&vary, request);
     Shared {
         stored: entry,
         vary,
@@ -428,7 +526,8 @@ impl From<MissBecause> for Missed {
 /// Django's layout gives it (the md5 of no header values): a hit there costs
 /// one backend get. Only when it misses is the header list read, and the
 /// entry for the request's values of the varying headers (Django's order of
-/// lookups). An entry under that key was stored from a response without
+/// lookups). Where reads are round trips (Redis, memcached, databases), the
+/// first two are one `get_many`. An entry under that key was stored from a response without
 /// `Vary`, so it answers any request while it lives (RFC 9111 section 4.1),
 /// even if the page has begun to vary since.
 async fn find(
@@ -441,14 +540,30 @@ async fn find(
 ) -> Result<Found, Missed> {
     let prefix = &settings.key_prefix;
     let plain_key = page_key(prefix, &Method::GET, url, &empty_vary(), suffix);
-    if let Some(entry) = get(settings, cache, &plain_key).await? {
+    let list_key = header_key(prefix, url, suffix);
+    // Over the network, the plain entry and the header list are read in
+    // one round trip (a page with `Vary` then costs two, not three); in
+    // process (memory, files, a two-tier cache's L1), the second read would
+    // only cost pages without `Vary`.
+    let (plain, list) = if cache.backend().reads_are_round_trips() {
+        let both = cache
+            .get_many_bytes(&[plain_key.as_str(), list_key.as_str()])
+            .await
+            .map_err(|error| lookup_failed(settings, &plain_key, &error))?;
+        let mut both = both.into_iter();
+        (both.next().flatten(), Some(both.next().flatten()))
+    } else {
+        (get(settings, cache, &plain_key).await?, None)
+    };
+    if let Some(entry) = plain {
         let found = decode(cache, plain_key, entry, None).await?;
         return check(settings, cache, found).await;
     }
-    let list_key = header_key(prefix, url, suffix);
-    let list = get(settings, cache, &list_key)
-        .await?
-        .ok_or(MissBecause::Url)?;
+    let list = match list {
+        Some(list) => list,
+        None => get(settings, cache, &list_key).await?,
+    }
+    .ok_or(MissBecause::Url)?;
     let Some((list, generation)) = VaryHeaders::decode(&list) else {
         if VaryHeaders::is_other_version(&list) {
             // Another release's list (a rolling deploy): leave it be.
@@ -460,7 +575,7 @@ async fn find(
     let vary = if list.is_empty() {
         empty_vary()
     } else {
-        list.hash_with(headers, settings.accept_encoding)
+        settings.vary_hash(&list, headers)
     };
     let mut entry = None;
     let mut key = plain_key;
@@ -564,12 +679,18 @@ async fn decode(
 }
 
 async fn get(settings: &Settings, cache: &Cache, key: &str) -> Result<Option<Bytes>, Missed> {
-    cache.get_bytes(key).await.map_err(|error| {
-        settings.metrics.backend_error("lookup");
-        tracing::warn!(target: TARGET, key, error = &error as &dyn std::error::Error,
-            "cache lookup failed; serving from the origin");
-        MissBecause::Backend.into()
-    })
+    cache
+        .get_bytes(key)
+        .await
+        .map_err(|error| lookup_failed(settings, key, &error))
+}
+
+/// A failed read: counted and logged, and a miss.
+fn lookup_failed(settings: &Settings, key: &str, error: &crate::CacheError) -> Missed {
+    settings.metrics.backend_error("lookup");
+    tracing::warn!(target: TARGET, key, error = error as &dyn std::error::Error,
+        "cache lookup failed; serving from the origin");
+    MissBecause::Backend.into()
 }
 
 async fn forget(cache: &Cache, key: &str) {
@@ -625,7 +746,12 @@ pub(crate) fn hit_response<B>(
         times,
         ..
     } = entry;
-    if let Some(base) = times.age_base {
+    if serving.settings.policy.rfc9111_rules().is_some() {
+        // RFC 9111 section 4.2.3: the age it arrived with plus its time here.
+        // At most 2^31 seconds, the largest Age a cache need send (§1.2.2).
+        let age = times.age_at(now).min(MAX_DELTA_SECONDS);
+        headers.insert(AGE, HeaderValue::from(age));
+    } else if let Some(base) = times.age_base {
         // Django's Age, `now - (Expires - max-age)`, bounded by the time the
         // entry has spent here plus the age it arrived with: an `Expires`
         // in the past must not make a fresh copy decades old.
@@ -642,9 +768,20 @@ pub(crate) fn hit_response<B>(
         headers.insert(AGE, HeaderValue::from(age));
     }
     let not_modified = is_not_modified(serving.method, serving.request, &headers);
+    let partial = match serving.settings.policy.rfc9111_rules() {
+        Some(_) if !not_modified && status == StatusCode::OK && serving.method == Method::GET => {
+            single_range(serving.request, body.len() as u64)
+        }
+        _ => None,
+    };
     let (status, body) = if not_modified {
         headers = not_modified_headers(headers);
         (StatusCode::NOT_MODIFIED, CacheBody::absent())
+    } else if let Some(range) = partial {
+        headers.insert(CONTENT_RANGE, content_range(&range, body.len() as u64));
+        // In bounds: the range is clamped to the body.
+        let slice = body.slice(range.start as usize..range.end as usize);
+        (StatusCode::PARTIAL_CONTENT, CacheBody::full(slice))
     } else if serving.method == Method::HEAD {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         (status, CacheBody::empty())

@@ -23,7 +23,7 @@ pub(crate) struct Metrics {
     lookup_seconds: Histogram,
 }
 
-const MISS_REASONS: [MissBecause; 7] = [
+const MISS_REASONS: [MissBecause; 8] = [
     MissBecause::Url,
     MissBecause::Vary,
     MissBecause::Stale,
@@ -31,6 +31,7 @@ const MISS_REASONS: [MissBecause; 7] = [
     MissBecause::Backend,
     MissBecause::Authorization,
     MissBecause::Invalidated,
+    MissBecause::Request,
 ];
 
 /// A miss reason as a label value (Cache-Status's `fwd` words where it has
@@ -44,6 +45,7 @@ fn miss_label(because: MissBecause) -> &'static str {
         MissBecause::Backend => "backend",
         MissBecause::Authorization => "authorization",
         MissBecause::Invalidated => "invalidated",
+        MissBecause::Request => "request",
     }
 }
 
@@ -69,6 +71,8 @@ pub(crate) fn bypass_label(bypass: Bypass) -> &'static str {
         Bypass::ZeroSharedMaxAge => "s-maxage-0",
         Bypass::NotFetched => "not-fetched",
         Bypass::Tags => "tags",
+        Bypass::Stale => "stale",
+        Bypass::RequestNoStore => "request-no-store",
     }
 }
 

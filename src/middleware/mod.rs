@@ -80,6 +80,15 @@
 //! `Expires` and `Cache-Control: max-age`; hits get `Age`.
 //! [`Policy`](crate::http::policy::Policy) has every rule.
 //!
+//! These are Django's rules. [`semantics`](CachePageLayer::semantics)
+//! switches a layer to a standard shared cache's,
+//! [`Semantics::Rfc9111`](crate::http::policy::Semantics::Rfc9111): freshness
+//! and `Age` from the response, any cacheable status, stale entries
+//! revalidated with conditional requests (one inner call, answered with the
+//! stored body on a 304), request `Cache-Control` honoured, and unsafe
+//! methods purging what they change (one `delete_many` per URL, awaited
+//! before the response is returned). See [`rfc9111`](crate::http::rfc9111).
+//!
 //! Keys are Django 6.1's ([`key`](crate::http::key)), made by the
 //! [`Cache`](crate::Cache) (`prefix:version:key`), so a page stored by
 //! `cache_page` and by the site-wide layers under the same URL is the same
@@ -151,6 +160,7 @@ mod metrics;
 mod outcome;
 mod purge;
 mod remote_lock;
+mod revalidate;
 mod settings;
 mod site;
 mod store;

@@ -102,6 +102,9 @@ pub enum MissBecause {
     Authorization,
     /// The entry was invalidated: one of its tags, or its URL, was purged.
     Invalidated,
+    /// The entry is fresh, but not for what the request asked (its
+    /// `no-cache`, `max-age` or `min-fresh`, under RFC 9111).
+    Request,
 }
 
 /// What became of the inner service's response.
@@ -177,6 +180,7 @@ impl MissBecause {
             MissBecause::Backend => "backend error or damaged entry",
             MissBecause::Authorization => "entry may not answer a request with Authorization",
             MissBecause::Invalidated => "entry was invalidated (tag or URL purge)",
+            MissBecause::Request => "entry is not fresh enough for the request",
         }
     }
 }

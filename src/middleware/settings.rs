@@ -13,8 +13,8 @@ use super::flight::Flights;
 use super::metrics::LayerMetrics;
 use crate::cache::Cache;
 use crate::http::encoding::AcceptEncodingKey;
-use crate::http::key::{AllowedHosts, KeySuffix, RequestScheme};
-use crate::http::policy::{Lifetime, Policy};
+use crate::http::key::{AllowedHosts, KeySuffix, Md5Hex, RequestScheme, VaryHeaders};
+use crate::http::policy::{Lifetime, Policy, Semantics};
 use crate::http::tags::TagHeader;
 use crate::jitter::Jitter;
 use crate::registry::Caches;
@@ -106,6 +106,15 @@ impl Settings {
     pub(crate) fn coalesces_across_instances(&self, cache: &Cache) -> bool {
         self.across_instances
             .unwrap_or_else(|| super::remote_lock::on_by_default(cache))
+    }
+
+    /// The hash of a request's values of the headers `vary` names: as sent
+    /// (Django), or normalised (RFC 9111, [`VaryHeaders::hash_normalized`]).
+    pub(crate) fn vary_hash(&self, vary: &VaryHeaders, request: &HeaderMap) -> Md5Hex {
+        match self.policy.semantics {
+            Semantics::Django => vary.hash_with(request, self.accept_encoding),
+            Semantics::Rfc9111(_) => vary.hash_normalized(request, self.accept_encoding),
+        }
     }
 
     /// The key suffix of a request (empty without one).
@@ -211,6 +220,31 @@ macro_rules! builders {
                 policy: $crate::http::policy::SharedMaxAgePolicy,
             ) -> Self {
                 self.settings_mut().policy.shared_max_age = policy;
+                self
+            }
+
+            /// Whose rules the layer follows: Django's (the default), or a
+            /// standard shared cache's, [`Semantics::Rfc9111`](crate::http::policy::Semantics::Rfc9111)
+            /// (freshness, `Age` and validation from the response; any
+            /// cacheable status; invalidation by unsafe methods; see
+            /// [`rfc9111`](crate::http::rfc9111)). Under RFC 9111 the
+            /// layer's lifetime ([`timeout`](Self::timeout), `cache_page`'s
+            /// ttl) is not used: a response without freshness information
+            /// gets the heuristic, or [`Rfc9111::default_lifetime`](crate::http::rfc9111::Rfc9111::default_lifetime).
+            /// The other switches (cookies, `Authorization`, body size,
+            /// hosts, coalescing, stale windows, tags) apply under both.
+            ///
+            /// ```
+            /// use tower_cache::http::policy::Semantics;
+            /// use tower_cache::http::rfc9111::Rfc9111;
+            /// use tower_cache::middleware::SiteCache;
+            ///
+            /// let site = SiteCache::new().semantics(Semantics::Rfc9111(Rfc9111::new()));
+            /// // or from configuration:
+            /// let site = SiteCache::new().semantics("rfc9111".parse().unwrap());
+            /// ```
+            pub fn semantics(mut self, semantics: $crate::http::policy::Semantics) -> Self {
+                self.settings_mut().policy.semantics = semantics;
                 self
             }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use http::header::EXPIRES;
+use http::header::{AGE, EXPIRES};
 use http::{HeaderMap, Response, StatusCode};
 use http_body::Body;
 use tracing::Instrument;
@@ -22,11 +22,14 @@ use super::flight::Shared;
 use super::future::{After, BoxFuture};
 use super::lookup::{Serving, Snapshot, hit_response};
 use super::outcome::{Answer, Outcome, Store};
+use super::revalidate::freshen;
+use super::settings::Settings;
 use crate::http::headers::{
     get_max_age, get_stale_windows, patch_response_headers, patch_vary_headers,
 };
 use crate::http::key::{VaryHeaders, header_key, page_key};
-use crate::http::policy::{BodySize, Bypass};
+use crate::http::policy::{BodySize, Bypass, Storage};
+use crate::http::rfc9111::{Exchange, Rfc9111};
 use crate::http::stored::{Freshness, StoredResponse};
 use crate::http::tags::CacheTags;
 use crate::jitter::Jitter;
@@ -45,7 +48,7 @@ where
     ResB::Data: Into<Bytes>,
     ResB::Error: Into<crate::error::BoxError>,
 {
-    let snapshot = match after {
+    let (snapshot, mark) = match after {
         After::Pass(outcome, cache_status) => {
             if let Some(outcome) = outcome {
                 let outcome = Outcome {
@@ -56,22 +59,30 @@ where
             }
             return response.map(CacheBody::origin);
         }
-        After::Mark(snapshot) => {
-            response
-                .extensions_mut()
-                .insert(Outcome::answered(snapshot.answer));
-            response.extensions_mut().insert(UpdateMarker(snapshot));
-            return response.map(CacheBody::origin);
-        }
-        After::Store(snapshot) => snapshot,
+        After::Mark(snapshot) => (snapshot, true),
+        After::Store(snapshot) => (snapshot, false),
         After::StoreIfMarked => match response.extensions_mut().remove::<UpdateMarker>() {
-            Some(UpdateMarker(snapshot)) => snapshot,
+            Some(UpdateMarker(snapshot)) => (snapshot, false),
             None => {
                 tracing::trace!(target: TARGET, reason = %Bypass::NotFetched, "not stored");
                 return response.map(CacheBody::origin);
             }
         },
     };
+    if response.status() == StatusCode::NOT_MODIFIED {
+        if let Some(entry) = &snapshot.revalidating {
+            // The answer to this layer's conditional request: the fetch
+            // layer stores the freshened entry itself.
+            return freshen(&snapshot, entry.clone(), response);
+        }
+    }
+    if mark {
+        response
+            .extensions_mut()
+            .insert(Outcome::answered(snapshot.answer));
+        response.extensions_mut().insert(UpdateMarker(snapshot));
+        return response.map(CacheBody::origin);
+    }
     let not_stored = |mut response: Response<ResB>, bypass: Bypass| {
         snapshot.settings.metrics.not_stored(bypass);
         let outcome = Outcome {
@@ -103,14 +114,23 @@ where
         Ok(tags) => tags,
         Err(bypass) => return not_stored(response, bypass),
     };
+    if snapshot.directives.is_some_and(|d| d.no_store) {
+        return not_stored(response, Bypass::RequestNoStore);
+    }
     let hint = response.body().size_hint();
     let size = BodySize {
         lower: hint.lower(),
         upper: hint.upper(),
     };
     let settings = &snapshot.settings;
-    let storage = match settings.policy.decide(
-        snapshot.authorized,
+    let now = settings.clock.now();
+    let exchange = Exchange {
+        authorized: snapshot.authorized,
+        request_time: snapshot.request_time,
+        response_time: now,
+    };
+    let storage = match settings.policy.decide_exchange(
+        &exchange,
         response.status(),
         response.headers(),
         size,
@@ -118,11 +138,19 @@ where
         Ok(storage) => storage,
         Err(bypass) => return not_stored(response, bypass),
     };
+    let rfc9111 = settings.policy.rfc9111_rules();
     let headers = response.headers_mut();
-    patch_response_headers(headers, storage.timeout, SystemTime::now());
+    if rfc9111.is_none() {
+        // Django's: the lifetime written into the response.
+        patch_response_headers(headers, storage.timeout, SystemTime::now());
+    }
     if storage.vary_on_authorization {
         patch_vary_headers(headers, &["Authorization"]);
     }
+    let stored_headers = match rfc9111 {
+        Some(rules) => rfc9111_stored_headers(rules, headers),
+        None => headers.clone(),
+    };
     if !storage.store {
         let bypass = match response.status() {
             StatusCode::OK => Bypass::ZeroMaxAge,
@@ -130,17 +158,8 @@ where
         };
         return not_stored(response, bypass);
     }
-    let now = settings.clock.now();
-    let (swr, sie) = get_stale_windows(response.headers());
-    let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
     let lifetime = spread_lifetime(&settings.ttl_jitter, storage.timeout);
-    let times = Freshness {
-        stored_at: now,
-        fresh_until: now.saturating_add(lifetime.as_secs()),
-        stale_while_revalidate: swr.unwrap_or_else(|| secs(settings.stale_while_revalidate)),
-        stale_if_error: sie.unwrap_or_else(|| secs(settings.stale_if_error)),
-        age_base: age_base(response.headers()),
-    };
+    let times = freshness(settings, &storage, lifetime, response.headers(), now);
     let outcome = Outcome {
         store: Some(Store::Stored(lifetime)),
         origin_status: Some(response.status()),
@@ -150,9 +169,10 @@ where
     let tee = Tee {
         snapshot,
         status: response.status(),
-        headers: response.headers().clone(),
+        headers: stored_headers,
         times,
-        tags,
+        tags: Tags::Names(tags),
+        keep_stale: storage.keep_stale,
         first: None,
         more: BytesMut::new(),
     };
@@ -171,12 +191,65 @@ where
     response.map(|body| CacheBody::tee(body, tee))
 }
 
-/// How long a page whose lifetime is `timeout` (at least a second: the
+/// When a response stored now with `storage` is fresh, stale, and how old.
+/// The stale windows are the response's (RFC 5861) or the layer's, none
+/// when the response forbids stale use; the age base is Django's
+/// (`Expires - max-age`) or RFC 9111's (now less the age it arrived with).
+pub(crate) fn freshness(
+    settings: &Settings,
+    storage: &Storage,
+    lifetime: Duration,
+    headers: &HeaderMap,
+    now: u64,
+) -> Freshness {
+    let (swr, sie) = if storage.allows_stale {
+        let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+        let (swr, sie) = get_stale_windows(headers);
+        (
+            swr.unwrap_or_else(|| secs(settings.stale_while_revalidate)),
+            sie.unwrap_or_else(|| secs(settings.stale_if_error)),
+        )
+    } else {
+        (0, 0)
+    };
+    let age_base = match settings.policy.rfc9111_rules() {
+        Some(_) => Some(i64::try_from(now.saturating_sub(storage.age)).unwrap_or(i64::MAX)),
+        None => age_base(headers),
+    };
+    Freshness {
+        stored_at: now,
+        fresh_until: now.saturating_add(lifetime.as_secs()),
+        stale_while_revalidate: swr,
+        stale_if_error: sie,
+        age_base,
+        must_revalidate: !storage.allows_stale,
+    }
+}
+
+/// The headers RFC 9111 keeps of a response: not `Age` (a hit's is
+/// computed), nor the targeted fields (this cache consumed them; they are
+/// removed from the response too), nor the fields a qualified `no-cache`
+/// or `private` names (section 5.2.2.4 and 5.2.2.7).
+pub(crate) fn rfc9111_stored_headers(rules: &Rfc9111, response: &mut HeaderMap) -> HeaderMap {
+    let (directives, _) = rules.directives(response);
+    for field in &rules.targeted_fields {
+        response.remove(field);
+    }
+    let mut stored = response.clone();
+    stored.remove(AGE);
+    for field in directives.unstored_fields() {
+        stored.remove(field);
+    }
+    stored
+}
+
+/// How a page whose lifetime is `timeout` (at least a second: the
 /// policy stores nothing shorter) stays fresh: `timeout` itself, or spread
 /// by the layer's jitter to whole seconds (rounded, so that spreads are not
 /// shorter on average), never under one.
 fn spread_lifetime(jitter: &Jitter, timeout: Duration) -> Duration {
-    if jitter.percentage() == 0 {
+    // Zero (RFC 9111: stored stale, to be revalidated) stays zero.
+    if jitter.percentage() == 0 || timeout.is_zero() {
         return timeout;
     }
     let spread = jitter.spread(timeout);
@@ -206,7 +279,9 @@ pub(crate) struct Tee {
     headers: HeaderMap,
     times: Freshness,
     /// The response's tags, whose versions the entry records.
-    tags: Vec<String>,
+    tags: Tags,
+    /// How long past freshness the entry is kept to be revalidated.
+    keep_stale: Duration,
     /// The first chunk, kept as it is (most bodies are one chunk).
     first: Option<Bytes>,
     /// Further chunks, joined.
@@ -256,41 +331,62 @@ impl Tee {
             headers,
             times,
             tags,
+            keep_stale,
             first,
             more,
         } = self;
         let body = first.unwrap_or_else(|| more.freeze());
         let headers = stored_headers(&snapshot, headers, &body);
-        let vary = VaryHeaders::from_response(&headers, snapshot.skips_accept_language());
-        let vary_hash = vary.hash_with(&snapshot.headers, snapshot.settings.accept_encoding);
-        let shared = Arc::new(Shared {
-            stored: StoredResponse::new(status, headers, body, times),
-            vary,
-            vary_hash,
-        });
-        let leader = snapshot.take_leader();
-        if let Some(leader) = &leader {
-            leader.publish(Some(shared.clone()));
-        }
-        let span = tracing::debug_span!(target: TARGET, "cache_store", url = %snapshot.url,
-            key = tracing::field::Empty, outcome = tracing::field::Empty);
-        Box::pin(
-            async move {
-                store(&snapshot, &shared, &tags).await;
-                // The flight ends once the page is in the cache.
-                drop(leader);
-            }
-            .instrument(span),
-        )
+        let stored = StoredResponse::new(status, headers, body, times);
+        share_and_store(snapshot, stored, tags, keep_stale)
     }
+}
+
+/// The tags an entry records: named by the response (their versions are
+/// read when it is stored), or the versions of an entry stored before.
+#[derive(Debug)]
+pub(crate) enum Tags {
+    Names(Vec<String>),
+    Versions(Vec<crate::tags::TagVersion>),
+}
+
+/// Hands `stored` to the page's coalesced followers, and returns its
+/// store: the flight ends once the page is in the cache.
+pub(crate) fn share_and_store(
+    snapshot: Arc<Snapshot>,
+    stored: StoredResponse,
+    tags: Tags,
+    keep_stale: Duration,
+) -> BoxFuture<()> {
+    let vary = VaryHeaders::from_response(&stored.headers, snapshot.skips_accept_language());
+    let vary_hash = snapshot.settings.vary_hash(&vary, &snapshot.headers);
+    let shared = Arc::new(Shared {
+        stored,
+        vary,
+        vary_hash,
+    });
+    let leader = snapshot.take_leader();
+    if let Some(leader) = &leader {
+        leader.publish(Some(shared.clone()));
+    }
+    let span = tracing::debug_span!(target: TARGET, "cache_store", url = %snapshot.url,
+        key = tracing::field::Empty, outcome = tracing::field::Empty);
+    Box::pin(
+        async move {
+            store(&snapshot, &shared, &tags, keep_stale).await;
+            drop(leader);
+        }
+        .instrument(span),
+    )
 }
 
 /// Learns the key (stores the header list) and stores the entry, with its
 /// tags' versions and the header list's generation, for the fresh lifetime
-/// plus the longer stale window; failures are logged.
-async fn store(snapshot: &Snapshot, shared: &Shared, tags: &[String]) {
+/// plus the longer stale window (or the time a stale entry is kept to be
+/// revalidated); failures are logged.
+async fn store(snapshot: &Snapshot, shared: &Shared, tags: &Tags, keep_stale: Duration) {
     let writing = std::time::Instant::now();
-    let result = write(snapshot, shared, tags).await;
+    let result = write(snapshot, shared, tags, keep_stale).await;
     let metrics = &snapshot.settings.metrics;
     let span = tracing::Span::current();
     let (key, outcome) = match &result {
@@ -327,7 +423,8 @@ enum Written {
 async fn write(
     snapshot: &Snapshot,
     shared: &Shared,
-    tags: &[String],
+    tags: &Tags,
+    keep_stale: Duration,
 ) -> Result<Written, (String, crate::CacheError)> {
     let settings = &snapshot.settings;
     let cache = &snapshot.cache;
@@ -340,10 +437,10 @@ async fn write(
         &shared.vary_hash,
         &snapshot.suffix,
     );
-    let versions = if tags.is_empty() {
-        Vec::new()
-    } else {
-        match cache.tag_versions(tags, snapshot.started).await {
+    let versions = match tags {
+        Tags::Names(names) if names.is_empty() => Vec::new(),
+        Tags::Versions(versions) => versions.clone(),
+        Tags::Names(names) => match cache.tag_versions(names, snapshot.started).await {
             Ok(Some(versions)) => versions,
             Ok(None) => {
                 return Ok(Written::Skipped(
@@ -352,7 +449,7 @@ async fn write(
                 ));
             }
             Err(error) => return Err((key, error)),
-        }
+        },
     };
     // The URL's generation: the list's, when the lookup read it, so that
     // its other entries stay reachable; a new one otherwise.
@@ -367,7 +464,7 @@ async fn write(
         times
             .fresh_until
             .saturating_sub(times.stored_at)
-            .saturating_add(u64::from(times.stale_window())),
+            .saturating_add(u64::from(times.stale_window()).max(keep_stale.as_secs())),
     );
     let list = shared.vary.encode(generation);
     match cache.set_bytes(&list_key, list, keep).await {

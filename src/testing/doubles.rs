@@ -45,6 +45,9 @@ impl CacheBackend for Instrumented {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
+    fn reads_are_round_trips(&self) -> bool {
+        self.inner.reads_are_round_trips()
+    }
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.count().get(key).await
     }

@@ -1,0 +1,163 @@
+//! What one hit costs, counted rather than timed: allocations per request
+//! (a counting global allocator) and, under callgrind, instructions per
+//! request of the requests (`Case::once`, warm-up included: two of N + 2). Figures that do not move with the machine's
+//! noise; `scripts/hit-cost` runs every case under callgrind and prints the
+//! table with the ratios.
+//!
+//! ```text
+//! cargo bench --bench hit_cost -- CASE [N]
+//! ```
+//!
+//! Cases, each in-process on one current-thread runtime, behind an Axum
+//! router, for a 688-byte page (the perf anchors' size):
+//! * `bare`: the handler alone;
+//! * `cache_page`: a `cache_page(300 s)` hit on the memory backend;
+//! * `cache_page_tagged`: the same page tagged (one tag version read per hit),
+//!   with `Cache-Status`, as the httpbin demo serves it;
+//! * `rfc9111`: the hit under the RFC 9111 policy;
+//! * `cache_get` and `moka_get`: `Cache::get_bytes` of a 688-byte value
+//!   against a raw moka get of the same.
+//!
+//! It prints `CASE allocations/request` for `N` requests (10,000 by
+//! default) after one warm-up. Only `run` is counted by callgrind
+//! (`--toggle-collect`), so set-up and the warm-up do not count.
+
+use std::alloc::System;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::header::{CONTENT_TYPE, HOST};
+use axum::http::{HeaderValue, Request};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tower::ServiceExt;
+use tower_cache::Cache;
+use tower_cache::backends::MemoryBackend;
+use tower_cache::http::policy::Semantics;
+use tower_cache::http::rfc9111::Rfc9111;
+use tower_cache::middleware::cache_page;
+
+/// Counts allocations: what a request costs the allocator.
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const PAGE_LEN: usize = 688;
+
+fn router(page: Bytes, tagged: bool) -> Router {
+    Router::new().route(
+        "/",
+        get(move || {
+            let page = page.clone();
+            async move {
+                let mut response =
+                    ([(CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
+                if tagged {
+                    response
+                        .headers_mut()
+                        .insert("cache-tag", HeaderValue::from_static("page:home"));
+                }
+                response
+            }
+        }),
+    )
+}
+
+async fn one_request(app: &Router) -> Bytes {
+    let request = Request::get("/")
+        .header(HOST, "127.0.0.1:8000")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap().to_bytes()
+}
+
+/// What a case does once per request.
+enum Case {
+    App(Router),
+    CacheGet(Cache),
+    MokaGet(moka::future::Cache<String, Bytes>),
+}
+
+impl Case {
+    async fn once(&self) {
+        match self {
+            Case::App(app) => drop(black_box(one_request(app).await)),
+            Case::CacheGet(cache) => drop(black_box(cache.get_bytes("page").await.unwrap())),
+            Case::MokaGet(moka) => drop(black_box(moka.get("page").await)),
+        }
+    }
+}
+
+/// The loop callgrind counts.
+#[inline(never)]
+async fn run(case: &Case, n: u64) {
+    for _ in 0..n {
+        case.once().await;
+    }
+}
+
+async fn setup(name: &str) -> Case {
+    let page = Bytes::from(vec![b'x'; PAGE_LEN]);
+    let memory = || Cache::new(Arc::new(MemoryBackend::new()));
+    let layer = || cache_page(Duration::from_secs(300)).cache(memory());
+    match name {
+        "bare" => Case::App(router(page, false)),
+        "cache_page" => Case::App(router(page, false).route_layer(layer())),
+        "cache_page_tagged" => {
+            Case::App(router(page, true).route_layer(layer().cache_status(true)))
+        }
+        "rfc9111" => Case::App(router(page, false).route_layer(layer().semantics(
+            Semantics::Rfc9111(Rfc9111::new().default_lifetime(Duration::from_secs(300))),
+        ))),
+        "cache_get" => {
+            let cache = memory();
+            cache
+                .set_bytes("page", page, Duration::from_secs(300))
+                .await
+                .unwrap();
+            Case::CacheGet(cache)
+        }
+        "moka_get" => {
+            let moka = moka::future::Cache::new(10_000);
+            moka.insert("page".to_owned(), page).await;
+            Case::MokaGet(moka)
+        }
+        other => panic!(
+            "unknown case {other:?}: bare, cache_page, cache_page_tagged, rfc9111, cache_get, moka_get"
+        ),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; the case and count follow.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let name = args.first().map_or("cache_page", String::as_str);
+    let n: u64 = args.get(1).map_or(10_000, |n| n.parse().expect("N"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let case = setup(name).await;
+        // The warm-up: the miss that stores the page, and one hit.
+        case.once().await;
+        case.once().await;
+        let region = Region::new(GLOBAL);
+        run(&case, n).await;
+        let change = region.change();
+        let allocations = change.allocations + change.reallocations;
+        println!(
+            "{name} {:.2} allocations/request",
+            allocations as f64 / n as f64
+        );
+    });
+}
