@@ -32,15 +32,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::header::{CONTENT_TYPE, HOST};
-use axum::http::{HeaderValue, Request};
+use axum::http::HeaderValue;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use tower::ServiceExt;
+mod common;
+use common::{VALUE_LEN, one_request};
 use tower_cache::Cache;
 use tower_cache::backends::MemoryBackend;
 use tower_cache::http::policy::Semantics;
@@ -50,8 +49,6 @@ use tower_cache::middleware::cache_page;
 /// Counts allocations: what a request costs the allocator.
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-const PAGE_LEN: usize = 688;
 
 fn router(page: Bytes, tagged: bool) -> Router {
     Router::new().route(
@@ -70,15 +67,6 @@ fn router(page: Bytes, tagged: bool) -> Router {
             }
         }),
     )
-}
-
-async fn one_request(app: &Router) -> Bytes {
-    let request = Request::get("/")
-        .header(HOST, "127.0.0.1:8000")
-        .body(Body::empty())
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    response.into_body().collect().await.unwrap().to_bytes()
 }
 
 /// What a case does once per request.
@@ -107,7 +95,7 @@ async fn run(case: &Case, n: u64) {
 }
 
 async fn setup(name: &str) -> Case {
-    let page = Bytes::from(vec![b'x'; PAGE_LEN]);
+    let page = Bytes::from(vec![b'x'; VALUE_LEN]);
     let memory = || Cache::new(Arc::new(MemoryBackend::new()));
     let layer = || cache_page(Duration::from_secs(300)).cache(memory());
     match name {

@@ -12,20 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::Request;
-use axum::http::header::{CONTENT_TYPE, HOST};
+use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
+mod common;
+use common::{VALUE_LEN, one_request};
 use tower_cache::Cache;
 use tower_cache::backends::MemoryBackend;
 use tower_cache::middleware::cache_page;
-
-/// The size of the perf anchors' page body.
-const PAGE_LEN: usize = 688;
 
 fn router(page: Bytes) -> Router {
     Router::new().route(
@@ -37,21 +32,12 @@ fn router(page: Bytes) -> Router {
     )
 }
 
-async fn one_request(app: &Router) -> Bytes {
-    let request = Request::get("/")
-        .header(HOST, "127.0.0.1:8000")
-        .body(Body::empty())
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    response.into_body().collect().await.unwrap().to_bytes()
-}
-
 fn hit_vs_bare(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let page = Bytes::from(vec![b'x'; PAGE_LEN]);
+    let page = Bytes::from(vec![b'x'; VALUE_LEN]);
     let bare = router(page.clone());
     let layer =
         || cache_page(Duration::from_secs(300)).cache(Cache::new(Arc::new(MemoryBackend::new())));
@@ -61,7 +47,7 @@ fn hit_vs_bare(c: &mut Criterion) {
     rt.block_on(async {
         for app in [&cached, &with_status] {
             one_request(app).await;
-            assert_eq!(one_request(app).await.len(), PAGE_LEN);
+            assert_eq!(one_request(app).await.len(), VALUE_LEN);
         }
     });
 

@@ -16,6 +16,18 @@ use tower_cache::{Cache, Timeout};
 /// The size of the perf anchors' page body.
 pub(crate) const VALUE_LEN: usize = 688;
 
+/// One GET of `/` through `app`, body read whole (the HTTP benches' request).
+pub(crate) async fn one_request(app: &axum::Router) -> Bytes {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let request = axum::http::Request::get("/")
+        .header(axum::http::header::HOST, "127.0.0.1:8000")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap().to_bytes()
+}
+
 /// Keys in the `get_many` and sequential-get comparisons.
 pub(crate) const MANY: usize = 100;
 
