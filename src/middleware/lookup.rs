@@ -539,14 +539,14 @@ async fn find(
 ) -> Result<Found, Missed> {
     let prefix = &settings.key_prefix;
     let plain_key = page_key(prefix, &Method::GET, url, &empty_vary(), suffix);
-    let list_key = header_key(prefix, url, suffix);
+    let list_key = || header_key(prefix, url, suffix);
     // On Redis, the plain entry and the header list are read in one round
     // trip (a page with `Vary` then costs two, not three); elsewhere the
     // second read would cost pages without `Vary` more than it saves
     // (`CacheBackend::reads_are_round_trips`).
     let (plain, list) = if cache.backend().reads_are_round_trips() {
         let both = cache
-            .get_many_bytes(&[plain_key.as_str(), list_key.as_str()])
+            .get_many_bytes(&[plain_key.as_str(), list_key().as_str()])
             .await
             .map_err(|error| lookup_failed(settings, &plain_key, &error))?;
         let mut both = both.into_iter();
@@ -558,6 +558,8 @@ async fn find(
         let found = decode(cache, plain_key, entry, None).await?;
         return check(settings, cache, found).await;
     }
+    // Made only now: a hit on a page without `Vary` never needs it.
+    let list_key = list_key();
     let list = match list {
         Some(list) => list,
         None => get(settings, cache, &list_key).await?,
