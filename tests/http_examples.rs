@@ -134,7 +134,10 @@ async fn ten_requests(site_wide: bool) {
             );
             assert!(!headers.contains_key("age"));
         } else {
-            assert_eq!(headers["age"], "0");
+            // Stored a moment ago: 0, or 1 when a second boundary falls
+            // between the store and this request (Age counts whole seconds).
+            let age: u64 = headers["age"].to_str().unwrap().parse().unwrap();
+            assert!(age <= 1, "Age {age}");
         }
         pages.push(page);
     }
