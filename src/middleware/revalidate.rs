@@ -78,7 +78,7 @@ pub(crate) fn freshen<B, ResB>(
         Err(_) => entry.times,
     };
     if let Some(rules) = settings.policy.rfc9111_rules() {
-        headers = super::store::rfc9111_stored_headers(rules, &mut headers);
+        super::store::keep_rfc9111_headers(rules, &mut headers);
     }
     let freshened = StoredResponse {
         headers,

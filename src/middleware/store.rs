@@ -154,11 +154,14 @@ where
         };
         return not_stored(response, bypass);
     }
-    let stored_headers = match rfc9111 {
-        // Also removes the targeted fields from the response.
-        Some(rules) => rfc9111_stored_headers(rules, response.headers_mut()),
-        None => response.headers().clone(),
-    };
+    let mut stored_headers = response.headers().clone();
+    if let Some(rules) = rfc9111 {
+        keep_rfc9111_headers(rules, &mut stored_headers);
+        // This cache consumed them: the client does not get them either.
+        for field in &rules.targeted_fields {
+            response.headers_mut().remove(field);
+        }
+    }
     let lifetime = spread_lifetime(&settings.ttl_jitter, storage.timeout);
     let times = freshness(settings, &storage, lifetime, response.headers(), now);
     let outcome = Outcome {
@@ -227,21 +230,20 @@ pub(crate) fn freshness(
     }
 }
 
-/// The headers RFC 9111 keeps of a response: not `Age` (a hit's is
-/// computed), nor the targeted fields (this cache consumed them; they are
-/// removed from the response too), nor the fields a qualified `no-cache`
-/// or `private` names (section 5.2.2.4 and 5.2.2.7).
-pub(crate) fn rfc9111_stored_headers(rules: &Rfc9111, response: &mut HeaderMap) -> HeaderMap {
-    let (directives, _) = rules.directives(response);
+/// Makes `headers` what RFC 9111 keeps of a response, in place: not `Age`
+/// (a hit's is computed), nor the targeted fields (this cache consumed
+/// them), nor the fields a qualified `no-cache` or `private` names
+/// (section 5.2.2.4 and 5.2.2.7).
+pub(crate) fn keep_rfc9111_headers(rules: &Rfc9111, headers: &mut HeaderMap) {
+    // Read before the targeted fields go: they may be what names the fields.
+    let (directives, _) = rules.directives(headers);
     for field in &rules.targeted_fields {
-        response.remove(field);
+        headers.remove(field);
     }
-    let mut stored = response.clone();
-    stored.remove(AGE);
+    headers.remove(AGE);
     for field in directives.unstored_fields() {
-        stored.remove(field);
+        headers.remove(field);
     }
-    stored
 }
 
 /// How a page whose lifetime is `timeout` (at least a second: the
