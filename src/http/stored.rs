@@ -338,7 +338,11 @@ impl StoredResponse {
             let name =
                 HeaderName::from_bytes(r.take(len)?).map_err(|_| DecodeError("bad header name"))?;
             let len = r.u32()? as usize;
-            let value = HeaderValue::from_bytes(r.take(len)?)
+            let start = r.at;
+            r.take(len)?;
+            // A slice of the entry, as the body is: a reference count, not
+            // an allocation and a copy per header on every hit.
+            let value = HeaderValue::from_maybe_shared(entry.slice(start..start + len))
                 .map_err(|_| DecodeError("bad header value"))?;
             headers
                 .try_append(name, value)

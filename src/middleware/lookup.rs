@@ -11,11 +11,10 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use http::header::{
-    AGE, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    IF_RANGE, LAST_MODIFIED,
+    CONTENT_ENCODING, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED,
 };
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 
 use super::TARGET;
 use super::body::CacheBody;
@@ -24,14 +23,13 @@ use super::flight::{Joined, Leader, Shared, Waited};
 use super::future::{After, Side};
 use super::outcome::{Answer, MissBecause, Outcome, StaleBecause};
 use super::remote_lock::{self, RemoteLock, Took};
+use super::serve::{Serving, hit_response};
 use super::settings::Settings;
 use crate::cache::Cache;
-use crate::http::conditional::{is_not_modified, not_modified_headers};
-use crate::http::directives::{MAX_DELTA_SECONDS, RequestDirectives};
+use crate::http::directives::RequestDirectives;
 use crate::http::encoding::{AcceptEncodingKey, accepts_coding};
 use crate::http::key::{Md5Hex, VaryHeaders, header_key, page_key, request_host, url_hash};
 use crate::http::policy::{Bypass, Policy, is_authorized};
-use crate::http::range::{content_range, single_range};
 use crate::http::rfc9111::has_validator;
 use crate::http::stored::{Freshness, StoredResponse};
 
@@ -708,15 +706,6 @@ fn serve<B>(found: Found, outcome: Outcome, serving: &Serving<'_>) -> Response<C
     hit_response(found.entry, serving, outcome)
 }
 
-/// What a response from the cache needs of the request and the layer.
-pub(crate) struct Serving<'a> {
-    pub(crate) settings: &'a Settings,
-    pub(crate) method: &'a Method,
-    /// The request's headers: its preconditions.
-    pub(crate) request: &'a HeaderMap,
-    pub(crate) now: u64,
-}
-
 /// Records the key and outcome in the lookup's span, when it is enabled.
 fn in_span(key: &str, outcome: &Outcome) {
     let span = tracing::Span::current();
@@ -726,80 +715,6 @@ fn in_span(key: &str, outcome: &Outcome) {
         }
         span.record("outcome", tracing::field::display(outcome));
     }
-}
-
-/// A response from the cache, as Django serves a hit: the stored response
-/// with `Age` (digest 5.5 step 6); for HEAD, no body but the entry's
-/// `Content-Length`. A request whose `If-None-Match` or `If-Modified-Since`
-/// the entry satisfies gets a `304 Not Modified` instead
-/// ([`conditional`](crate::http::conditional)). The outcome gets the
-/// entry's remaining freshness, and is recorded (with `Cache-Status`).
-pub(crate) fn hit_response<B>(
-    entry: StoredResponse,
-    serving: &Serving<'_>,
-    mut outcome: Outcome,
-) -> Response<CacheBody<B>> {
-    let now = serving.now;
-    let StoredResponse {
-        status,
-        mut headers,
-        body,
-        times,
-        ..
-    } = entry;
-    if serving.settings.policy.rfc9111_rules().is_some() {
-        // RFC 9111 section 4.2.3: the age it arrived with plus its time here.
-        // At most 2^31 seconds, the largest Age a cache need send (§1.2.2).
-        let age = times.age_at(now).min(MAX_DELTA_SECONDS);
-        headers.insert(AGE, HeaderValue::from(age));
-    } else if let Some(base) = times.age_base {
-        // Django's Age, `now - (Expires - max-age)`, bounded by the time the
-        // entry has spent here plus the age it arrived with: an `Expires`
-        // in the past must not make a fresh copy decades old.
-        let arrived = headers
-            .get(AGE)
-            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        let most = now.saturating_sub(times.stored_at).saturating_add(arrived);
-        let django = i64::try_from(now)
-            .unwrap_or(i64::MAX)
-            .saturating_sub(base)
-            .max(0);
-        let age = u64::try_from(django).unwrap_or(0).min(most);
-        headers.insert(AGE, HeaderValue::from(age));
-    }
-    let not_modified = is_not_modified(serving.method, serving.request, &headers);
-    let partial = match serving.settings.policy.rfc9111_rules() {
-        Some(_) if !not_modified && status == StatusCode::OK && serving.method == Method::GET => {
-            single_range(serving.request, body.len() as u64)
-        }
-        _ => None,
-    };
-    let (status, body) = if not_modified {
-        headers = not_modified_headers(headers);
-        (StatusCode::NOT_MODIFIED, CacheBody::absent())
-    } else if let Some(range) = partial {
-        headers.insert(CONTENT_RANGE, content_range(&range, body.len() as u64));
-        // In bounds: the range is clamped to the body.
-        let slice = body.slice(range.start as usize..range.end as usize);
-        (StatusCode::PARTIAL_CONTENT, CacheBody::full(slice))
-    } else if serving.method == Method::HEAD {
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        (status, CacheBody::empty())
-    } else {
-        (status, CacheBody::full(body))
-    };
-    let fresh_until = i64::try_from(times.fresh_until).unwrap_or(i64::MAX);
-    outcome.ttl = Some(fresh_until.saturating_sub(i64::try_from(now).unwrap_or(i64::MAX)));
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    record(
-        &mut response,
-        outcome,
-        serving.settings.cache_status.as_ref(),
-    );
-    response
 }
 
 /// A request that refreshes a stale page, from the parts of the one that

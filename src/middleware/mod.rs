@@ -161,6 +161,7 @@ mod outcome;
 mod purge;
 mod remote_lock;
 mod revalidate;
+mod serve;
 mod settings;
 mod site;
 mod store;

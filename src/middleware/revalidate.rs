@@ -12,8 +12,9 @@ use http::{HeaderMap, HeaderName, Response};
 
 use super::TARGET;
 use super::body::CacheBody;
-use super::lookup::{Serving, Snapshot, hit_response};
+use super::lookup::Snapshot;
 use super::outcome::{Outcome, Store};
+use super::serve::{Serving, hit_response};
 use super::store::{Tags, share_and_store};
 use crate::http::policy::BodySize;
 use crate::http::rfc9111::Exchange;

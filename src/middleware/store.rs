@@ -20,9 +20,10 @@ use super::cache_status::record;
 use super::etag::stored_headers;
 use super::flight::Shared;
 use super::future::{After, BoxFuture};
-use super::lookup::{Serving, Snapshot, hit_response};
+use super::lookup::Snapshot;
 use super::outcome::{Answer, Outcome, Store};
 use super::revalidate::freshen;
+use super::serve::{Serving, hit_response};
 use super::settings::Settings;
 use crate::http::headers::{
     get_max_age, get_stale_windows, patch_response_headers, patch_vary_headers,
