@@ -1,7 +1,8 @@
 //! Whether the memory backend's `max_bytes` holds: pages written through a
-//! `Cache` until ten times the bound has gone in, then the heap the backend
-//! still holds (bytes allocated less bytes freed since it was built, by a
-//! counting allocator) against the bound.
+//! `Cache` until ten times the bound has gone in, each read once as a hit
+//! reads it (decoded, and the decoded head kept in the entry's memo), then
+//! the heap the backend still holds (bytes allocated less bytes freed since
+//! it was built, by a counting allocator) against the bound.
 //!
 //! ```text
 //! cargo bench --bench memory_bound [-- MAX_MIB PAGE_BYTES]
@@ -15,9 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower_cache::Cache;
 use tower_cache::backends::MemoryBackend;
+use tower_cache::http::stored::{Freshness, StoredResponse};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -45,7 +48,27 @@ fn main() {
         );
         let cache = Cache::new(backend.clone());
         let pages = 10 * max_bytes / page_bytes;
-        let page = Bytes::from(vec![b'x'; usize::try_from(page_bytes).expect("size")]);
+        // A page as the layers store it: eight headers (about 250 bytes) and
+        // a body, PAGE_BYTES in all.
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("content-type", "text/html; charset=utf-8"),
+            ("cache-control", "max-age=600"),
+            ("expires", "Tue, 01 Dec 2026 12:00:00 GMT"),
+            ("last-modified", "Tue, 01 Dec 2026 11:50:00 GMT"),
+            ("etag", "\"5d41402abc4b2a76b9719d911017c592\""),
+            ("vary", "Accept-Encoding"),
+            ("x-request-id", "6f1c0b1e-8a3e-4c4b-9a54-2f3c1d0e9b7a"),
+            ("x-frame-options", "DENY"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        let head = StoredResponse::encode(StatusCode::OK, &headers, b"", &Freshness::default())
+            .expect("encode")
+            .len();
+        let body = vec![b'x'; usize::try_from(page_bytes).expect("size").saturating_sub(head)];
+        let page = StoredResponse::encode(StatusCode::OK, &headers, &body, &Freshness::default())
+            .expect("encode");
         for n in 0..pages {
             // Keys shaped as the layers' page keys (about 150 bytes).
             let key = format!(
@@ -56,6 +79,9 @@ fn main() {
                 .set_bytes(&key, Bytes::copy_from_slice(&page), Duration::from_secs(600))
                 .await
                 .expect("set");
+            // One hit: the decoded head is kept beside the entry.
+            let (bytes, memo) = cache.get_memoized(&key).await.expect("get").expect("a page");
+            memo.set(StoredResponse::decode(bytes).expect("decode"));
             if n % 1024 == 0 {
                 backend.run_pending_tasks().await;
             }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::Result;
+use crate::memo::Memo;
 
 /// A shared, type-erased backend: what [`Cache`](crate::Cache) holds.
 pub type DynBackend = Arc<dyn CacheBackend>;
@@ -166,6 +167,14 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
 
     /// The value stored under `key`, or `None` when it is absent or expired.
     async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+
+    /// [`get`](CacheBackend::get), with the entry's [`Memo`]: room for a
+    /// decoded form of the value that lives as long as the entry. Backends
+    /// that keep entries in this process (memory, and the tiered backend's
+    /// first tier) hand one out; the default is `get` with [`Memo::none`].
+    async fn get_memoized(&self, key: &str) -> Result<Option<(Bytes, Memo)>> {
+        Ok(self.get(key).await?.map(|value| (value, Memo::none())))
+    }
 
     /// Stores `value` under `key`, replacing what was there.
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()>;

@@ -16,6 +16,7 @@ use crate::error::{CacheError, Result};
 use crate::jitter::Jitter;
 use crate::key::{KeyFunction, validate_key};
 use crate::key_lock::KeyLocks;
+use crate::memo::Memo;
 use crate::timeout::Timeout;
 
 /// Django's low-level cache API (`django.core.cache.cache`), async, typed,
@@ -282,6 +283,28 @@ impl Cache {
     /// The raw bytes stored under `key`, or `None` on a miss.
     pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
         self.backend.get(&self.make_key(key)?).await
+    }
+
+    /// The raw bytes stored under `key` with the entry's [`Memo`], or `None`
+    /// on a miss: room for a decoded form of the bytes, which lives as long
+    /// as the entry, so that the next reader need not decode them again.
+    /// Only in-process backends keep one (memory, and the tiered backend's
+    /// first tier); the others hand out [`Memo::none`], which keeps nothing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> tower_cache::Result<()> {
+    /// use tower_cache::{Cache, Timeout};
+    ///
+    /// let cache = Cache::from_url("memory://").await?;
+    /// cache.set_bytes("n", &b"42"[..], Timeout::Default).await?;
+    /// let (bytes, memo) = cache.get_memoized("n").await?.unwrap();
+    /// memo.set(std::str::from_utf8(&bytes).unwrap().parse::<u64>().unwrap());
+    /// let (_, memo) = cache.get_memoized("n").await?.unwrap();
+    /// assert_eq!(memo.get::<u64>(), Some(&42)); // parsed once
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_memoized(&self, key: &str) -> Result<Option<(Bytes, Memo)>> {
+        self.backend.get_memoized(&self.make_key(key)?).await
     }
 
     /// The value stored under `key`, or `None` on a miss.

@@ -102,6 +102,7 @@ pub mod http;
 mod jitter;
 mod key;
 mod key_lock;
+mod memo;
 pub mod middleware;
 mod options;
 mod registry;
@@ -116,6 +117,7 @@ pub use cache::{Cache, CacheBuilder};
 pub use error::{BoxError, CacheError, ConfigError, InvalidKeyReason, Result};
 pub use jitter::Jitter;
 pub use key::{KeyFunction, MAX_KEY_LENGTH, validate_key};
+pub use memo::Memo;
 pub use registry::{
     CACHE_URL_ENV, CacheConfig, Caches, CachesConfig, DEFAULT_CACHE_ALIAS, OptionValue,
 };

@@ -157,3 +157,69 @@ async fn the_default_memory_cache_is_bounded_by_bytes() {
     );
     assert!(memory.entry_count() > 0);
 }
+
+/// A memo lives with its entry: the next read sees what the first kept, a
+/// new value gets an empty one (a decoded form never outlives its bytes),
+/// `touch` keeps it (the same bytes), and a remote backend keeps none.
+#[tokio::test]
+async fn a_memo_lives_and_dies_with_its_entry() {
+    let cache = Cache::new(backend().await);
+    cache
+        .set_bytes("k", &b"1"[..], Timeout::Default)
+        .await
+        .unwrap();
+    let (_, memo) = cache.get_memoized("k").await.unwrap().unwrap();
+    assert!(memo.is_some());
+    memo.set(1_u8);
+    let (_, memo) = cache.get_memoized("k").await.unwrap().unwrap();
+    assert_eq!(memo.get::<u8>(), Some(&1));
+
+    cache.touch("k", Timeout::Forever).await.unwrap();
+    let (_, memo) = cache.get_memoized("k").await.unwrap().unwrap();
+    assert_eq!(memo.get::<u8>(), Some(&1), "touch keeps the same bytes");
+
+    cache
+        .set_bytes("k", &b"2"[..], Timeout::Default)
+        .await
+        .unwrap();
+    let (bytes, memo) = cache.get_memoized("k").await.unwrap().unwrap();
+    assert_eq!(&bytes[..], b"2");
+    assert_eq!(memo.get::<u8>(), None, "a new value has a new memo");
+
+    cache.incr("k", 1).await.unwrap();
+    let (_, memo) = cache.get_memoized("k").await.unwrap().unwrap();
+    memo.set(3_u8);
+    cache.incr("k", 1).await.unwrap();
+    let (_, memo) = cache.get_memoized("k").await.unwrap().unwrap();
+    assert_eq!(memo.get::<u8>(), None, "incr makes new bytes");
+
+    assert!(cache.get_memoized("absent").await.unwrap().is_none());
+    let dummy = Cache::new(Arc::new(tower_cache::backends::DummyBackend));
+    assert!(dummy.get_memoized("k").await.unwrap().is_none());
+}
+
+/// A page's entry is weighed with the decoded head a hit keeps beside it,
+/// so a bound in bytes still bounds what the memos hold.
+#[tokio::test]
+async fn a_page_weighs_its_decoded_head() {
+    use http::{HeaderMap, HeaderValue, StatusCode, header};
+    use tower_cache::http::stored::{Freshness, StoredResponse};
+
+    let mut headers = HeaderMap::new();
+    for n in 0..8 {
+        headers.insert(
+            http::HeaderName::try_from(format!("x-header-{n}")).unwrap(),
+            HeaderValue::from_static("value"),
+        );
+    }
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    let page =
+        StoredResponse::encode(StatusCode::OK, &headers, b"body", &Freshness::default()).unwrap();
+    let plain = bytes::Bytes::from(vec![b'x'; page.len()]);
+    let pages = kept_in_64_kib(|i| format!("p{i}"), page).await;
+    let others = kept_in_64_kib(|i| format!("p{i}"), plain).await;
+    assert!(
+        pages < others,
+        "{pages} pages and {others} other values of the same size fit in 64 KiB"
+    );
+}

@@ -20,6 +20,8 @@ use crate::backend::{
     CacheBackend, ClearScope, Expiry, LONGEST_EXPIRY, apply_incr, finite_lifetime,
 };
 use crate::error::{CacheError, ConfigError, Result};
+use crate::http::stored::decoded_head_size;
+use crate::memo::Memo;
 use crate::options::{self, BackendOptions};
 
 const NAME: &str = "memory";
@@ -40,14 +42,15 @@ struct MemoryOptions {
 /// hash-table slot, deque and timer-wheel entries, the entry itself), for
 /// the byte weigher: measured with `cargo bench --bench memory_bound`
 /// (about 410 bytes beside the 64 first assumed, for 1 KiB to 16 KiB pages),
-/// so that the heap the backend holds stays within about 5% of `max_bytes`.
-const ENTRY_OVERHEAD: usize = 480;
+/// so that the heap the backend holds stays within about 5% of `max_bytes`;
+/// plus 48 for the entry's [`Memo`] slot.
+const ENTRY_OVERHEAD: usize = 528;
 
 /// An in-process cache (Django's `LocMemCache`) on [`moka`]'s concurrent,
 /// bounded cache. URL: `memory://?max_capacity=10000` or `memory://?max_bytes=64MiB`.
 ///
 /// * Bounded by bytes ([`max_bytes`](MemoryBackendBuilder::max_bytes), default
-///   64 MiB: key + value + about 480 bytes of bookkeeping per entry, so a
+///   64 MiB: key + value + about 530 bytes of bookkeeping per entry, and for a page the decoded head a hit keeps beside it, so a
 ///   default cache never grows past about 64 MiB whatever its pages weigh),
 ///   or by entries ([`max_capacity`](MemoryBackendBuilder::max_capacity));
 ///   moka evicts by TinyLFU (frequency and recency), not Django's pure LRU.
@@ -80,13 +83,19 @@ pub struct MemoryBackend {
 struct Entry {
     value: Bytes,
     expires_at: Option<Instant>,
+    /// A decoded form of `value`, kept by its first reader for the next.
+    memo: Memo,
 }
 
 impl Entry {
     fn new(value: Bytes, expiry: Expiry) -> Entry {
         let expires_at =
             finite_lifetime(expiry, LONGEST_EXPIRY).and_then(|d| Instant::now().checked_add(d));
-        Entry { value, expires_at }
+        Entry {
+            value,
+            expires_at,
+            memo: Memo::new(),
+        }
     }
 
     fn is_live(&self) -> bool {
@@ -159,9 +168,13 @@ impl MemoryBackendBuilder {
                 .max_capacity(entries)
                 .build_with_hasher(KeyHasher::default()),
             (bytes, _) => builder
-                // The value holds a page's headers and body: all of it counts.
+                // The value holds a page's headers and body: all of it counts,
+                // and so does the decoded head a hit keeps beside a page.
                 .weigher(|key: &String, entry: &Entry| {
-                    let weight = key.len() + entry.value.len() + ENTRY_OVERHEAD;
+                    let weight = key.len()
+                        + entry.value.len()
+                        + ENTRY_OVERHEAD
+                        + decoded_head_size(&entry.value);
                     u32::try_from(weight).unwrap_or(u32::MAX)
                 })
                 .max_capacity(bytes.unwrap_or(MemoryBackend::DEFAULT_MAX_BYTES))
@@ -223,10 +236,11 @@ impl MemoryBackend {
         self.entries.get(key).await.filter(Entry::is_live)
     }
 
-    /// The live value of `key`: [`get`](CacheBackend::get) without the
-    /// boxed future, for the tiered backend's hits.
-    pub(crate) async fn get_live(&self, key: &str) -> Option<Bytes> {
-        self.live(key).await.map(|entry| entry.value)
+    /// The live value of `key` and its memo:
+    /// [`get_memoized`](CacheBackend::get_memoized) without the boxed
+    /// future, for the tiered backend's hits.
+    pub(crate) async fn get_live(&self, key: &str) -> Option<(Bytes, Memo)> {
+        self.live(key).await.map(|entry| (entry.value, entry.memo))
     }
 
     /// Drops every entry at once; usable where nothing can be awaited.
@@ -248,6 +262,10 @@ impl CacheBackend for MemoryBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.live(key).await.map(|entry| entry.value))
+    }
+
+    async fn get_memoized(&self, key: &str) -> Result<Option<(Bytes, Memo)>> {
         Ok(self.get_live(key).await)
     }
 
@@ -321,7 +339,12 @@ impl CacheBackend for MemoryBackend {
                 let op = match existing.filter(|e| e.value().is_live()) {
                     Some(e) => {
                         touched = true;
-                        Op::Put(Entry::new(e.into_value().value, expiry))
+                        // The same bytes: their decoded form stays valid.
+                        let Entry { value, memo, .. } = e.into_value();
+                        Op::Put(Entry {
+                            memo,
+                            ..Entry::new(value, expiry)
+                        })
                     }
                     None => Op::Nop,
                 };
@@ -351,6 +374,7 @@ impl CacheBackend for MemoryBackend {
                             Ok(new) => Op::Put(Entry {
                                 value: Bytes::from(new.to_string()),
                                 expires_at: entry.expires_at,
+                                memo: Memo::new(),
                             }),
                             Err(_) => Op::Nop,
                         }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::backend::{CacheBackend, ClearScope, DynBackend, Expiry};
 use crate::backends::MemoryBackend;
 use crate::error::{CacheError, ConfigError, Result};
+use crate::memo::Memo;
 use crate::options::{self, BackendOptions};
 
 #[cfg(feature = "redis")]
@@ -167,7 +168,7 @@ pub struct TieredBackendBuilder {
 }
 
 impl TieredBackendBuilder {
-    /// The most bytes L1 keeps, keys, values and about 480 bytes per entry
+    /// The most bytes L1 keeps, keys, values and about 530 bytes per entry (and a page's decoded head)
     /// counted (default 64 MiB); moka evicts by frequency and recency.
     pub fn l1_max_bytes(mut self, bytes: u64) -> Self {
         self.l1_max_bytes = bytes;
@@ -433,17 +434,23 @@ impl CacheBackend for TieredBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.get_memoized(key).await?.map(|(value, _)| value))
+    }
+
+    /// A copy in L1 comes with its memo; a value read from L2 with none
+    /// (its copy in L1, filled now, gets one for the next reads).
+    async fn get_memoized(&self, key: &str) -> Result<Option<(Bytes, Memo)>> {
         let Inner { l1, l2, .. } = &*self.inner;
         if self.l1_active() {
-            if let Some(value) = l1.get(key).await {
-                return Ok(Some(value));
+            if let Some(found) = l1.get_memoized(key).await {
+                return Ok(Some(found));
             }
         }
         // The epoch is read before the channel's state, so that a
         // subscriber lost after this check moves it (see `l1`).
         let epoch = l1.epoch(key);
         if !self.l1_active() {
-            return l2.get(key).await;
+            return l2.get_memoized(key).await;
         }
         let started = Instant::now();
         let Some((value, left)) = l2.get_with_ttl(key).await? else {
@@ -451,7 +458,7 @@ impl CacheBackend for TieredBackend {
         };
         l1.fill(key, value.clone(), self.lifetime(left, started), epoch)
             .await;
-        Ok(Some(value))
+        Ok(Some((value, Memo::none())))
     }
 
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {

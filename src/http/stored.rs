@@ -454,6 +454,38 @@ fn encode_with(
     Ok(out.freeze())
 }
 
+/// About the heap a decoded copy of `entry` holds beyond the entry's own
+/// bytes (its header map and the response around it; header values and the
+/// body are slices of the entry), for an in-process backend that keeps one
+/// beside the entry ([`Memo`](crate::Memo)) to weigh it. 0 for bytes that
+/// are not a stored response.
+pub(crate) fn decoded_head_size(entry: &[u8]) -> usize {
+    /// The response, the map's fixed part and its index.
+    const BASE: usize = 256;
+    /// A header's bucket in the map (with the map's spare capacity) and the
+    /// copy of a name that is not a standard one.
+    const PER_HEADER: usize = 160;
+    // magic, version, status, flags, stored_at, fresh_until, two windows
+    const COUNT_AT: usize = 3 + 1 + 2 + 2 + 8 + 8 + 4 + 4;
+    if entry.get(..3) != Some(MAGIC.as_slice())
+        || !matches!(entry.get(3), Some(&VERSION | &PREVIOUS_VERSION))
+    {
+        return 0;
+    }
+    let Some(&[high, low]) = entry.get(6..8) else {
+        return 0;
+    };
+    let at = if u16::from_be_bytes([high, low]) & FLAG_AGE_BASE != 0 {
+        COUNT_AT + 8
+    } else {
+        COUNT_AT
+    };
+    match entry.get(at..at + 2) {
+        Some(&[high, low]) => BASE + PER_HEADER * usize::from(u16::from_be_bytes([high, low])),
+        _ => 0,
+    }
+}
+
 struct Reader<'a> {
     entry: &'a [u8],
     at: usize,
@@ -551,6 +583,34 @@ mod tests {
         let mut bad_status = entry.to_vec();
         bad_status[4..6].copy_from_slice(&1u16.to_be_bytes());
         assert!(StoredResponse::decode(Bytes::from(bad_status)).is_err());
+    }
+
+    #[test]
+    fn the_decoded_head_size_counts_the_stored_headers_and_ignores_other_bytes() {
+        // Four headers are stored (hop-by-hop ones and Content-Length are not),
+        // after an age base: the count's offset moves with the flag.
+        let with_age_base = sample();
+        assert_eq!(decoded_head_size(&with_age_base), 256 + 4 * 160);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ETAG, HeaderValue::from_static("\"v\""));
+        let plain = Freshness {
+            age_base: None,
+            ..times()
+        };
+        let without = StoredResponse::encode(StatusCode::OK, &headers, b"", &plain).unwrap();
+        assert_eq!(decoded_head_size(&without), 256 + 160);
+        for other in [
+            &b""[..],
+            b"tcr",
+            b"tcr\x03",
+            b"not a page at all",
+            b"\x80\x05\x95pickled",
+        ] {
+            assert_eq!(decoded_head_size(other), 0);
+        }
+        for cut in 0..with_age_base.len().min(42) {
+            assert_eq!(decoded_head_size(&with_age_base[..cut]), 0, "cut at {cut}");
+        }
     }
 
     /// Found by the `stored_response` fuzz target: a huge header count in a

@@ -32,6 +32,7 @@ use crate::http::key::{Md5Hex, VaryHeaders, header_key, page_key, request_host, 
 use crate::http::policy::{Bypass, Policy, is_authorized};
 use crate::http::rfc9111::has_validator;
 use crate::http::stored::{Freshness, StoredResponse};
+use crate::memo::Memo;
 
 /// What the request side learned, for the response side.
 #[derive(Debug)]
@@ -548,19 +549,20 @@ async fn find(
             .await
             .map_err(|error| lookup_failed(settings, &plain_key, &error))?;
         let mut both = both.into_iter();
-        (both.next().flatten(), Some(both.next().flatten()))
+        let plain = both.next().flatten().map(|entry| (entry, Memo::none()));
+        (plain, Some(both.next().flatten()))
     } else {
         (get(settings, cache, &plain_key).await?, None)
     };
-    if let Some(entry) = plain {
-        let found = decode(cache, plain_key, entry, None).await?;
+    if let Some((entry, memo)) = plain {
+        let found = decode(cache, plain_key, entry, &memo, None).await?;
         return check(settings, cache, found).await;
     }
     // Made only now: a hit on a page without `Vary` never needs it.
     let list_key = list_key();
     let list = match list {
         Some(list) => list,
-        None => get(settings, cache, &list_key).await?,
+        None => get(settings, cache, &list_key).await?.map(|(list, _)| list),
     }
     .ok_or(MissBecause::Url)?;
     let Some((list, generation)) = VaryHeaders::decode(&list) else {
@@ -586,14 +588,14 @@ async fn find(
         key = page_key(prefix, &Method::HEAD, url, &vary, suffix);
         entry = get(settings, cache, &key).await?;
     }
-    let Some(entry) = entry else {
+    let Some((entry, memo)) = entry else {
         return Err(Missed {
             because: MissBecause::Vary,
             vary_key: Some(key),
             generation: Some(generation),
         });
     };
-    let found = decode(cache, key, entry, Some(generation)).await?;
+    let found = decode(cache, key, entry, &memo, Some(generation)).await?;
     let found = check(settings, cache, found).await?;
     if settings.accept_encoding == AcceptEncodingKey::Preferred
         && list.has_accept_encoding()
@@ -648,18 +650,45 @@ fn acceptable(request: &HeaderMap, stored: &HeaderMap) -> bool {
     })
 }
 
+/// The entry's decoded form: the one its memo keeps, or the entry decoded
+/// (and kept in its memo for the next hits: a clone of the header map
+/// costs a fraction of parsing it again).
 async fn decode(
     cache: &Cache,
     key: String,
     entry: Bytes,
+    memo: &Memo,
     generation: Option<u64>,
 ) -> Result<Found, Missed> {
-    match StoredResponse::decode(entry) {
-        Ok(entry) => Ok(Found {
+    if let Some(decoded) = memo.get::<StoredResponse>() {
+        let mut headers = HeaderMap::with_capacity(decoded.headers.len() + 2);
+        for (name, value) in &decoded.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        return Ok(Found {
             key,
-            entry,
+            entry: StoredResponse {
+                status: decoded.status,
+                headers,
+                body: decoded.body.clone(),
+                times: decoded.times,
+                tags: decoded.tags.clone(),
+                url_generation: decoded.url_generation,
+            },
             generation,
-        }),
+        });
+    }
+    match StoredResponse::decode(entry) {
+        Ok(entry) => {
+            if memo.is_some() {
+                memo.set(entry.clone());
+            }
+            Ok(Found {
+                key,
+                entry,
+                generation,
+            })
+        }
         Err(error) if error.is_other_version() => {
             // Another release's entry (a rolling deploy): leave it be.
             tracing::debug!(target: TARGET, key = %key, %error, "cache entry of another version");
@@ -677,9 +706,13 @@ async fn decode(
     }
 }
 
-async fn get(settings: &Settings, cache: &Cache, key: &str) -> Result<Option<Bytes>, Missed> {
+async fn get(
+    settings: &Settings,
+    cache: &Cache,
+    key: &str,
+) -> Result<Option<(Bytes, Memo)>, Missed> {
     cache
-        .get_bytes(key)
+        .get_memoized(key)
         .await
         .map_err(|error| lookup_failed(settings, key, &error))
 }

@@ -23,6 +23,7 @@ use bytes::Bytes;
 
 use crate::backend::CacheBackend;
 use crate::backends::MemoryBackend;
+use crate::memo::Memo;
 
 /// How many epochs the keys are spread over.
 const STRIPES: usize = 64;
@@ -65,6 +66,11 @@ impl L1 {
 
     /// The live copy of `key`.
     pub(super) async fn get(&self, key: &str) -> Option<Bytes> {
+        self.get_memoized(key).await.map(|(value, _)| value)
+    }
+
+    /// The live copy of `key`, with its memo.
+    pub(super) async fn get_memoized(&self, key: &str) -> Option<(Bytes, Memo)> {
         self.entries.get_live(key).await
     }
 
