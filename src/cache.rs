@@ -14,7 +14,7 @@ use crate::backend::{ClearScope, DynBackend};
 use crate::codec;
 use crate::error::{CacheError, Result};
 use crate::jitter::Jitter;
-use crate::key::{KeyFunction, validate_key};
+use crate::key::{KeyFunction, MadeKey, validate_key};
 use crate::key_lock::KeyLocks;
 use crate::memo::Memo;
 use crate::timeout::Timeout;
@@ -257,6 +257,23 @@ impl Cache {
             .make(key, &self.settings.key_prefix, self.version);
         validate_key(&made)?;
         Ok(made)
+    }
+
+    /// The key the user's key that `write` writes (about `len` bytes) is
+    /// stored under, with the user's key beside it: one allocation for
+    /// both with the default key function.
+    pub(crate) fn make_key_with(
+        &self,
+        len: usize,
+        write: impl FnOnce(&mut String),
+    ) -> Result<MadeKey> {
+        MadeKey::new(
+            &self.settings.key_function,
+            &self.settings.key_prefix,
+            self.version,
+            len,
+            write,
+        )
     }
 
     fn write(&self, timeout: Timeout) -> Write {

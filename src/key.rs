@@ -39,6 +39,9 @@ pub struct KeyFunction {
     /// Whether made keys start with `prefix:`, so that `clear` can select
     /// this cache's keys by prefix.
     prefixed: bool,
+    /// Whether this is the default function (`prefix:version:key`), which
+    /// [`MadeKey`] writes in place.
+    default: bool,
 }
 
 impl KeyFunction {
@@ -50,6 +53,7 @@ impl KeyFunction {
         KeyFunction {
             make: Arc::new(make),
             prefixed: false,
+            default: false,
         }
     }
 
@@ -71,6 +75,7 @@ impl KeyFunction {
                 format!("{prefix}:{version}:sha256:{}", Hex(&digest))
             }),
             prefixed: true,
+            default: false,
         }
     }
 
@@ -90,6 +95,7 @@ impl Default for KeyFunction {
         KeyFunction {
             make: Arc::new(default_key),
             prefixed: true,
+            default: true,
         }
     }
 }
@@ -106,12 +112,79 @@ impl fmt::Debug for KeyFunction {
 
 fn default_key(key: &str, prefix: &str, version: i64) -> String {
     let mut made = String::with_capacity(prefix.len() + key.len() + 8);
+    push_default_prefix(&mut made, prefix, version);
+    made.push_str(key);
+    made
+}
+
+/// What the default key function writes before the user's key:
+/// `prefix:version:`.
+fn push_default_prefix(made: &mut String, prefix: &str, version: i64) {
     made.push_str(prefix);
     made.push(':');
     made.push_str(itoa::Buffer::new().format(version));
     made.push(':');
-    made.push_str(key);
-    made
+}
+
+/// A user's key with the key a backend stores it under, made in one
+/// allocation when the key function is the default one (`prefix:version:`
+/// then the user's key): the layers' page keys, made once per lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MadeKey {
+    /// The user's key is `made[at..]`.
+    Prefixed { made: String, at: usize },
+    /// A key function of the user's: two strings.
+    Custom { user: String, made: String },
+}
+
+impl MadeKey {
+    /// The key made by `function` of the key `write` writes (about `len`
+    /// bytes), validated.
+    pub(crate) fn new(
+        function: &KeyFunction,
+        prefix: &str,
+        version: i64,
+        len: usize,
+        write: impl FnOnce(&mut String),
+    ) -> Result<MadeKey> {
+        let key = if function.default {
+            let mut made = String::with_capacity(prefix.len() + 8 + len);
+            push_default_prefix(&mut made, prefix, version);
+            let at = made.len();
+            write(&mut made);
+            MadeKey::Prefixed { made, at }
+        } else {
+            let mut user = String::with_capacity(len);
+            write(&mut user);
+            let made = function.make(&user, prefix, version);
+            MadeKey::Custom { user, made }
+        };
+        validate_key(key.made())?;
+        Ok(key)
+    }
+
+    /// The user's key.
+    pub(crate) fn user(&self) -> &str {
+        match self {
+            MadeKey::Prefixed { made, at } => &made[*at..],
+            MadeKey::Custom { user, .. } => user,
+        }
+    }
+
+    /// The key the backend stores it under.
+    pub(crate) fn made(&self) -> &str {
+        match self {
+            MadeKey::Prefixed { made, .. } | MadeKey::Custom { made, .. } => made,
+        }
+    }
+
+    /// The user's key, owned.
+    pub(crate) fn into_user(self) -> String {
+        match self {
+            MadeKey::Prefixed { mut made, at } => made.split_off(at),
+            MadeKey::Custom { user, .. } => user,
+        }
+    }
 }
 
 /// Checks a made key against memcached's rules, which every backend enforces:
@@ -158,6 +231,30 @@ pub fn validate_key(made: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_made_key_is_the_key_functions_key_with_the_users_beside_it() {
+        let write = |out: &mut String| out.push_str("views.page");
+        for function in [
+            KeyFunction::default(),
+            KeyFunction::hashed(),
+            KeyFunction::new(|key, prefix, version| format!("{version}/{prefix}/{key}")),
+        ] {
+            let key = MadeKey::new(&function, "site", 3, 10, write).unwrap();
+            assert_eq!(key.made(), function.make("views.page", "site", 3));
+            assert_eq!(key.user(), "views.page");
+            assert_eq!(key.clone().into_user(), "views.page");
+        }
+        let bad = MadeKey::new(&KeyFunction::default(), "", 1, 3, |out| out.push_str("a b"));
+        assert!(matches!(bad, Err(CacheError::InvalidKey { .. })));
+        // The hashed function hashes what the default one would refuse.
+        let long = MadeKey::new(&KeyFunction::hashed(), "", 1, 300, |out| {
+            out.push_str(&"x".repeat(300));
+        })
+        .unwrap();
+        assert!(long.made().starts_with(":1:sha256:"));
+        assert_eq!(long.user(), "x".repeat(300));
+    }
+
     use super::*;
 
     fn reason(key: &str) -> Option<InvalidKeyReason> {

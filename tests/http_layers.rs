@@ -14,7 +14,6 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use http_body_util::{BodyExt, Full};
 use tower::Layer;
 use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_cache::Cache;
 use tower_cache::backends::MemoryBackend;
 use tower_cache::http::key::{VaryHeaders, page_key, url_hash};
 use tower_cache::http::policy::{AuthorizationPolicy, SetCookiePolicy};
@@ -22,6 +21,7 @@ use tower_cache::middleware::{
     CachePage, CachePageLayer, FetchFromCache, SiteCache, UpdateCache, cache_page,
 };
 use tower_cache::testing::FailingBackend;
+use tower_cache::{Cache, CacheBackend, KeyFunction};
 
 type Origin = Arc<dyn Fn(&Request<Body>) -> Response<Full<Bytes>> + Send + Sync>;
 
@@ -176,6 +176,42 @@ async fn second_get_is_a_hit_and_the_origin_runs_once() {
         "a fresh response has no Age"
     );
     assert_eq!(second.headers[header::AGE], "0");
+}
+
+/// The layers store pages under the keys the cache's key function makes,
+/// whichever it is: the default one, the hashed one, or the user's own.
+#[tokio::test]
+async fn pages_are_stored_under_the_caches_own_key_function() {
+    let request = get("/by-key-function");
+    let url = url_hash("http", request.uri(), request.headers()).unwrap();
+    let vary = VaryHeaders::default().hash(request.headers());
+    let key = page_key("", &Method::GET, &url, &vary, "");
+    for (function, made) in [
+        (KeyFunction::default(), format!("site:2:{key}")),
+        (KeyFunction::hashed(), format!("site:2:{key}")),
+        (
+            KeyFunction::new(|key, prefix, version| format!("{prefix}/{version}/{key}")),
+            format!("site/2/{key}"),
+        ),
+    ] {
+        let backend = Arc::new(MemoryBackend::new());
+        let cache = Cache::builder(backend.clone())
+            .key_prefix("site")
+            .version(2)
+            .key_function(function)
+            .build();
+        let origin = Counting::new(|_| page("keyed", &[]));
+        let svc = cache_page(Duration::from_secs(300))
+            .cache(cache)
+            .layer(origin.clone());
+        send(&svc, get("/by-key-function")).await;
+        let second = send(&svc, get("/by-key-function")).await;
+        assert_eq!((origin.calls(), &second.body[..]), (1, &b"keyed"[..]));
+        assert!(
+            backend.get(&made).await.unwrap().is_some(),
+            "the page is under {made}"
+        );
+    }
 }
 
 #[tokio::test]

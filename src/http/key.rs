@@ -341,15 +341,24 @@ impl RequestScheme {
 
 /// The header-list key: `views.decorators.cache.cache_header.<key_prefix>.<url>` + `suffix`.
 pub fn header_key(key_prefix: &str, url: &Md5Hex, suffix: &str) -> String {
-    let mut key =
-        String::with_capacity(HEADER_KEY_PREFIX.len() + key_prefix.len() + 34 + suffix.len());
+    let mut key = String::with_capacity(header_key_len(key_prefix, suffix));
+    push_header_key(&mut key, key_prefix, url, suffix);
+    key
+}
+
+/// The length of a [`header_key`].
+pub(crate) fn header_key_len(key_prefix: &str, suffix: &str) -> usize {
+    HEADER_KEY_PREFIX.len() + key_prefix.len() + 34 + suffix.len()
+}
+
+/// Writes a [`header_key`] to `key`.
+pub(crate) fn push_header_key(key: &mut String, key_prefix: &str, url: &Md5Hex, suffix: &str) {
     key.push_str(HEADER_KEY_PREFIX);
     key.push('.');
     key.push_str(key_prefix);
     key.push('.');
     key.push_str(url.as_str());
     key.push_str(suffix);
-    key
 }
 
 /// The page key: `views.decorators.cache.cache_page.<key_prefix>.<METHOD>.<url>.<vary>` + `suffix`.
@@ -360,21 +369,35 @@ pub fn page_key(
     vary: &Md5Hex,
     suffix: &str,
 ) -> String {
-    let method = method.as_str();
-    let mut key = String::with_capacity(
-        PAGE_KEY_PREFIX.len() + key_prefix.len() + method.len() + 68 + suffix.len(),
-    );
+    let mut key = String::with_capacity(page_key_len(key_prefix, method, suffix));
+    push_page_key(&mut key, key_prefix, method, url, vary, suffix);
+    key
+}
+
+/// The length of a [`page_key`].
+pub(crate) fn page_key_len(key_prefix: &str, method: &Method, suffix: &str) -> usize {
+    PAGE_KEY_PREFIX.len() + key_prefix.len() + method.as_str().len() + 68 + suffix.len()
+}
+
+/// Writes a [`page_key`] to `key`.
+pub(crate) fn push_page_key(
+    key: &mut String,
+    key_prefix: &str,
+    method: &Method,
+    url: &Md5Hex,
+    vary: &Md5Hex,
+    suffix: &str,
+) {
     key.push_str(PAGE_KEY_PREFIX);
     key.push('.');
     key.push_str(key_prefix);
     key.push('.');
-    key.push_str(method);
+    key.push_str(method.as_str());
     key.push('.');
     key.push_str(url.as_str());
     key.push('.');
     key.push_str(vary.as_str());
     key.push_str(suffix);
-    key
 }
 
 /// The request headers a response varies on, in Django's order (sorted by

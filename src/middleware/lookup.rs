@@ -28,10 +28,14 @@ use super::settings::Settings;
 use crate::cache::Cache;
 use crate::http::directives::RequestDirectives;
 use crate::http::encoding::{AcceptEncodingKey, accepts_coding};
-use crate::http::key::{Md5Hex, VaryHeaders, header_key, page_key, request_host, url_hash};
+use crate::http::key::{
+    Md5Hex, VaryHeaders, header_key, header_key_len, page_key, page_key_len, push_header_key,
+    push_page_key, request_host, url_hash,
+};
 use crate::http::policy::{Bypass, Policy, is_authorized};
 use crate::http::rfc9111::has_validator;
 use crate::http::stored::{Freshness, StoredResponse};
+use crate::key::MadeKey;
 use crate::memo::Memo;
 
 /// What the request side learned, for the response side.
@@ -244,7 +248,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
             } else if times.within(now, times.stale_while_revalidate)
                 && directives.is_none_or(|d| d.is_plain())
             {
-                let key = found.key.clone();
+                let key = found.key.user().to_owned();
                 let generation = found.generation;
                 let stale = Outcome::answered(Answer::Stale(StaleBecause::Revalidating));
                 let mut response = serve(found, stale, &serving);
@@ -292,7 +296,11 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 if times.within(now, times.stale_if_error) {
                     fallback = Some(found.entry);
                 }
-                (Answer::Miss(because), Some(found.key), generation)
+                (
+                    Answer::Miss(because),
+                    Some(found.key.into_user()),
+                    generation,
+                )
             }
         }
         Err(missed) => (
@@ -494,7 +502,7 @@ pub(crate) fn empty_vary() -> Md5Hex {
 }
 
 struct Found {
-    key: String,
+    key: MadeKey,
     entry: StoredResponse,
     /// The header list's generation, when the entry was found through it.
     generation: Option<u64>,
@@ -537,20 +545,41 @@ async fn find(
     suffix: &str,
 ) -> Result<Found, Missed> {
     let prefix = &settings.key_prefix;
-    let plain_key = page_key(prefix, &Method::GET, url, &empty_vary(), suffix);
-    let list_key = || header_key(prefix, url, suffix);
+    let page = |method: &Method, vary: &Md5Hex| {
+        cache
+            .make_key_with(page_key_len(prefix, method, suffix), |key| {
+                push_page_key(key, prefix, method, url, vary, suffix);
+            })
+            .map_err(|error| {
+                lookup_failed(
+                    settings,
+                    &page_key(prefix, method, url, vary, suffix),
+                    &error,
+                )
+            })
+    };
+    let list_key = || {
+        cache
+            .make_key_with(header_key_len(prefix, suffix), |key| {
+                push_header_key(key, prefix, url, suffix);
+            })
+            .map_err(|error| lookup_failed(settings, &header_key(prefix, url, suffix), &error))
+    };
+    let plain_key = page(&Method::GET, &empty_vary())?;
     // On Redis, the plain entry and the header list are read in one round
     // trip (a page with `Vary` then costs two, not three); elsewhere the
     // second read would cost pages without `Vary` more than it saves
     // (`CacheBackend::reads_are_round_trips`).
     let (plain, list) = if cache.backend().reads_are_round_trips() {
+        let list_key = list_key()?;
         let both = cache
-            .get_many_bytes(&[plain_key.as_str(), list_key().as_str()])
+            .backend()
+            .get_many(&[plain_key.made(), list_key.made()])
             .await
-            .map_err(|error| lookup_failed(settings, &plain_key, &error))?;
+            .map_err(|error| lookup_failed(settings, plain_key.user(), &error))?;
         let mut both = both.into_iter();
         let plain = both.next().flatten().map(|entry| (entry, Memo::none()));
-        (plain, Some(both.next().flatten()))
+        (plain, Some((list_key, both.next().flatten())))
     } else {
         (get(settings, cache, &plain_key).await?, None)
     };
@@ -559,18 +588,21 @@ async fn find(
         return check(settings, cache, found).await;
     }
     // Made only now: a hit on a page without `Vary` never needs it.
-    let list_key = list_key();
-    let list = match list {
-        Some(list) => list,
-        None => get(settings, cache, &list_key).await?.map(|(list, _)| list),
-    }
-    .ok_or(MissBecause::Url)?;
+    let (list_key, list) = match list {
+        Some(read) => read,
+        None => {
+            let list_key = list_key()?;
+            let list = get(settings, cache, &list_key).await?;
+            (list_key, list.map(|(list, _)| list))
+        }
+    };
+    let list = list.ok_or(MissBecause::Url)?;
     let Some((list, generation)) = VaryHeaders::decode(&list) else {
         if VaryHeaders::is_other_version(&list) {
             // Another release's list (a rolling deploy): leave it be.
             return Err(MissBecause::Url.into());
         }
-        forget(cache, &list_key).await;
+        forget(cache, list_key.user()).await;
         return Err(MissBecause::Backend.into());
     };
     let vary = if list.is_empty() {
@@ -581,17 +613,17 @@ async fn find(
     let mut entry = None;
     let mut key = plain_key;
     if !list.is_empty() {
-        key = page_key(prefix, &Method::GET, url, &vary, suffix);
+        key = page(&Method::GET, &vary)?;
         entry = get(settings, cache, &key).await?;
     }
     if entry.is_none() && method == Method::HEAD {
-        key = page_key(prefix, &Method::HEAD, url, &vary, suffix);
+        key = page(&Method::HEAD, &vary)?;
         entry = get(settings, cache, &key).await?;
     }
     let Some((entry, memo)) = entry else {
         return Err(Missed {
             because: MissBecause::Vary,
-            vary_key: Some(key),
+            vary_key: Some(key.into_user()),
             generation: Some(generation),
         });
     };
@@ -603,7 +635,7 @@ async fn find(
     {
         return Err(Missed {
             because: MissBecause::Coding,
-            vary_key: Some(found.key),
+            vary_key: Some(found.key.into_user()),
             generation: Some(generation),
         });
     }
@@ -618,7 +650,7 @@ async fn find(
 async fn check(settings: &Settings, cache: &Cache, found: Found) -> Result<Found, Missed> {
     let invalidated = || Missed {
         because: MissBecause::Invalidated,
-        vary_key: Some(found.key.clone()),
+        vary_key: Some(found.key.user().to_owned()),
         generation: found.generation,
     };
     if found
@@ -632,7 +664,7 @@ async fn check(settings: &Settings, cache: &Cache, found: Found) -> Result<Found
         Ok(false) => Err(invalidated()),
         Err(error) => {
             settings.metrics.backend_error("lookup");
-            tracing::warn!(target: TARGET, key = %found.key, error = &error as &dyn std::error::Error,
+            tracing::warn!(target: TARGET, key = found.key.user(), error = &error as &dyn std::error::Error,
                 "could not read the versions of a page's tags; serving from the origin");
             Err(MissBecause::Backend.into())
         }
@@ -655,7 +687,7 @@ fn acceptable(request: &HeaderMap, stored: &HeaderMap) -> bool {
 /// costs a fraction of parsing it again).
 async fn decode(
     cache: &Cache,
-    key: String,
+    key: MadeKey,
     entry: Bytes,
     memo: &Memo,
     generation: Option<u64>,
@@ -691,16 +723,16 @@ async fn decode(
         }
         Err(error) if error.is_other_version() => {
             // Another release's entry (a rolling deploy): leave it be.
-            tracing::debug!(target: TARGET, key = %key, %error, "cache entry of another version");
+            tracing::debug!(target: TARGET, key = key.user(), %error, "cache entry of another version");
             Err(Missed {
                 because: MissBecause::Url,
-                vary_key: Some(key),
+                vary_key: Some(key.into_user()),
                 generation,
             })
         }
         Err(error) => {
-            tracing::warn!(target: TARGET, key = %key, %error, "deleting a damaged cache entry");
-            forget(cache, &key).await;
+            tracing::warn!(target: TARGET, key = key.user(), %error, "deleting a damaged cache entry");
+            forget(cache, key.user()).await;
             Err(MissBecause::Backend.into())
         }
     }
@@ -709,12 +741,13 @@ async fn decode(
 async fn get(
     settings: &Settings,
     cache: &Cache,
-    key: &str,
+    key: &MadeKey,
 ) -> Result<Option<(Bytes, Memo)>, Missed> {
     cache
-        .get_memoized(key)
+        .backend()
+        .get_memoized(key.made())
         .await
-        .map_err(|error| lookup_failed(settings, key, &error))
+        .map_err(|error| lookup_failed(settings, key.user(), &error))
 }
 
 /// A failed read: counted and logged, and a miss.
@@ -734,8 +767,8 @@ async fn forget(cache: &Cache, key: &str) {
 /// A response from an entry found, with its outcome logged and counted.
 fn serve<B>(found: Found, outcome: Outcome, serving: &Serving<'_>) -> Response<CacheBody<B>> {
     serving.settings.metrics.answered(outcome.answer);
-    in_span(&found.key, &outcome);
-    tracing::debug!(target: TARGET, key = %found.key, %outcome, "cache");
+    in_span(found.key.user(), &outcome);
+    tracing::debug!(target: TARGET, key = found.key.user(), %outcome, "cache");
     hit_response(found.entry, serving, outcome)
 }
 
