@@ -165,6 +165,14 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
         false
     }
 
+    /// Whether reads are answered in this process without waiting on I/O
+    /// (the memory and dummy backends): the HTTP layers then look for a
+    /// fresh hit before they set up a lookup that can wait, and give up that
+    /// read if it does wait. `false` by default.
+    fn reads_in_process(&self) -> bool {
+        false
+    }
+
     /// The value stored under `key`, or `None` when it is absent or expired.
     async fn get(&self, key: &str) -> Result<Option<Bytes>>;
 

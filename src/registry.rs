@@ -406,6 +406,9 @@ pub struct Caches {
     caches: Arc<BTreeMap<String, Cache>>,
 }
 
+/// The process-wide caches of [`Caches::global`], built once.
+static GLOBAL: tokio::sync::OnceCell<Result<Caches>> = tokio::sync::OnceCell::const_new();
+
 impl Caches {
     /// Builds every alias of `config`, which must have `"default"`.
     ///
@@ -467,7 +470,6 @@ impl Caches {
     /// layers then pass requests through uncached rather than fail them. It
     /// is not retried: fix the variable and restart.
     pub async fn global() -> std::result::Result<&'static Caches, &'static CacheError> {
-        static GLOBAL: tokio::sync::OnceCell<Result<Caches>> = tokio::sync::OnceCell::const_new();
         GLOBAL
             .get_or_init(|| async {
                 let built = Caches::from_env().await;
@@ -480,6 +482,12 @@ impl Caches {
             })
             .await
             .as_ref()
+    }
+
+    /// [`Caches::global`] if it was built (and built without an error),
+    /// without waiting: for the layers' hit path.
+    pub(crate) fn global_if_built() -> Option<&'static Caches> {
+        GLOBAL.get()?.as_ref().ok()
     }
 
     /// The cache under `alias`.

@@ -31,6 +31,10 @@ impl CacheBackend for DummyBackend {
         "dummy"
     }
 
+    fn reads_in_process(&self) -> bool {
+        true
+    }
+
     async fn get(&self, _key: &str) -> Result<Option<Bytes>> {
         Ok(None)
     }

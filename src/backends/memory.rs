@@ -261,6 +261,10 @@ impl CacheBackend for MemoryBackend {
         NAME
     }
 
+    fn reads_in_process(&self) -> bool {
+        true
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         Ok(self.live(key).await.map(|entry| entry.value))
     }

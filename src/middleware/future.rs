@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use super::body::CacheBody;
 use super::cache_status::CacheStatusName;
+use super::hit::{Tried, try_hit};
 use super::invalidate::UnsafeRequest;
 use super::lookup::{Looked, RefreshTicket, Snapshot, lookup, start};
 use super::outcome::{Answer, Outcome};
@@ -136,9 +137,21 @@ where
         };
         let span = tracing::debug_span!(target: TARGET, "cache_lookup", method = %request.method(),
             url = %url, key = tracing::field::Empty, outcome = tracing::field::Empty);
-        // The one clone of the settings a hit costs (the future is 'static).
+        let tried = span.in_scope(|| try_hit(settings, &request, &url));
+        let known = match tried {
+            Tried::Hit(response) => {
+                return ResponseFuture {
+                    state: State::Ready {
+                        response: Some(response),
+                    },
+                    refresher: None,
+                };
+            }
+            Tried::Lookup(known) => known,
+        };
+        // The one clone of the settings a lookup costs (the future is 'static).
         let mut lookup: BoxFuture<Looked<ReqB, ResB>> =
-            Box::pin(lookup(settings.clone(), request, url, side).instrument(span));
+            Box::pin(lookup(settings.clone(), request, url, side, known).instrument(span));
         match lookup
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))

@@ -183,6 +183,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
     request: Request<ReqB>,
     url: Md5Hex,
     side: Side,
+    known: Option<PlainRead>,
 ) -> Looked<ReqB, ResB> {
     let Some(cache) = settings.cache().await else {
         // The default cache could not be built (logged once): pass through.
@@ -190,7 +191,9 @@ pub(crate) async fn lookup<ReqB, ResB>(
     };
     // Before anything is read: what the inner service renders from here on
     // may predate a tag invalidated later.
-    let started = crate::tags::now_micros();
+    let started = known
+        .as_ref()
+        .map_or_else(crate::tags::now_micros, |read| read.started);
     let (mut parts, body) = request.into_parts();
     if let Some(Refresh(snapshot)) = parts.extensions.remove::<Refresh>() {
         // The update layer's background refresh of a stale page.
@@ -199,13 +202,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
     let suffix = settings.suffix(&parts.headers, &parts.extensions);
     let authorized = is_authorized(&parts.headers);
     let now = settings.clock.now();
-    let directives = settings.policy.rfc9111_rules().map(|rules| {
-        if rules.request_directives {
-            RequestDirectives::parse(&parts.headers)
-        } else {
-            RequestDirectives::default()
-        }
-    });
+    let directives = request_directives(&settings, &parts.headers);
     let mut revalidating = None;
     let serving = Serving {
         settings: &settings,
@@ -216,7 +213,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
     let mut fallback = None;
     // Every lookup of this request's entry: the first, and the re-reads of
     // a stale refresh and of a coalescing poll.
-    let find_entry = async || {
+    let find_entry = async |known| {
         find(
             &settings,
             cache,
@@ -224,11 +221,14 @@ pub(crate) async fn lookup<ReqB, ResB>(
             &parts.headers,
             &url,
             &suffix,
+            known,
         )
         .await
     };
-    let looking = std::time::Instant::now();
-    let first = find_entry().await;
+    let looking = known
+        .as_ref()
+        .map_or_else(std::time::Instant::now, |read| read.looking);
+    let first = find_entry(known).await;
     settings.metrics.looked_up(looking.elapsed());
     let (answer, flight_key, generation) = match first {
         Ok(found) => {
@@ -258,7 +258,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                 };
                 // A refresh may have ended between the read and the join:
                 // then its page is there, fresh, and serves this request.
-                if let Ok(again) = find_entry().await {
+                if let Ok(again) = find_entry(None).await {
                     if again.entry.times.is_fresh(now) {
                         drop(leader);
                         return Looked::Hit(serve(again, Outcome::answered(Answer::Hit), &serving));
@@ -367,7 +367,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                     // just stored, or one that was not storable).
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(remote_lock::LONGEST_POLL);
-                    let found = find_entry().await;
+                    let found = find_entry(None).await;
                     if let Some(found) = found.ok().filter(|f| {
                         f.entry.times.is_fresh(now)
                             && settings
@@ -424,12 +424,27 @@ pub(crate) async fn lookup<ReqB, ResB>(
     Looked::Miss(Request::from_parts(parts, body), after)
 }
 
+/// The request's caching directives, under the RFC 9111 policy (empty when
+/// the layer does not honour them).
+pub(super) fn request_directives(
+    settings: &Settings,
+    headers: &HeaderMap,
+) -> Option<RequestDirectives> {
+    settings.policy.rfc9111_rules().map(|rules| {
+        if rules.request_directives {
+            RequestDirectives::parse(headers)
+        } else {
+            RequestDirectives::default()
+        }
+    })
+}
+
 /// Whether an entry may answer a request without asking the inner service:
 /// it is fresh; under the RFC 9111 policy (with the request's
 /// `directives`), also fresh enough for the request (`max-age`,
 /// `min-fresh`, not `no-cache`), or stale within its `max-stale` when the
 /// entry allows stale use.
-fn usable(times: &Freshness, now: u64, directives: Option<&RequestDirectives>) -> bool {
+pub(super) fn usable(times: &Freshness, now: u64, directives: Option<&RequestDirectives>) -> bool {
     let Some(request) = directives else {
         return times.is_fresh(now);
     };
@@ -501,14 +516,14 @@ pub(crate) fn empty_vary() -> Md5Hex {
     *EMPTY
 }
 
-struct Found {
-    key: MadeKey,
-    entry: StoredResponse,
+pub(super) struct Found {
+    pub(super) key: MadeKey,
+    pub(super) entry: StoredResponse,
     /// The header list's generation, when the entry was found through it.
-    generation: Option<u64>,
+    pub(super) generation: Option<u64>,
 }
 
-struct Missed {
+pub(super) struct Missed {
     because: MissBecause,
     /// The page key, when the header list was known.
     vary_key: Option<String>,
@@ -524,6 +539,41 @@ impl From<MissBecause> for Missed {
             generation: None,
         }
     }
+}
+
+/// The key of a request's page entry for `method` and the `vary` hash.
+pub(super) fn made_page_key(
+    settings: &Settings,
+    cache: &Cache,
+    method: &Method,
+    url: &Md5Hex,
+    vary: &Md5Hex,
+    suffix: &str,
+) -> Result<MadeKey, Missed> {
+    let prefix = &settings.key_prefix;
+    cache
+        .make_key_with(page_key_len(prefix, method, suffix), |key| {
+            push_page_key(key, prefix, method, url, vary, suffix);
+        })
+        .map_err(|error| {
+            lookup_failed(
+                settings,
+                &page_key(prefix, method, url, vary, suffix),
+                &error,
+            )
+        })
+}
+
+/// The read of a page's plain entry (the GET entry of a page without
+/// `Vary`) that the [hit path](super::hit) made and did not answer from:
+/// the lookup goes on from it instead of reading it again.
+pub(crate) struct PlainRead {
+    pub(super) key: MadeKey,
+    pub(super) entry: Option<(Bytes, Memo)>,
+    /// When the request reached the layer, as the lookup counts it.
+    pub(super) started: u64,
+    /// When the read began, for the lookup's duration.
+    pub(super) looking: std::time::Instant,
 }
 
 /// The entry for a request and its key, or why there is none. Damaged
@@ -543,21 +593,11 @@ async fn find(
     headers: &HeaderMap,
     url: &Md5Hex,
     suffix: &str,
+    known: Option<PlainRead>,
 ) -> Result<Found, Missed> {
     let prefix = &settings.key_prefix;
-    let page = |method: &Method, vary: &Md5Hex| {
-        cache
-            .make_key_with(page_key_len(prefix, method, suffix), |key| {
-                push_page_key(key, prefix, method, url, vary, suffix);
-            })
-            .map_err(|error| {
-                lookup_failed(
-                    settings,
-                    &page_key(prefix, method, url, vary, suffix),
-                    &error,
-                )
-            })
-    };
+    let page =
+        |method: &Method, vary: &Md5Hex| made_page_key(settings, cache, method, url, vary, suffix);
     let list_key = || {
         cache
             .make_key_with(header_key_len(prefix, suffix), |key| {
@@ -565,12 +605,14 @@ async fn find(
             })
             .map_err(|error| lookup_failed(settings, &header_key(prefix, url, suffix), &error))
     };
-    let plain_key = page(&Method::GET, &empty_vary())?;
     // On Redis, the plain entry and the header list are read in one round
     // trip (a page with `Vary` then costs two, not three); elsewhere the
     // second read would cost pages without `Vary` more than it saves
     // (`CacheBackend::reads_are_round_trips`).
-    let (plain, list) = if cache.backend().reads_are_round_trips() {
+    let (plain_key, plain, list) = if let Some(read) = known {
+        (read.key, read.entry, None)
+    } else if cache.backend().reads_are_round_trips() {
+        let plain_key = page(&Method::GET, &empty_vary())?;
         let list_key = list_key()?;
         let both = cache
             .backend()
@@ -579,9 +621,11 @@ async fn find(
             .map_err(|error| lookup_failed(settings, plain_key.user(), &error))?;
         let mut both = both.into_iter();
         let plain = both.next().flatten().map(|entry| (entry, Memo::none()));
-        (plain, Some((list_key, both.next().flatten())))
+        (plain_key, plain, Some((list_key, both.next().flatten())))
     } else {
-        (get(settings, cache, &plain_key).await?, None)
+        let plain_key = page(&Method::GET, &empty_vary())?;
+        let plain = get(settings, cache, &plain_key).await?;
+        (plain_key, plain, None)
     };
     if let Some((entry, memo)) = plain {
         let found = decode(cache, plain_key, entry, &memo, None).await?;
@@ -693,20 +737,9 @@ async fn decode(
     generation: Option<u64>,
 ) -> Result<Found, Missed> {
     if let Some(decoded) = memo.get::<StoredResponse>() {
-        let mut headers = HeaderMap::with_capacity(decoded.headers.len() + 2);
-        for (name, value) in &decoded.headers {
-            headers.append(name.clone(), value.clone());
-        }
         return Ok(Found {
             key,
-            entry: StoredResponse {
-                status: decoded.status,
-                headers,
-                body: decoded.body.clone(),
-                times: decoded.times,
-                tags: decoded.tags.clone(),
-                url_generation: decoded.url_generation,
-            },
+            entry: copy_to_serve(decoded),
             generation,
         });
     }
@@ -750,6 +783,24 @@ async fn get(
         .map_err(|error| lookup_failed(settings, key.user(), &error))
 }
 
+/// A copy of a decoded entry to serve: its header map made with room for
+/// what a hit adds (`Age`, a HEAD's `Content-Length`), which a clone of the
+/// map would not have (it would grow on the first insert).
+pub(super) fn copy_to_serve(decoded: &StoredResponse) -> StoredResponse {
+    let mut headers = HeaderMap::with_capacity(decoded.headers.len() + 2);
+    for (name, value) in &decoded.headers {
+        headers.append(name.clone(), value.clone());
+    }
+    StoredResponse {
+        status: decoded.status,
+        headers,
+        body: decoded.body.clone(),
+        times: decoded.times,
+        tags: decoded.tags.clone(),
+        url_generation: decoded.url_generation,
+    }
+}
+
 /// A failed read: counted and logged, and a miss.
 fn lookup_failed(settings: &Settings, key: &str, error: &crate::CacheError) -> Missed {
     settings.metrics.backend_error("lookup");
@@ -765,7 +816,11 @@ async fn forget(cache: &Cache, key: &str) {
 }
 
 /// A response from an entry found, with its outcome logged and counted.
-fn serve<B>(found: Found, outcome: Outcome, serving: &Serving<'_>) -> Response<CacheBody<B>> {
+pub(super) fn serve<B>(
+    found: Found,
+    outcome: Outcome,
+    serving: &Serving<'_>,
+) -> Response<CacheBody<B>> {
     serving.settings.metrics.answered(outcome.answer);
     in_span(found.key.user(), &outcome);
     tracing::debug!(target: TARGET, key = found.key.user(), %outcome, "cache");

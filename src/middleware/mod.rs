@@ -154,6 +154,7 @@ mod etag;
 mod fetch;
 mod flight;
 mod future;
+mod hit;
 mod invalidate;
 mod lookup;
 mod metrics;

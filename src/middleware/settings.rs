@@ -102,6 +102,15 @@ impl Settings {
         }
     }
 
+    /// [`cache`](Settings::cache) without waiting: `None` while the
+    /// process-wide default is not built yet.
+    pub(crate) fn cache_now(&self) -> Option<&Cache> {
+        match &self.cache {
+            Some(cache) => Some(cache),
+            None => Caches::global_if_built().map(Caches::default),
+        }
+    }
+
     /// Whether misses coalesce across the instances that share `cache`.
     pub(crate) fn coalesces_across_instances(&self, cache: &Cache) -> bool {
         self.across_instances

@@ -1,0 +1,126 @@
+//! The hit path: a fresh page without `Vary`, read from a backend that
+//! answers in this process and decoded by an earlier hit, served before any
+//! lookup is set up (no boxed future, no copy of the request). Everything
+//! else, and a read that would wait, goes on in the
+//! [lookup](super::lookup), from the read made here.
+
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use http::{Method, Request, Response};
+
+use super::body::CacheBody;
+use super::lookup::{
+    Found, PlainRead, Refresh, copy_to_serve, empty_vary, made_page_key, request_directives, serve,
+    usable,
+};
+use super::outcome::{Answer, Outcome};
+use super::serve::Serving;
+use super::settings::Settings;
+use crate::cache::Cache;
+use crate::http::key::Md5Hex;
+use crate::http::policy::is_authorized;
+use crate::http::stored::StoredResponse;
+
+/// What the hit path did with a request.
+pub(crate) enum Tried<B> {
+    /// Answered: a fresh hit.
+    Hit(Response<CacheBody<B>>),
+    /// Not answered here: the lookup takes over, from the plain entry's
+    /// read when it was made.
+    Lookup(Option<PlainRead>),
+}
+
+/// Answers `request` (whose URL hashes to `url`) from the cache when that
+/// takes one read that does not wait and no rule beyond freshness and
+/// authorization: the plain entry (a page without `Vary`), decoded by an
+/// earlier hit (kept in its [`Memo`](crate::Memo)), with its tags'
+/// versions unchanged (read from the same backend), usable
+/// for the request (fresh, and under RFC 9111 as fresh as it asks).
+///
+/// A hit costs the URL's md5, one key, one backend read polled once, a
+/// copy of the decoded header map and the response.
+pub(crate) fn try_hit<ReqB, ResB>(
+    settings: &Settings,
+    request: &Request<ReqB>,
+    url: &Md5Hex,
+) -> Tried<ResB> {
+    let Some(cache) = settings
+        .cache_now()
+        .filter(|cache| cache.backend().reads_in_process())
+    else {
+        return Tried::Lookup(None);
+    };
+    if request.extensions().get::<Refresh>().is_some() {
+        // The update layer's background refresh: the lookup's to mark.
+        return Tried::Lookup(None);
+    }
+    let started = crate::tags::now_micros();
+    let looking = Instant::now();
+    let headers = request.headers();
+    let suffix = settings.suffix(headers, request.extensions());
+    let Ok(key) = made_page_key(settings, cache, &Method::GET, url, &empty_vary(), &suffix) else {
+        return Tried::Lookup(None);
+    };
+    // A read that would wait (or failed) is the lookup's to make again.
+    let Some(Ok(entry)) = at_once(cache.backend().get_memoized(key.made())) else {
+        return Tried::Lookup(None);
+    };
+    let plain = PlainRead {
+        key,
+        entry,
+        started,
+        looking,
+    };
+    let decoded = plain
+        .entry
+        .as_ref()
+        .and_then(|(_, memo)| memo.get::<StoredResponse>());
+    let now = settings.clock.now();
+    let entry = match decoded {
+        Some(decoded)
+            if tags_unchanged(cache, decoded)
+                && settings
+                    .policy
+                    .may_serve(is_authorized(headers), &decoded.headers)
+                    .is_ok()
+                && usable(
+                    &decoded.times,
+                    now,
+                    request_directives(settings, headers).as_ref(),
+                ) =>
+        {
+            copy_to_serve(decoded)
+        }
+        _ => return Tried::Lookup(Some(plain)),
+    };
+    settings.metrics.looked_up(looking.elapsed());
+    let found = Found {
+        key: plain.key,
+        entry,
+        generation: None,
+    };
+    let serving = Serving {
+        settings,
+        method: request.method(),
+        request: headers,
+        now,
+    };
+    Tried::Hit(serve(found, Outcome::answered(Answer::Hit), &serving))
+}
+
+/// Whether the versions of the entry's tags are those it was stored with,
+/// when that can be told without waiting (the backend answers in process).
+fn tags_unchanged(cache: &Cache, entry: &StoredResponse) -> bool {
+    entry.tags.is_empty()
+        || at_once(cache.tags_unchanged(&entry.tags))
+            .is_some_and(|read| read.is_ok_and(|same| same))
+}
+
+/// What `future` gives when polled once, if it is ready then.
+fn at_once<F: Future>(future: F) -> Option<F::Output> {
+    match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
+}

@@ -1,0 +1,134 @@
+//! The hit path: once a page has been read from the memory backend, its
+//! decoded copy (kept in the entry's memo) answers the next requests
+//! before any lookup is set up. Each test reads the page twice first, so
+//! that the request under test takes that path, and checks that every rule
+//! the lookup applies still holds there.
+
+mod http_support;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use http_support::{Origin, fresh_cache, get, head, send};
+use tower_cache::Cache;
+use tower_cache::http::policy::Semantics;
+use tower_cache::http::rfc9111::Rfc9111;
+use tower_cache::middleware::{Answer, Clock, MissBecause, cache_page};
+
+/// `origin` behind `cache_page(300 s)` on `clock` and `cache`, its page read
+/// twice (stored, then decoded by a hit).
+async fn warmed(origin: &Origin, clock: &Clock, cache: &Cache) -> axum::Router {
+    let app = origin.router().route_layer(
+        cache_page(Duration::from_secs(300))
+            .clock(clock.clone())
+            .cache(cache.clone()),
+    );
+    send(&app, get(&[])).await;
+    assert_eq!(
+        send(&app, get(&[])).await.outcome.unwrap().answer,
+        Answer::Hit
+    );
+    app
+}
+
+#[tokio::test]
+async fn the_decoded_copy_serves_until_the_entry_changes() {
+    let (origin, clock, cache) = (Origin::new(), Clock::adjustable(), fresh_cache());
+    let app = warmed(&origin, &clock, &cache).await;
+    clock.advance(Duration::from_secs(7));
+    let hit = send(&app, get(&[])).await;
+    assert_eq!(hit.outcome.unwrap().answer, Answer::Hit);
+    assert_eq!(hit.body, "v1");
+    assert_eq!(hit.headers["age"], "7");
+    assert_eq!(hit.headers["cache-control"], "max-age=300");
+    // Past its lifetime: fetched and stored anew, and the new entry's copy
+    // serves the next hits, never the old one's.
+    clock.advance(Duration::from_secs(300));
+    let miss = send(&app, get(&[])).await;
+    assert_eq!(
+        miss.outcome.unwrap().answer,
+        Answer::Miss(MissBecause::Stale)
+    );
+    for _ in 0..2 {
+        let hit = send(&app, get(&[])).await;
+        assert_eq!(
+            (hit.outcome.unwrap().answer, &hit.body[..]),
+            (Answer::Hit, &b"v2"[..])
+        );
+    }
+    assert_eq!(origin.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_request_with_authorization_is_not_served_a_private_copy() {
+    let (origin, clock, cache) = (Origin::new(), Clock::adjustable(), fresh_cache());
+    let app = warmed(&origin, &clock, &cache).await;
+    let authorized = send(&app, get(&[("authorization", "Bearer x")])).await;
+    assert_eq!(
+        authorized.outcome.unwrap().answer,
+        Answer::Miss(MissBecause::Authorization)
+    );
+    assert_eq!(authorized.body, "v2");
+}
+
+#[tokio::test]
+async fn a_page_whose_tag_was_invalidated_is_a_miss() {
+    let origin = Origin::new().with("cache-tag", "news");
+    let (clock, cache) = (Clock::adjustable(), fresh_cache());
+    let app = warmed(&origin, &clock, &cache).await;
+    cache.invalidate_tags(["news"]).await.unwrap();
+    let after = send(&app, get(&[])).await;
+    assert_eq!(
+        after.outcome.unwrap().answer,
+        Answer::Miss(MissBecause::Invalidated)
+    );
+    assert_eq!(after.body, "v2");
+    let hit = send(&app, get(&[])).await;
+    assert_eq!(
+        (hit.outcome.unwrap().answer, &hit.body[..]),
+        (Answer::Hit, &b"v2"[..])
+    );
+}
+
+#[tokio::test]
+async fn head_and_preconditions_are_answered_from_the_copy() {
+    let origin = Origin::new().with("etag", "\"e1\"");
+    let (clock, cache) = (Clock::adjustable(), fresh_cache());
+    let app = warmed(&origin, &clock, &cache).await;
+    let head = send(&app, head(&[])).await;
+    assert_eq!((head.status, &head.body[..]), (StatusCode::OK, &b""[..]));
+    assert_eq!(head.headers["content-length"], "2");
+    let not_modified = send(&app, get(&[("if-none-match", "\"e1\"")])).await;
+    assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(not_modified.outcome.unwrap().answer, Answer::Hit);
+    assert_eq!(origin.calls(), 1);
+}
+
+#[tokio::test]
+async fn rfc9111_request_directives_still_apply() {
+    let origin = Origin::new().with("cache-control", "max-age=60");
+    let (clock, cache) = (Clock::adjustable(), fresh_cache());
+    let app = origin.router().route_layer(
+        cache_page(Duration::from_secs(300))
+            .semantics(Semantics::Rfc9111(Rfc9111::new()))
+            .clock(clock.clone())
+            .cache(cache.clone()),
+    );
+    send(&app, get(&[])).await;
+    send(&app, get(&[])).await;
+    clock.advance(Duration::from_secs(10));
+    let fresh_enough = send(&app, get(&[("cache-control", "max-age=20")])).await;
+    assert_eq!(fresh_enough.outcome.unwrap().answer, Answer::Hit);
+    assert_eq!(fresh_enough.headers["age"], "10");
+    for directive in ["max-age=5", "min-fresh=55", "no-cache"] {
+        // Each miss stores the page anew: read it once, let it age.
+        send(&app, get(&[])).await;
+        clock.advance(Duration::from_secs(10));
+        let asked = send(&app, get(&[("cache-control", directive)])).await;
+        assert_eq!(
+            asked.outcome.unwrap().answer,
+            Answer::Miss(MissBecause::Request),
+            "{directive}"
+        );
+    }
+}
