@@ -165,12 +165,15 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
         false
     }
 
-    /// Whether reads are answered in this process without waiting on I/O
-    /// (the memory and dummy backends): the HTTP layers then look for a
-    /// fresh hit before they set up a lookup that can wait, and give up that
-    /// read if it does wait. `false` by default.
-    fn reads_in_process(&self) -> bool {
-        false
+    /// [`get_memoized`](CacheBackend::get_memoized) answered at once,
+    /// without waiting, when the backend can: the memory backend always,
+    /// the tiered backend when its L1 holds the key. `None` when the answer
+    /// would take waiting (I/O); the caller then awaits `get_memoized`. The
+    /// HTTP layers try it for a fresh hit before they set up a lookup that
+    /// can wait. `None` by default.
+    fn get_now(&self, key: &str) -> Option<Result<Option<(Bytes, Memo)>>> {
+        let _ = key;
+        None
     }
 
     /// The value stored under `key`, or `None` when it is absent or expired.
@@ -343,5 +346,15 @@ mod tests {
             apply_incr("k", i64::MAX.to_string().as_bytes(), 1),
             Err(crate::CacheError::Overflow { .. })
         ));
+    }
+}
+
+/// What `future` gives when polled once, if it is ready then: for reads of
+/// an in-process store (moka's), which never wait but are `async`.
+pub(crate) fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
+    use std::task::{Context, Poll, Waker};
+    match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
     }
 }

@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use crate::backend::{CacheBackend, ClearScope, Expiry};
 use crate::error::{CacheError, Result};
+use crate::memo::Memo;
 
 /// Implements the whole interface and stores nothing, answering as Django's
 /// `DummyCache`: every read misses, `add` returns `true`, `delete` and `touch`
@@ -31,8 +32,8 @@ impl CacheBackend for DummyBackend {
         "dummy"
     }
 
-    fn reads_in_process(&self) -> bool {
-        true
+    fn get_now(&self, _: &str) -> Option<Result<Option<(Bytes, Memo)>>> {
+        Some(Ok(None))
     }
 
     async fn get(&self, _key: &str) -> Result<Option<Bytes>> {

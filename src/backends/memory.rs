@@ -17,7 +17,7 @@ use moka::ops::compute::Op;
 use serde::Deserialize;
 
 use crate::backend::{
-    CacheBackend, ClearScope, Expiry, LONGEST_EXPIRY, apply_incr, finite_lifetime,
+    CacheBackend, ClearScope, Expiry, LONGEST_EXPIRY, apply_incr, finite_lifetime, poll_once,
 };
 use crate::error::{CacheError, ConfigError, Result};
 use crate::http::stored::decoded_head_size;
@@ -261,8 +261,8 @@ impl CacheBackend for MemoryBackend {
         NAME
     }
 
-    fn reads_in_process(&self) -> bool {
-        true
+    fn get_now(&self, key: &str) -> Option<Result<Option<(Bytes, Memo)>>> {
+        poll_once(self.get_live(key)).map(Ok)
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {

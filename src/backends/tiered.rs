@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use crate::backend::{CacheBackend, ClearScope, DynBackend, Expiry};
+use crate::backend::{CacheBackend, ClearScope, DynBackend, Expiry, poll_once};
 use crate::backends::MemoryBackend;
 use crate::error::{CacheError, ConfigError, Result};
 use crate::memo::Memo;
@@ -437,6 +437,16 @@ impl CacheBackend for TieredBackend {
         Ok(self.get_memoized(key).await?.map(|(value, _)| value))
     }
 
+    /// A copy in L1, at once; the shared tier is never read here.
+    fn get_now(&self, key: &str) -> Option<Result<Option<(Bytes, Memo)>>> {
+        if !self.l1_active() {
+            return None;
+        }
+        poll_once(self.inner.l1.get_memoized(key))
+            .flatten()
+            .map(|found| Ok(Some(found)))
+    }
+
     /// A copy in L1 comes with its memo; a value read from L2 with none
     /// (its copy in L1, filled now, gets one for the next reads).
     async fn get_memoized(&self, key: &str) -> Result<Option<(Bytes, Memo)>> {
@@ -699,6 +709,30 @@ mod tests {
         assert_eq!(cache.get::<i64>("k").await.unwrap(), Some(3));
         assert!(cache.delete("k").await.unwrap());
         assert_eq!(cache.get::<i64>("k").await.unwrap(), None);
+    }
+
+    /// `get_now` answers from L1 only: a key L1 lacks is "ask again
+    /// later" (`None`), never a miss, and the shared tier is not read.
+    #[tokio::test]
+    async fn get_now_answers_from_l1_and_never_calls_a_shared_miss_a_miss() {
+        let shared = Shared::new();
+        let cache = tiered(&shared, LONG).await;
+        cache.set("k", &1, LONG).await.unwrap();
+        let made = cache.make_key("k").unwrap();
+        assert!(cache.backend().get_now(&made).is_none(), "not in L1 yet");
+        assert_eq!(shared.reads(), 0);
+        let (_, memo) = cache.get_memoized("k").await.unwrap().unwrap();
+        assert!(!memo.is_some(), "read from the shared tier: no memo");
+        let (bytes, memo) = cache.backend().get_now(&made).unwrap().unwrap().unwrap();
+        assert_eq!(&bytes[..], b"1");
+        assert!(memo.is_some(), "L1's copy has one");
+        assert_eq!(shared.reads(), 1);
+        assert!(
+            cache
+                .backend()
+                .get_now(&cache.make_key("absent").unwrap())
+                .is_none()
+        );
     }
 
     #[tokio::test]

@@ -1,10 +1,12 @@
-//! The hit path: a fresh page without `Vary`, read from a backend that
-//! answers in this process and decoded by an earlier hit, served before any
+//! The hit path: a fresh page without `Vary`, read at once from a backend
+//! that can answer without waiting ([`CacheBackend::get_now`]: memory, the
+//! tiered backend's L1) and decoded by an earlier hit, served before any
 //! lookup is set up (no boxed future, no copy of the request). Everything
 //! else, and a read that would wait, goes on in the
 //! [lookup](super::lookup), from the read made here.
+//!
+//! [`CacheBackend::get_now`]: crate::CacheBackend::get_now
 
-use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use http::{Method, Request, Response};
@@ -17,6 +19,7 @@ use super::lookup::{
 use super::outcome::{Answer, Outcome};
 use super::serve::Serving;
 use super::settings::Settings;
+use crate::backend::poll_once;
 use crate::cache::Cache;
 use crate::http::key::Md5Hex;
 use crate::http::policy::is_authorized;
@@ -32,7 +35,7 @@ pub(crate) enum Tried<B> {
 }
 
 /// Answers `request` (whose URL hashes to `url`) from the cache when that
-/// takes one read that does not wait and no rule beyond freshness and
+/// takes reads that do not wait and no rule beyond freshness and
 /// authorization: the plain entry (a page without `Vary`), decoded by an
 /// earlier hit (kept in its [`Memo`](crate::Memo)), with its tags'
 /// versions unchanged (read from the same backend), usable
@@ -45,10 +48,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
     request: &Request<ReqB>,
     url: &Md5Hex,
 ) -> Tried<ResB> {
-    let Some(cache) = settings
-        .cache_now()
-        .filter(|cache| cache.backend().reads_in_process())
-    else {
+    let Some(cache) = settings.cache_now() else {
         return Tried::Lookup(None);
     };
     if request.extensions().get::<Refresh>().is_some() {
@@ -62,8 +62,8 @@ pub(crate) fn try_hit<ReqB, ResB>(
     let Ok(key) = made_page_key(settings, cache, &Method::GET, url, &empty_vary(), &suffix) else {
         return Tried::Lookup(None);
     };
-    // A read that would wait (or failed) is the lookup's to make again.
-    let Some(Ok(entry)) = at_once(cache.backend().get_memoized(key.made())) else {
+    // A read that would wait (or failed) is the lookup's to make.
+    let Some(Ok(entry)) = cache.backend().get_now(key.made()) else {
         return Tried::Lookup(None);
     };
     let plain = PlainRead {
@@ -110,17 +110,10 @@ pub(crate) fn try_hit<ReqB, ResB>(
 }
 
 /// Whether the versions of the entry's tags are those it was stored with,
-/// when that can be told without waiting (the backend answers in process).
+/// when that can be told without waiting (a read that would wait is given
+/// up, and the lookup reads them).
 fn tags_unchanged(cache: &Cache, entry: &StoredResponse) -> bool {
     entry.tags.is_empty()
-        || at_once(cache.tags_unchanged(&entry.tags))
+        || poll_once(cache.tags_unchanged(&entry.tags))
             .is_some_and(|read| read.is_ok_and(|same| same))
-}
-
-/// What `future` gives when polled once, if it is ready then.
-fn at_once<F: Future>(future: F) -> Option<F::Output> {
-    match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => Some(output),
-        Poll::Pending => None,
-    }
 }
