@@ -326,6 +326,16 @@ pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
+/// What `future` gives when polled once, if it is ready then: for reads of
+/// an in-process store (moka's), which never wait but are `async`.
+pub(crate) fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
+    use std::task::{Context, Poll, Waker};
+    match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,15 +356,5 @@ mod tests {
             apply_incr("k", i64::MAX.to_string().as_bytes(), 1),
             Err(crate::CacheError::Overflow { .. })
         ));
-    }
-}
-
-/// What `future` gives when polled once, if it is ready then: for reads of
-/// an in-process store (moka's), which never wait but are `async`.
-pub(crate) fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
-    use std::task::{Context, Poll, Waker};
-    match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => Some(output),
-        Poll::Pending => None,
     }
 }
