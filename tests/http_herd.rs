@@ -655,3 +655,134 @@ async fn get_or_set_computes_once_for_concurrent_callers() {
     }
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
+
+/// The memory backend, but the writes of page entries wait for a permit of
+/// `gate` (header lists and everything else go through): a store held
+/// between its two writes, as a backend a round trip away holds it.
+#[derive(Debug)]
+struct PageWritesWait {
+    memory: MemoryBackend,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl tower_cache::CacheBackend for PageWritesWait {
+    fn name(&self) -> &'static str {
+        "page writes wait"
+    }
+    async fn get(&self, key: &str) -> tower_cache::Result<Option<Bytes>> {
+        self.memory.get(key).await
+    }
+    async fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        expiry: tower_cache::Expiry,
+    ) -> tower_cache::Result<()> {
+        if key.contains(".cache_page.") {
+            self.gate.acquire().await.unwrap().forget();
+        }
+        self.memory.set(key, value, expiry).await
+    }
+    async fn add(
+        &self,
+        key: &str,
+        value: Bytes,
+        expiry: tower_cache::Expiry,
+    ) -> tower_cache::Result<bool> {
+        self.memory.add(key, value, expiry).await
+    }
+    async fn delete(&self, key: &str) -> tower_cache::Result<bool> {
+        self.memory.delete(key).await
+    }
+    async fn touch(&self, key: &str, expiry: tower_cache::Expiry) -> tower_cache::Result<bool> {
+        self.memory.touch(key, expiry).await
+    }
+    async fn has_key(&self, key: &str) -> tower_cache::Result<bool> {
+        self.memory.has_key(key).await
+    }
+    async fn incr(&self, key: &str, delta: i64) -> tower_cache::Result<i64> {
+        self.memory.incr(key, delta).await
+    }
+    async fn clear(&self, scope: tower_cache::ClearScope<'_>) -> tower_cache::Result<()> {
+        self.memory.clear(scope).await
+    }
+}
+
+/// A request that comes after the header list is stored and before the page
+/// is (a remote backend's two writes are a round trip apart; the leader's
+/// followers are answered before them) joins the flight that is storing the
+/// page: one origin call, not two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_between_the_header_list_and_the_page_joins_the_flight() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let memory = MemoryBackend::new();
+    let cache = Cache::new(Arc::new(PageWritesWait {
+        memory: memory.clone(),
+        gate: gate.clone(),
+    }));
+    let origin = Origin::default();
+    let app = per_route(&origin, cache_page(Duration::from_secs(300)).cache(cache));
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, request("example.com", None)).await }
+    });
+    // The leader's store has written the header list and waits to write
+    // the page.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while memory.entry_count() == 0 {
+        memory.run_pending_tasks().await;
+        assert!(
+            Instant::now() < deadline,
+            "the header list was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A request that led a flight of its own would call the origin and
+    // wait at the gate too.
+    let second = tokio::time::timeout(
+        Duration::from_secs(5),
+        send(&app, request("example.com", None)),
+    )
+    .await
+    .expect("the request joined the leader's flight");
+    assert_eq!(second.outcome.unwrap().answer, Answer::Coalesced);
+    assert_eq!((origin.calls(), &second.body[..]), (1, &b"v1"[..]));
+    gate.add_permits(1);
+    assert_eq!(first.await.unwrap().body, "v1");
+    let hit = send(&app, request("example.com", None)).await;
+    assert_eq!(hit.outcome.unwrap().answer, Answer::Hit);
+    assert_eq!(origin.calls(), 1);
+}
+
+/// A follower's copy of the leader's response is dated when it is served,
+/// not when the follower arrived: its remaining lifetime (`ttl`) is never
+/// longer than the page's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followers_copy_is_dated_when_it_is_served() {
+    let clock = Clock::adjustable();
+    let origin = Origin::slow(300);
+    let app = per_route(
+        &origin,
+        cache_page(Duration::from_secs(300))
+            .clock(clock.clone())
+            .cache(fresh_cache()),
+    );
+    let herd = tokio::spawn({
+        let app = app.clone();
+        async move { herd(&app, 5, |_| request("example.com", None)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    clock.advance(Duration::from_secs(10));
+    let replies = herd.await.unwrap();
+    assert_eq!(origin.calls(), 1);
+    let followers: Vec<_> = replies
+        .iter()
+        .map(|reply| reply.outcome.unwrap())
+        .filter(|outcome| outcome.answer == Answer::Coalesced)
+        .collect();
+    assert!(!followers.is_empty());
+    for outcome in followers {
+        assert_eq!(outcome.ttl, Some(300), "{outcome}");
+    }
+}

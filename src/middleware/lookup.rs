@@ -331,9 +331,18 @@ pub(crate) async fn lookup<ReqB, ResB>(
     // same route) never follows one: it would wait for itself.
     let nested = parts.extensions.get::<Leading>().is_some();
     if let (Some(bound), false, false) = (settings.coalesce, authorized, nested) {
+        // A URL whose header list is not stored yet: the key its page gets
+        // if the response does not vary, the one the next requests find
+        // once the list is stored and before the page is (so that they join
+        // this flight rather than lead another).
         let key = flight_key.unwrap_or_else(|| {
-            let list_key = header_key(&settings.key_prefix, &url, &suffix);
-            format!("{list_key}.{}", parts.method)
+            page_key(
+                &settings.key_prefix,
+                &parts.method,
+                &url,
+                &empty_vary(),
+                &suffix,
+            )
         });
         loop {
             match settings.flights.join(key.clone()) {
@@ -348,6 +357,11 @@ pub(crate) async fn lookup<ReqB, ResB>(
                         settings.metrics.answered(outcome.answer);
                         in_span("", &outcome);
                         tracing::debug!(target: TARGET, url = %url, %outcome, "cache");
+                        // Its Age and ttl as of now, after the wait.
+                        let serving = Serving {
+                            now: settings.clock.now(),
+                            ..serving
+                        };
                         return Looked::Hit(hit_response(shared.stored.clone(), &serving, outcome));
                     }
                     Waited::Shared(_) | Waited::Alone => break,
@@ -383,6 +397,10 @@ pub(crate) async fn lookup<ReqB, ResB>(
                             ))));
                         }
                         let outcome = Outcome::coalesced(answer, found.entry.status);
+                        let serving = Serving {
+                            now: settings.clock.now(),
+                            ..serving
+                        };
                         return Looked::Hit(serve(found, outcome, &serving));
                     }
                     if tokio::time::Instant::now() >= deadline {
