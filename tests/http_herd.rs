@@ -24,6 +24,7 @@ use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_cache::Cache;
 use tower_cache::backends::MemoryBackend;
 use tower_cache::middleware::{Answer, CachePageLayer, Clock, SiteCache, StaleBecause, cache_page};
+use tower_cache::testing::{Call, Hooked};
 
 /// What the origin does on its next calls.
 // 0: answer normally.
@@ -656,71 +657,29 @@ async fn get_or_set_computes_once_for_concurrent_callers() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
-/// The memory backend, but the writes of page entries wait for a permit of
-/// `gate` (header lists and everything else go through): a store held
-/// between its two writes, as a backend a round trip away holds it.
-#[derive(Debug)]
-struct PageWritesWait {
-    memory: MemoryBackend,
-    gate: Arc<tokio::sync::Semaphore>,
-}
-
-#[async_trait::async_trait]
-impl tower_cache::CacheBackend for PageWritesWait {
-    fn name(&self) -> &'static str {
-        "page writes wait"
-    }
-    async fn get(&self, key: &str) -> tower_cache::Result<Option<Bytes>> {
-        self.memory.get(key).await
-    }
-    async fn set(
-        &self,
-        key: &str,
-        value: Bytes,
-        expiry: tower_cache::Expiry,
-    ) -> tower_cache::Result<()> {
-        if key.contains(".cache_page.") {
-            self.gate.acquire().await.unwrap().forget();
-        }
-        self.memory.set(key, value, expiry).await
-    }
-    async fn add(
-        &self,
-        key: &str,
-        value: Bytes,
-        expiry: tower_cache::Expiry,
-    ) -> tower_cache::Result<bool> {
-        self.memory.add(key, value, expiry).await
-    }
-    async fn delete(&self, key: &str) -> tower_cache::Result<bool> {
-        self.memory.delete(key).await
-    }
-    async fn touch(&self, key: &str, expiry: tower_cache::Expiry) -> tower_cache::Result<bool> {
-        self.memory.touch(key, expiry).await
-    }
-    async fn has_key(&self, key: &str) -> tower_cache::Result<bool> {
-        self.memory.has_key(key).await
-    }
-    async fn incr(&self, key: &str, delta: i64) -> tower_cache::Result<i64> {
-        self.memory.incr(key, delta).await
-    }
-    async fn clear(&self, scope: tower_cache::ClearScope<'_>) -> tower_cache::Result<()> {
-        self.memory.clear(scope).await
-    }
-}
-
 /// A request that comes after the header list is stored and before the page
 /// is (a remote backend's two writes are a round trip apart; the leader's
 /// followers are answered before them) joins the flight that is storing the
 /// page: one origin call, not two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_between_the_header_list_and_the_page_joins_the_flight() {
+    // The writes of page entries wait for a permit of `gate`; the header
+    // list and everything else go through: a store held between its writes.
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let memory = MemoryBackend::new();
-    let cache = Cache::new(Arc::new(PageWritesWait {
-        memory: memory.clone(),
-        gate: gate.clone(),
-    }));
+    let held = gate.clone();
+    let cache = Cache::new(Arc::new(Hooked::new(
+        Arc::new(memory.clone()),
+        move |call, key| {
+            let gate = held.clone();
+            let page = call == Call::Set && key.contains(".cache_page.");
+            Box::pin(async move {
+                if page {
+                    gate.acquire().await.unwrap().forget();
+                }
+            })
+        },
+    )));
     let origin = Origin::default();
     let app = per_route(&origin, cache_page(Duration::from_secs(300)).cache(cache));
     let first = tokio::spawn({

@@ -20,7 +20,7 @@ use tower_cache::http::policy::{AuthorizationPolicy, SetCookiePolicy};
 use tower_cache::middleware::{
     CachePage, CachePageLayer, FetchFromCache, SiteCache, UpdateCache, cache_page,
 };
-use tower_cache::testing::FailingBackend;
+use tower_cache::testing::{FailingBackend, Hooked};
 use tower_cache::{Cache, CacheBackend, KeyFunction};
 
 type Origin = Arc<dyn Fn(&Request<Body>) -> Response<Full<Bytes>> + Send + Sync>;
@@ -975,61 +975,15 @@ async fn key_suffix_gives_the_tutorials_keys() {
 /// The memory backend, but every call waits once before answering, as a
 /// backend over the network does: the layers then take their waiting path
 /// (the lookup keeps the ready inner service and leaves a clone).
-#[derive(Debug, Default)]
-struct Waiting(MemoryBackend);
-
-#[async_trait::async_trait]
-impl tower_cache::CacheBackend for Waiting {
-    fn name(&self) -> &'static str {
-        "waiting"
-    }
-    async fn get(&self, key: &str) -> tower_cache::Result<Option<Bytes>> {
-        tokio::task::yield_now().await;
-        self.0.get(key).await
-    }
-    async fn set(
-        &self,
-        key: &str,
-        value: Bytes,
-        expiry: tower_cache::Expiry,
-    ) -> tower_cache::Result<()> {
-        tokio::task::yield_now().await;
-        self.0.set(key, value, expiry).await
-    }
-    async fn add(
-        &self,
-        key: &str,
-        value: Bytes,
-        expiry: tower_cache::Expiry,
-    ) -> tower_cache::Result<bool> {
-        tokio::task::yield_now().await;
-        self.0.add(key, value, expiry).await
-    }
-    async fn delete(&self, key: &str) -> tower_cache::Result<bool> {
-        tokio::task::yield_now().await;
-        self.0.delete(key).await
-    }
-    async fn touch(&self, key: &str, expiry: tower_cache::Expiry) -> tower_cache::Result<bool> {
-        tokio::task::yield_now().await;
-        self.0.touch(key, expiry).await
-    }
-    async fn has_key(&self, key: &str) -> tower_cache::Result<bool> {
-        tokio::task::yield_now().await;
-        self.0.has_key(key).await
-    }
-    async fn incr(&self, key: &str, delta: i64) -> tower_cache::Result<i64> {
-        tokio::task::yield_now().await;
-        self.0.incr(key, delta).await
-    }
-    async fn clear(&self, scope: tower_cache::ClearScope<'_>) -> tower_cache::Result<()> {
-        tokio::task::yield_now().await;
-        self.0.clear(scope).await
-    }
+fn waiting() -> Hooked {
+    Hooked::new(Arc::new(MemoryBackend::new()), |_, _| {
+        Box::pin(tokio::task::yield_now())
+    })
 }
 
 #[tokio::test]
 async fn a_backend_that_waits_gives_the_same_answers() {
-    let cache = Cache::new(Arc::new(Waiting::default()));
+    let cache = Cache::new(Arc::new(waiting()));
     let origin = Counting::new(|request| {
         let encoding = request.headers().get("accept-encoding").cloned();
         let mut response = page("", &[("vary", "Accept-Encoding")]);
@@ -1063,7 +1017,7 @@ async fn a_backend_that_waits_gives_the_same_answers() {
     );
 
     let origin = Counting::new(|_| page("site", &[]));
-    let site = site_wide(&origin, Cache::new(Arc::new(Waiting::default())));
+    let site = site_wide(&origin, Cache::new(Arc::new(waiting())));
     for _ in 0..3 {
         assert_eq!(send(&site, get("/")).await.body, "site");
     }

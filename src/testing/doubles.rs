@@ -1,5 +1,9 @@
-//! Test doubles: backends that count or fail, and a value that cannot be encoded.
+//! Test doubles: backends that count, wait or fail, and a value that cannot
+//! be encoded.
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -164,5 +168,122 @@ impl Serialize for Unserializable {
         Err(serde::ser::Error::custom(
             "Unserializable cannot be serialized",
         ))
+    }
+}
+
+/// A call a [`Hooked`] backend is asked to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Call {
+    /// `get` (and the reads built on it).
+    Get,
+    /// `set`.
+    Set,
+    /// `add`.
+    Add,
+    /// `delete`.
+    Delete,
+    /// `touch`.
+    Touch,
+    /// `has_key`.
+    HasKey,
+    /// `incr`.
+    Incr,
+    /// `clear` (its key is empty).
+    Clear,
+}
+
+/// What a [`Hooked`] backend's hook returns: awaited before the call.
+pub type HookFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+type Hook = Box<dyn Fn(Call, &str) -> HookFuture + Send + Sync>;
+
+/// A backend wrapper that awaits `hook(call, key)` before every call: a
+/// backend that waits, as one over the network does
+/// (`Box::pin(tokio::task::yield_now())`), or one that holds chosen writes
+/// until a test lets them through.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::sync::Arc;
+/// use tower_cache::backends::MemoryBackend;
+/// use tower_cache::testing::{Call, Hooked};
+/// use tower_cache::{Cache, Timeout};
+///
+/// // Every call yields once before it is made.
+/// let waiting = Hooked::new(Arc::new(MemoryBackend::new()), |_, _| {
+///     Box::pin(tokio::task::yield_now())
+/// });
+/// let cache = Cache::new(Arc::new(waiting));
+/// cache.set("k", &1, Timeout::Default).await.unwrap();
+/// assert_eq!(cache.get::<i32>("k").await.unwrap(), Some(1));
+/// # let _ = Call::Get;
+/// # }
+/// ```
+pub struct Hooked {
+    inner: DynBackend,
+    hook: Hook,
+}
+
+impl Hooked {
+    /// Wraps `inner`, awaiting `hook` before every call.
+    pub fn new(
+        inner: DynBackend,
+        hook: impl Fn(Call, &str) -> HookFuture + Send + Sync + 'static,
+    ) -> Hooked {
+        Hooked {
+            inner,
+            hook: Box::new(hook),
+        }
+    }
+
+    async fn before(&self, call: Call, key: &str) -> &DynBackend {
+        (self.hook)(call, key).await;
+        &self.inner
+    }
+}
+
+impl fmt::Debug for Hooked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooked")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl CacheBackend for Hooked {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.before(Call::Get, key).await.get(key).await
+    }
+    async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
+        self.before(Call::Set, key)
+            .await
+            .set(key, value, expiry)
+            .await
+    }
+    async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<bool> {
+        self.before(Call::Add, key)
+            .await
+            .add(key, value, expiry)
+            .await
+    }
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.before(Call::Delete, key).await.delete(key).await
+    }
+    async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
+        self.before(Call::Touch, key).await.touch(key, expiry).await
+    }
+    async fn has_key(&self, key: &str) -> Result<bool> {
+        self.before(Call::HasKey, key).await.has_key(key).await
+    }
+    async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+        self.before(Call::Incr, key).await.incr(key, delta).await
+    }
+    async fn clear(&self, scope: ClearScope<'_>) -> Result<()> {
+        self.before(Call::Clear, "").await.clear(scope).await
     }
 }

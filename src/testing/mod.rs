@@ -30,7 +30,7 @@ pub mod cases;
 mod doubles;
 mod harness;
 
-pub use doubles::{FailingBackend, Instrumented, Unserializable};
+pub use doubles::{Call, FailingBackend, HookFuture, Hooked, Instrumented, Unserializable};
 #[doc(hidden)]
 pub use harness::{__ClearLock, ClearGuard};
 pub use harness::{Harness, concurrent_add, concurrent_delete_if_equal, concurrent_incr};
