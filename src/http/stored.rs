@@ -310,25 +310,12 @@ impl StoredResponse {
             entry: &entry,
             at: 0,
         };
-        if r.take(3)? != MAGIC {
-            return Err(DecodeError("bad magic"));
-        }
-        let version = r.u8()?;
-        if version != VERSION && version != PREVIOUS_VERSION {
-            return Err(DecodeError(OTHER_VERSION));
-        }
-        let status = StatusCode::from_u16(r.u16()?).map_err(|_| DecodeError("bad status"))?;
-        let flags = r.u16()?;
-        let stored_at = r.u64()?;
-        let fresh_until = r.u64()?;
-        let stale_while_revalidate = r.u32()?;
-        let stale_if_error = r.u32()?;
-        let age_base = if flags & FLAG_AGE_BASE != 0 {
-            Some(i64::from_be_bytes(r.array()?))
-        } else {
-            None
-        };
-        let count = usize::from(r.u16()?);
+        let Prelude {
+            version,
+            status,
+            times,
+            count,
+        } = r.prelude()?;
         // Room for what a hit adds (`Age`, a HEAD's `Content-Length`).
         // The count is the entry's word, not a promise: a damaged one must
         // not make the map allocate (or panic) for tens of thousands.
@@ -394,14 +381,7 @@ impl StoredResponse {
             status,
             headers,
             body,
-            times: Freshness {
-                stored_at,
-                fresh_until,
-                stale_while_revalidate,
-                stale_if_error,
-                age_base,
-                must_revalidate: flags & FLAG_MUST_REVALIDATE != 0,
-            },
+            times,
             tags,
             url_generation,
         })
@@ -465,25 +445,18 @@ pub(crate) fn decoded_head_size(entry: &[u8]) -> usize {
     /// A header's bucket in the map (with the map's spare capacity) and the
     /// copy of a name that is not a standard one.
     const PER_HEADER: usize = 160;
-    // magic, version, status, flags, stored_at, fresh_until, two windows
-    const COUNT_AT: usize = 3 + 1 + 2 + 2 + 8 + 8 + 4 + 4;
-    if entry.get(..3) != Some(MAGIC.as_slice())
-        || !matches!(entry.get(3), Some(&VERSION | &PREVIOUS_VERSION))
-    {
-        return 0;
-    }
-    let Some(&[high, low]) = entry.get(6..8) else {
-        return 0;
-    };
-    let at = if u16::from_be_bytes([high, low]) & FLAG_AGE_BASE != 0 {
-        COUNT_AT + 8
-    } else {
-        COUNT_AT
-    };
-    match entry.get(at..at + 2) {
-        Some(&[high, low]) => BASE + PER_HEADER * usize::from(u16::from_be_bytes([high, low])),
-        _ => 0,
-    }
+    let mut r = Reader { entry, at: 0 };
+    r.prelude()
+        .map_or(0, |prelude| BASE + PER_HEADER * prelude.count)
+}
+
+/// What an entry says before its headers.
+struct Prelude {
+    version: u8,
+    status: StatusCode,
+    times: Freshness,
+    /// How many headers follow.
+    count: usize,
 }
 
 struct Reader<'a> {
@@ -492,6 +465,43 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// The magic, the version (this one or the previous), the status, the
+    /// times and the header count.
+    fn prelude(&mut self) -> Result<Prelude, DecodeError> {
+        if self.take(3)? != MAGIC {
+            return Err(DecodeError("bad magic"));
+        }
+        let version = self.u8()?;
+        if version != VERSION && version != PREVIOUS_VERSION {
+            return Err(DecodeError(OTHER_VERSION));
+        }
+        let status = StatusCode::from_u16(self.u16()?).map_err(|_| DecodeError("bad status"))?;
+        let flags = self.u16()?;
+        let stored_at = self.u64()?;
+        let fresh_until = self.u64()?;
+        let stale_while_revalidate = self.u32()?;
+        let stale_if_error = self.u32()?;
+        let age_base = if flags & FLAG_AGE_BASE != 0 {
+            Some(i64::from_be_bytes(self.array()?))
+        } else {
+            None
+        };
+        let count = usize::from(self.u16()?);
+        Ok(Prelude {
+            version,
+            status,
+            times: Freshness {
+                stored_at,
+                fresh_until,
+                stale_while_revalidate,
+                stale_if_error,
+                age_base,
+                must_revalidate: flags & FLAG_MUST_REVALIDATE != 0,
+            },
+            count,
+        })
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .at

@@ -358,10 +358,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                         in_span("", &outcome);
                         tracing::debug!(target: TARGET, url = %url, %outcome, "cache");
                         // Its Age and ttl as of now, after the wait.
-                        let serving = Serving {
-                            now: settings.clock.now(),
-                            ..serving
-                        };
+                        let serving = serving.at(settings.clock.now());
                         return Looked::Hit(hit_response(shared.stored.clone(), &serving, outcome));
                     }
                     Waited::Shared(_) | Waited::Alone => break,
@@ -397,10 +394,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                             ))));
                         }
                         let outcome = Outcome::coalesced(answer, found.entry.status);
-                        let serving = Serving {
-                            now: settings.clock.now(),
-                            ..serving
-                        };
+                        let serving = serving.at(settings.clock.now());
                         return Looked::Hit(serve(found, outcome, &serving));
                     }
                     if tokio::time::Instant::now() >= deadline {
@@ -560,6 +554,8 @@ impl From<MissBecause> for Missed {
 }
 
 /// The key of a request's page entry for `method` and the `vary` hash.
+/// An error is the caller's to report (the hit path leaves it to the
+/// lookup, which reports it once).
 pub(super) fn made_page_key(
     settings: &Settings,
     cache: &Cache,
@@ -567,19 +563,11 @@ pub(super) fn made_page_key(
     url: &Md5Hex,
     vary: &Md5Hex,
     suffix: &str,
-) -> Result<MadeKey, Missed> {
+) -> crate::Result<MadeKey> {
     let prefix = &settings.key_prefix;
-    cache
-        .make_key_with(page_key_len(prefix, method, suffix), |key| {
-            push_page_key(key, prefix, method, url, vary, suffix);
-        })
-        .map_err(|error| {
-            lookup_failed(
-                settings,
-                &page_key(prefix, method, url, vary, suffix),
-                &error,
-            )
-        })
+    cache.make_key_with(page_key_len(prefix, method, suffix), |key| {
+        push_page_key(key, prefix, method, url, vary, suffix);
+    })
 }
 
 /// The read of a page's plain entry (the GET entry of a page without
@@ -614,8 +602,15 @@ async fn find(
     known: Option<PlainRead>,
 ) -> Result<Found, Missed> {
     let prefix = &settings.key_prefix;
-    let page =
-        |method: &Method, vary: &Md5Hex| made_page_key(settings, cache, method, url, vary, suffix);
+    let page = |method: &Method, vary: &Md5Hex| {
+        made_page_key(settings, cache, method, url, vary, suffix).map_err(|error| {
+            lookup_failed(
+                settings,
+                &page_key(prefix, method, url, vary, suffix),
+                &error,
+            )
+        })
+    };
     let list_key = || {
         cache
             .make_key_with(header_key_len(prefix, suffix), |key| {

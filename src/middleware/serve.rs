@@ -26,6 +26,13 @@ pub(crate) struct Serving<'a> {
     pub(crate) now: u64,
 }
 
+impl<'a> Serving<'a> {
+    /// The same, at `now`: for a response served after a wait.
+    pub(crate) fn at(&self, now: u64) -> Serving<'a> {
+        Serving { now, ..*self }
+    }
+}
+
 /// A response from the cache, as Django serves a hit: the stored response
 /// with `Age` (digest 5.5 step 6); for HEAD, no body but the entry's
 /// `Content-Length`. A request whose `If-None-Match` or `If-Modified-Since`
