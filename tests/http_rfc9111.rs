@@ -705,3 +705,46 @@ async fn on_redis() {
         assert!(origin.calls() >= calls + 4);
     }
 }
+
+#[tokio::test]
+async fn if_modified_since_is_answered_by_the_date_of_a_response_without_last_modified() {
+    let origin = Origin::new(&[("cache-control", "max-age=100")]);
+    let clock = Clock::adjustable();
+    let app = per_route(&origin, &clock, Rfc9111::new(), memory());
+    get(&app, &[]).await;
+    let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
+    let not_modified = get(&app, &[("if-modified-since", &later)]).await;
+    assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(answer(&not_modified), Answer::Hit);
+    // A client whose copy is older than the stored one gets the page.
+    let whole = get(
+        &app,
+        &[("if-modified-since", "Sat, 01 Jan 2000 00:00:00 GMT")],
+    )
+    .await;
+    assert_eq!(whole.status, StatusCode::OK);
+    assert_eq!(whole.body, "v1");
+    // The stored Date governs when there is one.
+    let date = std::time::SystemTime::now() - Duration::from_secs(60);
+    let (date, before) = (
+        httpdate::fmt_http_date(date),
+        httpdate::fmt_http_date(date - Duration::from_secs(1)),
+    );
+    let dated = Origin::new(&[("cache-control", "max-age=100"), ("date", &date)]);
+    let app = per_route(&dated, &clock, Rfc9111::new(), memory());
+    get(&app, &[]).await;
+    let since_date = get(&app, &[("if-modified-since", &date)]).await;
+    assert_eq!(since_date.status, StatusCode::NOT_MODIFIED);
+    let since_before = get(&app, &[("if-modified-since", &before)]).await;
+    assert_eq!(since_before.status, StatusCode::OK);
+    assert_eq!(dated.calls(), 1);
+    // Django's policy answers only by a validator the response carries.
+    let django = origin.router().route_layer(
+        cache_page(Duration::from_secs(300))
+            .clock(clock.clone())
+            .cache(memory()),
+    );
+    get(&django, &[]).await;
+    let served = get(&django, &[("if-modified-since", &later)]).await;
+    assert_eq!(served.status, StatusCode::OK);
+}

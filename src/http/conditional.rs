@@ -45,22 +45,67 @@ use xxhash_rust::xxh3::xxh3_128;
 ///    Anything else (no `Last-Modified`, a date that does not parse, the
 ///    field given twice) is no condition.
 pub fn is_not_modified(method: &Method, request: &HeaderMap, stored: &HeaderMap) -> bool {
-    if method != Method::GET && method != Method::HEAD {
-        return false;
-    }
     let etag = stored.get(ETAG);
     let last_modified = stored.get(LAST_MODIFIED);
     if etag.is_none() && last_modified.is_none() {
         return false;
     }
+    preconditions_fail(method, request, etag, last_modified.and_then(http_date))
+}
+
+/// As [`is_not_modified`], for a shared cache under RFC 9111 (section
+/// 4.3.2): a stored response without `Last-Modified` answers
+/// `If-Modified-Since` by its `Date`, or, without one, by `received`, the
+/// time it was stored. An invalid `Last-Modified` or `Date` is still no
+/// condition, and `If-None-Match` is compared with the stored `ETag` (only
+/// `*` matches a response without one).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use http::{HeaderMap, HeaderValue, Method, header};
+/// use tower_cache::http::conditional::is_not_modified_since_stored;
+///
+/// let received = UNIX_EPOCH + Duration::from_secs(1_717_236_000); // 1 Jun 2024, 10:00
+/// let mut request = HeaderMap::new();
+/// request.insert(header::IF_MODIFIED_SINCE, HeaderValue::from_static("Sat, 01 Jun 2024 10:00:00 GMT"));
+/// // No validator at all: dated by when it was stored.
+/// assert!(is_not_modified_since_stored(&Method::GET, &request, &HeaderMap::new(), received));
+/// let later = received + Duration::from_secs(1);
+/// assert!(!is_not_modified_since_stored(&Method::GET, &request, &HeaderMap::new(), later));
+/// ```
+pub fn is_not_modified_since_stored(
+    method: &Method,
+    request: &HeaderMap,
+    stored: &HeaderMap,
+    received: SystemTime,
+) -> bool {
+    let modified = match stored.get(LAST_MODIFIED).or_else(|| stored.get(DATE)) {
+        Some(value) => http_date(value),
+        None => Some(received),
+    };
+    preconditions_fail(method, request, stored.get(ETAG), modified)
+}
+
+/// RFC 9110 section 13.2.2 for a GET or HEAD: `If-None-Match` alone
+/// decides when present; else a single valid `If-Modified-Since` no earlier
+/// than `modified`.
+fn preconditions_fail(
+    method: &Method,
+    request: &HeaderMap,
+    etag: Option<&HeaderValue>,
+    modified: Option<SystemTime>,
+) -> bool {
+    if method != Method::GET && method != Method::HEAD {
+        return false;
+    }
     if request.contains_key(IF_NONE_MATCH) {
         return none_match_fails(request, etag);
     }
-    match (single(request, &IF_MODIFIED_SINCE), last_modified) {
-        (Some(since), Some(modified)) => match (http_date(since), http_date(modified)) {
-            (Some(since), Some(modified)) => modified <= since,
-            _ => false,
-        },
+    match (
+        single(request, &IF_MODIFIED_SINCE).and_then(http_date),
+        modified,
+    ) {
+        (Some(since), Some(modified)) => modified <= since,
         _ => false,
     }
 }
@@ -223,6 +268,48 @@ mod tests {
     }
 
     const TAGGED: &[(&HeaderName, &str)] = &[(&ETAG, "\"abc\""), (&LAST_MODIFIED, JUNE)];
+
+    #[test]
+    fn a_shared_cache_dates_a_response_without_last_modified() {
+        let june = httpdate::parse_http_date(JUNE).unwrap();
+        let since = |stored: &[(&HeaderName, &str)], value: &str, received| {
+            let request = headers(&[(&IF_MODIFIED_SINCE, value)]);
+            is_not_modified_since_stored(&Method::GET, &request, &headers(stored), received)
+        };
+        // Last-Modified first, as without a cache.
+        assert!(since(TAGGED, JUNE, SystemTime::UNIX_EPOCH));
+        assert!(!since(TAGGED, MAY, SystemTime::UNIX_EPOCH));
+        // Then Date, whatever the time of receipt.
+        assert!(since(&[(&DATE, JUNE)], JUNE, SystemTime::now()));
+        assert!(!since(&[(&DATE, JULY)], JUNE, june));
+        // Then the time it was received.
+        assert!(since(&[], JUNE, june));
+        assert!(!since(&[], MAY, june));
+        // Unreadable dates are no condition; nor is a POST.
+        assert!(!since(&[(&DATE, "soon")], JUNE, june));
+        assert!(!since(
+            &[(&LAST_MODIFIED, "soon"), (&DATE, MAY)],
+            JUNE,
+            june
+        ));
+        let request = headers(&[(&IF_MODIFIED_SINCE, JUNE)]);
+        assert!(!is_not_modified_since_stored(
+            &Method::POST,
+            &request,
+            &HeaderMap::new(),
+            june
+        ));
+        // If-None-Match still decides alone.
+        let request = headers(&[(&IF_NONE_MATCH, "\"x\""), (&IF_MODIFIED_SINCE, JULY)]);
+        assert!(!is_not_modified_since_stored(
+            &Method::GET,
+            &request,
+            &headers(&[(&DATE, JUNE)]),
+            june
+        ));
+        // And the cache without this rule answers none of these.
+        assert!(!get(&[(&IF_MODIFIED_SINCE, JULY)], &[(&DATE, JUNE)]));
+    }
 
     #[test]
     fn if_none_match_weak_comparison_lists_and_star() {

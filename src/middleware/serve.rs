@@ -4,6 +4,7 @@
 //! its outcome recorded.
 
 use std::sync::LazyLock;
+use std::time::{Duration, UNIX_EPOCH};
 
 use http::header::{AGE, CONTENT_LENGTH, CONTENT_RANGE};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -12,7 +13,9 @@ use super::body::CacheBody;
 use super::cache_status::record;
 use super::outcome::Outcome;
 use super::settings::Settings;
-use crate::http::conditional::{is_not_modified, not_modified_headers};
+use crate::http::conditional::{
+    is_not_modified, is_not_modified_since_stored, not_modified_headers,
+};
 use crate::http::directives::MAX_DELTA_SECONDS;
 use crate::http::range::{content_range, single_range};
 use crate::http::stored::StoredResponse;
@@ -73,7 +76,13 @@ pub(crate) fn hit_response<B>(
         let age = u64::try_from(django).unwrap_or(0).min(most);
         headers.insert(AGE, age_value(age));
     }
-    let not_modified = is_not_modified(serving.method, serving.request, &headers);
+    let not_modified = match serving.settings.policy.rfc9111_rules() {
+        Some(_) => {
+            let received = UNIX_EPOCH + Duration::from_secs(times.stored_at);
+            is_not_modified_since_stored(serving.method, serving.request, &headers, received)
+        }
+        None => is_not_modified(serving.method, serving.request, &headers),
+    };
     let partial = match serving.settings.policy.rfc9111_rules() {
         Some(_) if !not_modified && status == StatusCode::OK && serving.method == Method::GET => {
             single_range(serving.request, body.len() as u64)
