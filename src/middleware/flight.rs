@@ -15,6 +15,7 @@
 //! follower dropped while waiting leaves nothing behind.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,6 +47,12 @@ enum State {
 #[derive(Debug, Default)]
 pub(crate) struct Flights {
     table: Mutex<HashMap<String, watch::Sender<State>>>,
+    /// How many flights have ended. A request whose read missed while a
+    /// flight was storing its page, and that joins after the flight ended,
+    /// would lead a flight of its own and call the service again: it
+    /// compares this count before its read and when it leads, and reads
+    /// again when a flight ended in between.
+    ended: AtomicU64,
 }
 
 /// What joining a flight made of a request.
@@ -70,6 +77,18 @@ impl Flights {
             key,
             sender,
         })
+    }
+
+    /// How many flights have ended so far: read before a lookup's first
+    /// read, and compared with [`ended_since`](Flights::ended_since) when the
+    /// request comes to lead.
+    pub(crate) fn ended(&self) -> u64 {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Whether a flight ended after [`ended`](Flights::ended) gave `before`.
+    pub(crate) fn ended_since(&self, before: u64) -> bool {
+        self.ended() != before
     }
 
     #[cfg(test)]
@@ -106,6 +125,9 @@ impl Drop for Leader {
         {
             table.remove(&self.key);
         }
+        // Counted under the lock: a request that joins after this removal
+        // sees the count moved.
+        self.flights.ended.fetch_add(1, Ordering::AcqRel);
         drop(table);
         self.sender.send_if_modified(|state| {
             let pending = matches!(state, State::Pending);
@@ -191,8 +213,10 @@ mod tests {
             late.wait(Duration::from_secs(5)).await,
             Waited::Shared(_)
         ));
+        let before = flights.ended();
         drop(leader);
         assert_eq!(flights.len(), 0);
+        assert!(flights.ended_since(before), "an ended flight is counted");
     }
 
     #[tokio::test]

@@ -59,6 +59,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
     let looking = Instant::now();
     let headers = request.headers();
     let suffix = settings.suffix(headers, request.extensions());
+    let flights_ended = settings.flights.ended();
     let Ok(key) = made_page_key(settings, cache, &Method::GET, url, &empty_vary(), &suffix) else {
         return Tried::Lookup(None);
     };
@@ -71,6 +72,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
         entry,
         started,
         looking,
+        flights_ended,
     };
     let decoded = plain
         .entry

@@ -228,6 +228,9 @@ pub(crate) async fn lookup<ReqB, ResB>(
     let looking = known
         .as_ref()
         .map_or_else(std::time::Instant::now, |read| read.looking);
+    let flights_ended = known
+        .as_ref()
+        .map_or_else(|| settings.flights.ended(), |read| read.flights_ended);
     let first = find_entry(known).await;
     settings.metrics.looked_up(looking.elapsed());
     let (answer, flight_key, generation) = match first {
@@ -347,6 +350,24 @@ pub(crate) async fn lookup<ReqB, ResB>(
         loop {
             match settings.flights.join(key.clone()) {
                 Joined::Leader(l) => {
+                    // A flight that ended between the read and this join
+                    // may have stored the page the read missed: it then
+                    // serves this request, and the service is not called.
+                    if settings.flights.ended_since(flights_ended) {
+                        let now = settings.clock.now();
+                        if let Ok(found) = find_entry(None).await {
+                            if settings
+                                .policy
+                                .may_serve(authorized, &found.entry.headers)
+                                .is_ok()
+                                && usable(&found.entry.times, now, directives.as_ref())
+                            {
+                                drop(l);
+                                let outcome = Outcome::answered(Answer::Hit);
+                                return Looked::Hit(serve(found, outcome, &serving.at(now)));
+                            }
+                        }
+                    }
                     leader = Some(l);
                     parts.extensions.insert(Leading);
                     break;
@@ -580,6 +601,10 @@ pub(crate) struct PlainRead {
     pub(super) started: u64,
     /// When the read began, for the lookup's duration.
     pub(super) looking: std::time::Instant,
+    /// How many flights had ended before the read ([`Flights::ended`]).
+    ///
+    /// [`Flights::ended`]: super::flight::Flights::ended
+    pub(super) flights_ended: u64,
 }
 
 /// The entry for a request and its key, or why there is none. Damaged
