@@ -122,12 +122,13 @@ async fn urls_are_checked() {
     }
 }
 
-/// `pool_size` is the most connections per server (not the idle ones kept):
-/// against a server that never answers, concurrent commands beyond it wait
-/// for a connection instead of dialing more.
+/// The connections a burst of six concurrent commands opens to a server that
+/// accepts and never answers: reads share one pipelined connection whatever
+/// the pool size; writes take pooled connections, at most `pool_size`
+/// (not the idle ones kept), waiting for one instead of dialing more.
 #[tokio::test]
-async fn pool_size_is_the_most_connections_per_server() {
-    for pool_size in [1, 3] {
+async fn reads_share_one_connection_and_pool_size_bounds_the_writes() {
+    async fn connections(pool_size: usize, reads: bool) -> usize {
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!(
             "memcached://{}?pool_size={pool_size}&connect_timeout=200ms&command_timeout=600ms",
@@ -143,14 +144,25 @@ async fn pool_size_is_the_most_connections_per_server() {
             sockets.len()
         });
         let cache = Cache::from_url(&url).await.unwrap();
-        let gets = (0..6).map(|i| {
+        let commands = (0..6).map(|i| {
             let cache = cache.clone();
-            async move { cache.get::<i64>(&format!("k{i}")).await }
+            async move {
+                let key = format!("k{i}");
+                if reads {
+                    // An unreachable server's keys are misses.
+                    assert_eq!(cache.get::<i64>(&key).await.unwrap(), None);
+                } else {
+                    assert!(cache.set(&key, &1, Timeout::Default).await.is_err());
+                }
+            }
         });
-        for result in futures_util::future::join_all(gets).await {
-            // An unreachable server's keys are misses.
-            assert_eq!(result.unwrap(), None);
-        }
-        assert_eq!(accepted.await.unwrap(), pool_size, "pool_size={pool_size}");
+        futures_util::future::join_all(commands).await;
+        accepted.await.unwrap()
     }
+    let (reads, writes) = tokio::join!(
+        futures_util::future::join_all([1, 3].map(|size| connections(size, true))),
+        futures_util::future::join_all([1, 3].map(|size| connections(size, false))),
+    );
+    assert_eq!(reads, [1, 1], "reads, pool_size 1 and 3");
+    assert_eq!(writes, [1, 3], "writes, pool_size 1 and 3");
 }

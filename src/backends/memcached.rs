@@ -18,6 +18,10 @@ use crate::clock;
 use crate::error::{CacheError, ConfigError, Redacted, Result, redact};
 use crate::options::{BackendOptions, ConnectionOptions};
 
+mod mux;
+
+use mux::{Found, Lanes, ReadError};
+
 const NAME: &str = "memcached";
 
 /// memcached reads an expiry time above this many seconds as an absolute
@@ -37,18 +41,35 @@ const DEFAULT_PORT: u16 = 11211;
 /// or several. URL: `memcached://127.0.0.1:11211` or
 /// `memcached://10.0.0.1:11211,10.0.0.2:11211,10.0.0.3:11211`.
 ///
-/// Built on the asynchronous meta-protocol client of the [`memcache`] crate
-/// (`memcache::exp`), so no call blocks the runtime and no thread pool is
-/// involved. Each server has its own pool of up to `pool_size` connections,
-/// all kept open when idle; a connection that
-/// the server closed is found when it is taken from the pool and replaced,
-/// so a restarted server is used again without rebuilding anything.
+/// Asynchronous throughout, so no call blocks the runtime and no thread
+/// pool is involved:
+///
+/// * **Reads** (`get`, `get_many` and their `_with_ttl` forms: the hit path)
+///   go over one pipelined connection per server. Each is one meta get
+///   (`mg <key> v`) written behind the reads already in flight there;
+///   concurrent reads share one write and one read system call, where a
+///   pool would take a connection and make a system call pair for each.
+///   Measured on the demo's hits (callgrind, `--quiet`, a tagged page: two
+///   reads per hit): 68.6k instructions per request through the pool, 57.5k
+///   pipelined; under `wrk`, 0.17x (c10) and 0.14x (c50) of a bare handler
+///   through the pool, 0.25x and 0.30x pipelined.
+///   A connection that fails or does not answer within `command_timeout`
+///   fails the reads it holds (misses, as below) and the next read makes a
+///   new one.
+/// * **Everything else** goes through the meta-protocol client of the
+///   [`memcache`] crate (`memcache::exp`): each server has its own pool of up
+///   to `pool_size` connections, all kept open when idle; a connection that
+///   the server closed is found when it is taken from the pool and replaced,
+///   so a restarted server is used again without rebuilding anything.
+///
+/// Keys are written the same way by both (raw, or base64 with the `b` flag
+/// when a byte is a space, a control byte or DEL).
 ///
 /// Options (URL query or [`CacheConfig::options`](crate::CacheConfig::options)):
 ///
 /// | option | default | meaning |
 /// |---|---|---|
-/// | `pool_size` | `8` | the most connections per server; at the limit a command waits up to `connect_timeout` for one |
+/// | `pool_size` | `8` | the most pooled connections per server (writes, counters, compare-and-swap; reads share one pipelined connection); at the limit a command waits up to `connect_timeout` for one |
 /// | `connect_timeout` | `500ms` | the longest wait to connect to a server |
 /// | `command_timeout` | `500ms` | the longest wait for an answer |
 ///
@@ -114,7 +135,11 @@ const DEFAULT_PORT: u16 = 11211;
 /// ```
 #[derive(Clone)]
 pub struct MemcachedBackend {
+    /// Writes, `has_key`, compare-and-swap and arithmetic, over pooled
+    /// connections.
     client: AsyncMetaClient,
+    /// Reads, over one pipelined connection per server.
+    lanes: Arc<Lanes>,
     servers: Arc<[String]>,
     connect_timeout: Duration,
     command_timeout: Duration,
@@ -144,9 +169,10 @@ impl fmt::Debug for MemcachedBackendBuilder {
 }
 
 impl MemcachedBackendBuilder {
-    /// The most connections per server (default 8), all kept open when
-    /// idle. At the limit a command waits up to the connect timeout for a
-    /// connection, then fails.
+    /// The most pooled connections per server (default 8), all kept open
+    /// when idle, for everything but reads (which share one pipelined
+    /// connection per server). At the limit a command waits up to the
+    /// connect timeout for a connection, then fails.
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = size;
         self
@@ -198,6 +224,11 @@ impl MemcachedBackendBuilder {
             })?;
         Ok(MemcachedBackend {
             client,
+            lanes: Arc::new(Lanes::new(
+                &self.servers,
+                self.connect_timeout,
+                self.command_timeout,
+            )),
             servers: self.servers.into(),
             connect_timeout: self.connect_timeout,
             command_timeout: self.command_timeout,
@@ -256,28 +287,6 @@ fn hit_value(found: memcache::exp::GetResult) -> Option<Bytes> {
         found.value.map(Bytes::from)
     } else {
         None
-    }
-}
-
-/// The value of a hit read with the `t` flag, with its remaining lifetime.
-/// memcached counts whole seconds on a clock that ticks once a second, so
-/// `t` seconds may be up to one second more than what is left: one second
-/// is taken off, so the lifetime is never overstated. `-1` never expires.
-fn hit_with_ttl(found: memcache::exp::GetResult) -> Option<(Bytes, Option<Duration>)> {
-    let ttl = found.item.ttl;
-    let value = hit_value(found)?;
-    let left = ttl
-        .and_then(|secs| u64::try_from(secs).ok())
-        .map(|secs| Duration::from_secs(secs.saturating_sub(1)));
-    Some((value, left))
-}
-
-/// A read of the value, with the remaining lifetime when `ttl` is asked.
-fn read(key: &str, ttl: bool) -> Get {
-    if ttl {
-        Get::new(key).meta(Meta::NONE.ttl())
-    } else {
-        Get::new(key)
     }
 }
 
@@ -394,54 +403,73 @@ impl MemcachedBackend {
         CacheError::backend(NAME, operation, err)
     }
 
-    /// Reads `key` (with its lifetime when `ttl` is asked); an unreachable
-    /// server is a miss.
-    async fn read_one<T>(
-        &self,
-        key: &str,
-        ttl: bool,
-        hit: fn(memcache::exp::GetResult) -> Option<T>,
-    ) -> Result<Option<T>> {
-        match self.client.run(read(key, ttl)).await {
-            Ok(found) => Ok(hit(found)),
-            Err(err) => self.miss_if_unreachable(key, err),
-        }
+    /// Reads `key` (with its lifetime when `ttl` is asked) over its
+    /// server's pipelined connection; an unreachable server is a miss.
+    async fn read_one(&self, key: &str, ttl: bool) -> Result<Option<(Bytes, Option<Duration>)>> {
+        let lane = StableRendezvous::pick(key.as_bytes(), &self.servers);
+        self.found(key, self.lanes.get(lane, key, ttl).await)
     }
 
-    /// Reads `keys` in one batch per server (with their lifetimes when
-    /// `ttl` is asked); an unreachable server's keys are misses.
-    async fn read_many<T>(
+    /// Reads `keys` (with their lifetimes when `ttl` is asked): every read
+    /// is written before any answer is awaited, so each server gets them in
+    /// one batch, and all servers at once. An unreachable server's keys are
+    /// misses.
+    async fn read_many(
         &self,
         keys: &[&str],
         ttl: bool,
-        hit: fn(memcache::exp::GetResult) -> Option<T>,
-    ) -> Result<Vec<Option<T>>> {
-        let results = self
-            .client
-            .run_many(keys.iter().map(|key| read(key, ttl)))
-            .await
-            .map_err(|err| MemcachedBackend::failed("get_many", err))?;
-        keys.iter()
-            .zip(results)
-            .map(|(key, result)| match result {
-                Ok(found) => Ok(hit(found)),
-                Err(err) => self.miss_if_unreachable(key, err),
+    ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
+        let sent: Vec<_> = keys
+            .iter()
+            .map(|key| {
+                let lane = StableRendezvous::pick(key.as_bytes(), &self.servers);
+                self.lanes.send(lane, key, ttl)
             })
-            .collect()
+            .collect();
+        let mut found = Vec::with_capacity(keys.len());
+        for (key, answer) in keys.iter().zip(sent) {
+            let read = match answer {
+                Ok(answer) => self.lanes.answer(answer).await,
+                Err(error) => Err(error),
+            };
+            found.push(self.found(key, read)?);
+        }
+        Ok(found)
     }
 
-    /// A read that could not reach the key's server is a miss.
-    fn miss_if_unreachable<T>(&self, key: &str, err: McError) -> Result<Option<T>> {
-        if unreachable(&err) {
-            tracing::warn!(
-                server = self.server_for(key),
-                error = %err,
-                "memcached server unreachable; treating the read as a miss"
-            );
-            Ok(None)
-        } else {
-            Err(MemcachedBackend::failed("get", err))
+    /// A read's value and remaining lifetime. memcached counts whole seconds
+    /// on a clock that ticks once a second, so `t` seconds may be up to one
+    /// second more than what is left: one second is taken off, so the
+    /// lifetime is never overstated. `-1` never expires. A read that could
+    /// not reach its server is a miss.
+    fn found(
+        &self,
+        key: &str,
+        read: std::result::Result<Found, ReadError>,
+    ) -> Result<Option<(Bytes, Option<Duration>)>> {
+        match read {
+            Ok(Found::Hit { value, ttl }) => {
+                let left = ttl
+                    .and_then(|secs| u64::try_from(secs).ok())
+                    .map(|secs| Duration::from_secs(secs.saturating_sub(1)));
+                Ok(Some((value, left)))
+            }
+            Ok(Found::Miss) => Ok(None),
+            Err(error) if error.unreachable() => {
+                self.unreachable_is_a_miss(key, &error);
+                Ok(None)
+            }
+            Err(error) => Err(CacheError::backend(NAME, "get", error)),
         }
+    }
+
+    /// Logs a read that could not reach `key`'s server, answered as a miss.
+    fn unreachable_is_a_miss(&self, key: &str, error: &dyn std::fmt::Display) {
+        tracing::warn!(
+            server = self.server_for(key),
+            error = %error,
+            "memcached server unreachable; treating the read as a miss"
+        );
     }
 
     async fn flush(&self, server: &str) -> Result<()> {
@@ -496,18 +524,18 @@ impl CacheBackend for MemcachedBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.read_one(key, false, hit_value).await
+        Ok(self.read_one(key, false).await?.map(|(value, _)| value))
     }
 
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
-        self.read_one(key, true, hit_with_ttl).await
+        self.read_one(key, true).await
     }
 
     async fn get_many_with_ttl(
         &self,
         keys: &[&str],
     ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
-        self.read_many(keys, true, hit_with_ttl).await
+        self.read_many(keys, true).await
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
@@ -594,7 +622,11 @@ impl CacheBackend for MemcachedBackend {
     async fn has_key(&self, key: &str) -> Result<bool> {
         match self.client.run(Get::new(key).without_value()).await {
             Ok(result) => Ok(result.hit()),
-            Err(err) => Ok(self.miss_if_unreachable::<()>(key, err)?.is_some()),
+            Err(err) if unreachable(&err) => {
+                self.unreachable_is_a_miss(key, &err);
+                Ok(false)
+            }
+            Err(err) => Err(MemcachedBackend::failed("has_key", err)),
         }
     }
 
@@ -641,7 +673,11 @@ impl CacheBackend for MemcachedBackend {
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        self.read_many(keys, false, hit_value).await
+        let found = self.read_many(keys, false).await?;
+        Ok(found
+            .into_iter()
+            .map(|read| read.map(|(value, _)| value))
+            .collect())
     }
 
     async fn set_many(&self, entries: Vec<(String, Bytes)>, expiry: Expiry) -> Result<Vec<String>> {
