@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 use url::Url;
 
 use crate::backend::DynBackend;
-use crate::backends::{DummyBackend, Invalidations, L1Options, MemoryBackend};
+use crate::backends::{CompressionOptions, DummyBackend, Invalidations, L1Options, MemoryBackend};
 use crate::cache::Cache;
 use crate::error::{CacheError, ConfigError, Result, redact};
 use crate::jitter::Jitter;
@@ -259,10 +259,17 @@ async fn backend_from_url(
     let scheme = url.scheme();
     let l1 = L1Options::take(&mut options, "cache")?;
     let wants_l1 = l1.is_some();
-    // A shared backend behind an L1 when the `l1_*` options ask for one
-    // (unused when no shared backend's feature is on).
+    let compression = CompressionOptions::take(&mut options)?;
+    let wants_compression = compression.is_some();
+    // A shared backend, compressed when the `compress_*` options ask, behind
+    // an L1 when the `l1_*` options ask for one (the L1 holds values as
+    // they are). Unused when no shared backend's feature is on.
     #[allow(unused_variables)]
     let tiered = async |backend: DynBackend, via: Invalidations| -> Result<DynBackend> {
+        let backend = match compression {
+            Some(compression) => compression.wrap(backend)?,
+            None => backend,
+        };
         match l1 {
             Some(l1) => l1.wrap(backend, via).await,
             None => Ok(backend),
@@ -271,6 +278,8 @@ async fn backend_from_url(
     let in_process = |backend: DynBackend| {
         if wants_l1 {
             Err(L1Options::refuse(scheme))
+        } else if wants_compression {
+            Err(CompressionOptions::refuse(scheme))
         } else {
             Ok(backend)
         }
@@ -308,7 +317,8 @@ async fn backend_from_url(
             {
                 let redis = crate::backends::RedisBackend::from_url(url, servers, options)
                     .await
-                    .map_err(options::also_known::<L1Options>)?;
+                    .map_err(options::also_known::<L1Options>)
+                    .map_err(options::also_known::<CompressionOptions>)?;
                 return tiered(Arc::new(redis.clone()), Invalidations::Redis(redis)).await;
             }
             #[cfg(not(feature = "redis"))]
@@ -319,7 +329,8 @@ async fn backend_from_url(
             {
                 let shared = crate::backends::MemcachedBackend::from_url(url, servers, options)
                     .await
-                    .map_err(options::also_known::<L1Options>)?;
+                    .map_err(options::also_known::<L1Options>)
+                    .map_err(options::also_known::<CompressionOptions>)?;
                 return tiered(Arc::new(shared), Invalidations::Ttl).await;
             }
             #[cfg(not(feature = "memcached"))]
@@ -330,7 +341,8 @@ async fn backend_from_url(
             {
                 let shared = crate::backends::DatabaseBackend::from_url(url, options)
                     .await
-                    .map_err(options::also_known::<L1Options>)?;
+                    .map_err(options::also_known::<L1Options>)
+                    .map_err(options::also_known::<CompressionOptions>)?;
                 return tiered(Arc::new(shared), Invalidations::Ttl).await;
             }
             #[cfg(not(feature = "sqlite"))]
@@ -341,7 +353,8 @@ async fn backend_from_url(
             {
                 let shared = crate::backends::DatabaseBackend::from_url(url, options)
                     .await
-                    .map_err(options::also_known::<L1Options>)?;
+                    .map_err(options::also_known::<L1Options>)
+                    .map_err(options::also_known::<CompressionOptions>)?;
                 return tiered(Arc::new(shared), Invalidations::Ttl).await;
             }
             #[cfg(not(feature = "postgres"))]
@@ -352,7 +365,8 @@ async fn backend_from_url(
             {
                 let shared = crate::backends::DatabaseBackend::from_url(url, options)
                     .await
-                    .map_err(options::also_known::<L1Options>)?;
+                    .map_err(options::also_known::<L1Options>)
+                    .map_err(options::also_known::<CompressionOptions>)?;
                 return tiered(Arc::new(shared), Invalidations::Ttl).await;
             }
             #[cfg(not(feature = "mysql"))]
@@ -363,7 +377,8 @@ async fn backend_from_url(
             {
                 let shared = crate::backends::FileBackend::from_url(url, options)
                     .await
-                    .map_err(options::also_known::<L1Options>)?;
+                    .map_err(options::also_known::<L1Options>)
+                    .map_err(options::also_known::<CompressionOptions>)?;
                 return tiered(Arc::new(shared), Invalidations::Ttl).await;
             }
             #[cfg(not(feature = "file"))]

@@ -318,7 +318,7 @@ fn debug_output_never_shows_the_urls_password() {
             "{shown}"
         );
     }
-    let builders = [
+    let builders: Vec<String> = vec![
         #[cfg(feature = "redis")]
         format!(
             "{:?}",

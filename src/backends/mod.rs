@@ -31,6 +31,9 @@
 //! for a connection, `command_timeout` the longest wait for an answer. Each
 //! backend's docs list its options and their defaults.
 
+#[cfg(feature = "zstd")]
+mod compressed;
+mod compression;
 #[cfg(any(
     feature = "sqlite",
     feature = "postgres",
@@ -50,6 +53,10 @@ mod memory;
 mod redis;
 mod tiered;
 
+#[cfg(feature = "zstd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "zstd")))]
+pub use compressed::CompressedBackend;
+pub(crate) use compression::CompressionOptions;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(
     docsrs,
