@@ -480,3 +480,60 @@ async fn unreadable_tags_are_not_stored() {
     assert_eq!(first.status, StatusCode::OK);
     assert!(!is_hit(&get_page(&app, "/").await));
 }
+
+/// On Redis a tagged page's hit reads the page and its tags' versions in one
+/// round trip, once the layer has seen the page's tags: backend calls
+/// counted. A page stored again with other tags is checked against its own
+/// tags (the guess read the old ones), and every invalidation still misses.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_tagged_hit_on_redis_is_one_round_trip() {
+    use tower_cache::testing::Instrumented;
+    let mut config = CacheConfig::from_url(common::server_url("REDIS_URL"));
+    config.key_prefix = Some(common::unique("hint"));
+    let redis = config.build().await.unwrap();
+    let counted = Arc::new(Instrumented::new(redis.backend().clone(), false));
+    let cache = Cache::builder(counted.clone())
+        .key_prefix(config.key_prefix.clone().unwrap())
+        .build();
+    let tag = Arc::new(std::sync::Mutex::new("a"));
+    let current = tag.clone();
+    let app = Router::new()
+        .route(
+            "/t",
+            get(move || {
+                let tag = *current.lock().unwrap();
+                async move { ([("cache-tag", tag)], format!("tagged {tag}")) }
+            }),
+        )
+        .route_layer(cache_page(Duration::from_secs(300)).cache(cache.clone()));
+    // The number of backend calls `path`'s request made, and its reply.
+    let calls = async |path: &str| {
+        let before = counted.calls();
+        let reply = get_page(&app, path).await;
+        (counted.calls() - before, reply)
+    };
+    assert!(!is_hit(&calls("/t").await.1));
+    let (first_hit, reply) = calls("/t").await;
+    assert!(is_hit(&reply));
+    assert_eq!(first_hit, 2, "the page and its header list, then its tags");
+    let (hit, reply) = calls("/t").await;
+    assert!(is_hit(&reply));
+    assert_eq!(hit, 1, "the page, its header list and its tags in one read");
+    cache.invalidate_tags(["a"]).await.unwrap();
+    let (_, reply) = calls("/t").await;
+    assert!(invalidated(&reply), "{:?}", reply.outcome);
+    // Stored again, now tagged `b`: the hint still names `a`.
+    *tag.lock().unwrap() = "b";
+    cache.invalidate_tags(["a"]).await.unwrap();
+    let (_, reply) = calls("/t").await;
+    assert_eq!(reply.body, "tagged b");
+    let (guessed_wrong, reply) = calls("/t").await;
+    assert!(is_hit(&reply));
+    assert_eq!(guessed_wrong, 2, "the entry's own tags read after");
+    let (hit, reply) = calls("/t").await;
+    assert!(is_hit(&reply));
+    assert_eq!(hit, 1);
+    cache.invalidate_tags(["b"]).await.unwrap();
+    assert!(invalidated(&calls("/t").await.1));
+}

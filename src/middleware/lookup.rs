@@ -25,6 +25,7 @@ use super::outcome::{Answer, MissBecause, Outcome, StaleBecause};
 use super::remote_lock::{self, RemoteLock, Took};
 use super::serve::{Serving, hit_response};
 use super::settings::Settings;
+use super::tag_hints::{Hint, same_tags};
 use crate::cache::Cache;
 use crate::http::directives::RequestDirectives;
 use crate::http::encoding::{AcceptEncodingKey, accepts_coding};
@@ -647,27 +648,49 @@ async fn find(
     // trip (a page with `Vary` then costs two, not three); elsewhere the
     // second read would cost pages without `Vary` more than it saves
     // (`CacheBackend::reads_are_round_trips`).
-    let (plain_key, plain, list) = if let Some(read) = known {
-        (read.key, read.entry, None)
-    } else if cache.backend().reads_are_round_trips() {
+    // With them, the versions of the tags the page had when last found
+    // here (`tag_hints`): a tagged hit is then one round trip, not two.
+    let batched = known.is_none() && cache.backend().reads_are_round_trips();
+    let (plain_key, plain, list, prefetched) = if let Some(read) = known {
+        (read.key, read.entry, None, None)
+    } else if batched {
         let plain_key = page(&Method::GET, &empty_vary())?;
         let list_key = list_key()?;
-        let both = cache
+        let hint = settings.tag_hints.get(plain_key.made());
+        let mut keys = Vec::with_capacity(2 + hint.as_ref().map_or(0, |hint| hint.len()));
+        keys.extend([plain_key.made(), list_key.made()]);
+        if let Some(hint) = &hint {
+            keys.extend(hint.iter().map(|(_, made)| made.as_str()));
+        }
+        let read = cache
             .backend()
-            .get_many(&[plain_key.made(), list_key.made()])
+            .get_many(&keys)
             .await
             .map_err(|error| lookup_failed(settings, plain_key.user(), &error))?;
-        let mut both = both.into_iter();
-        let plain = both.next().flatten().map(|entry| (entry, Memo::none()));
-        (plain_key, plain, Some((list_key, both.next().flatten())))
+        let mut read = read.into_iter();
+        let plain = read.next().flatten().map(|entry| (entry, Memo::none()));
+        let list = read.next().flatten();
+        let prefetched = hint.map(|hint| Prefetched {
+            hint,
+            versions: read.collect(),
+        });
+        (plain_key, plain, Some((list_key, list)), prefetched)
     } else {
         let plain_key = page(&Method::GET, &empty_vary())?;
         let plain = get(settings, cache, &plain_key).await?;
-        (plain_key, plain, None)
+        (plain_key, plain, None, None)
     };
     if let Some((entry, memo)) = plain {
         let found = decode(cache, plain_key, entry, &memo, None).await?;
-        return check(settings, cache, found).await;
+        if batched {
+            settings.tag_hints.note(
+                found.key.made(),
+                &found.entry.tags,
+                prefetched.as_ref().map(|read| &read.hint),
+                |key| cache.make_key(key).ok(),
+            );
+        }
+        return check(settings, cache, found, prefetched).await;
     }
     // Made only now: a hit on a page without `Vary` never needs it.
     let (list_key, list) = match list {
@@ -710,7 +733,7 @@ async fn find(
         });
     };
     let found = decode(cache, key, entry, &memo, Some(generation)).await?;
-    let found = check(settings, cache, found).await?;
+    let found = check(settings, cache, found, None).await?;
     if settings.accept_encoding == AcceptEncodingKey::Preferred
         && list.has_accept_encoding()
         && !acceptable(headers, &found.entry.headers)
@@ -724,12 +747,25 @@ async fn find(
     Ok(found)
 }
 
+/// The versions of a page's tags read with its entry, for the tags the
+/// page had when last found ([`TagHints`](super::tag_hints::TagHints)).
+struct Prefetched {
+    hint: Hint,
+    versions: Vec<Option<Bytes>>,
+}
+
 /// An entry found, if it was not invalidated: found through a header list
 /// of the generation it was stored with (the URL was not purged since),
-/// and with its tags' versions unchanged (one `get_many`, for a tagged
+/// and with its tags' versions unchanged (read with the entry when they
+/// were `prefetched` for these very tags; else one `get_many`, for a tagged
 /// page only). A tag check that fails is a miss: the entry cannot be
 /// vouched for.
-async fn check(settings: &Settings, cache: &Cache, found: Found) -> Result<Found, Missed> {
+async fn check(
+    settings: &Settings,
+    cache: &Cache,
+    found: Found,
+    prefetched: Option<Prefetched>,
+) -> Result<Found, Missed> {
     let invalidated = || Missed {
         because: MissBecause::Invalidated,
         vary_key: Some(found.key.user().to_owned()),
@@ -741,7 +777,15 @@ async fn check(settings: &Settings, cache: &Cache, found: Found) -> Result<Found
     {
         return Err(invalidated());
     }
-    match cache.tags_unchanged(&found.entry.tags).await {
+    let tags = &found.entry.tags;
+    let unchanged = match prefetched {
+        Some(read) if same_tags(&read.hint, tags) => Ok(tags
+            .iter()
+            .zip(&read.versions)
+            .all(|(tag, now)| now.as_ref().is_some_and(|now| *now == tag.version))),
+        _ => cache.tags_unchanged(tags).await,
+    };
+    match unchanged {
         Ok(true) => Ok(found),
         Ok(false) => Err(invalidated()),
         Err(error) => {

@@ -166,6 +166,7 @@ mod serve;
 mod settings;
 mod site;
 mod store;
+mod tag_hints;
 mod update;
 
 pub use body::CacheBody;

@@ -11,6 +11,7 @@ use super::cache_status::CacheStatusName;
 use super::clock::Clock;
 use super::flight::Flights;
 use super::metrics::LayerMetrics;
+use super::tag_hints::TagHints;
 use crate::cache::Cache;
 use crate::http::encoding::AcceptEncodingKey;
 use crate::http::key::{AllowedHosts, KeySuffix, Md5Hex, RequestScheme, VaryHeaders};
@@ -36,6 +37,8 @@ pub(crate) struct Settings {
     /// `None`: no coalescing.
     pub(crate) coalesce: Option<Duration>,
     pub(crate) flights: Arc<Flights>,
+    /// The tags of pages found before, to read with a page on a remote backend.
+    pub(crate) tag_hints: Arc<TagHints>,
     /// Coalescing across instances through the cache; `None`: on for Redis
     /// and memcached.
     pub(crate) across_instances: Option<bool>,
@@ -79,6 +82,7 @@ impl Settings {
             clock: Clock::default(),
             coalesce: Some(DEFAULT_COALESCE_WAIT),
             flights: Arc::default(),
+            tag_hints: Arc::default(),
             across_instances: None,
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
