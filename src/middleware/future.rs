@@ -116,7 +116,7 @@ where
     pub(crate) fn lookup(
         settings: &Arc<Settings>,
         service: &mut S,
-        request: Request<ReqB>,
+        mut request: Request<ReqB>,
         side: Side,
     ) -> Self
     where
@@ -137,7 +137,7 @@ where
         };
         let span = tracing::debug_span!(target: TARGET, "cache_lookup", method = %request.method(),
             url = %url, key = tracing::field::Empty, outcome = tracing::field::Empty);
-        let tried = span.in_scope(|| try_hit(settings, &request, &url));
+        let tried = span.in_scope(|| try_hit(settings, &mut request, &url));
         let known = match tried {
             Tried::Hit(response) => {
                 return ResponseFuture {

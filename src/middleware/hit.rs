@@ -13,8 +13,8 @@ use http::{Method, Request, Response};
 
 use super::body::CacheBody;
 use super::lookup::{
-    Found, PlainRead, Refresh, copy_to_serve, empty_vary, made_page_key, request_directives, serve,
-    usable,
+    Found, PlainRead, Refresh, copy_to_serve, empty_vary, made_page_key, request_directives,
+    serve_in, usable,
 };
 use super::outcome::{Answer, Outcome};
 use super::serve::Serving;
@@ -42,10 +42,12 @@ pub(crate) enum Tried<B> {
 /// for the request (fresh, and under RFC 9111 as fresh as it asks).
 ///
 /// A hit costs the URL's md5, one key, one backend read polled once, a
-/// copy of the decoded header map and the response.
+/// copy of the decoded header map and the response, which takes the
+/// request's extensions, cleared: their map (axum's router puts entries in
+/// it) holds the outcome, and the response allocates none of its own.
 pub(crate) fn try_hit<ReqB, ResB>(
     settings: &Settings,
-    request: &Request<ReqB>,
+    request: &mut Request<ReqB>,
     url: &Md5Hex,
 ) -> Tried<ResB> {
     let Some(cache) = settings.cache_now() else {
@@ -102,13 +104,16 @@ pub(crate) fn try_hit<ReqB, ResB>(
         entry,
         generation: None,
     };
+    let mut extensions = std::mem::take(request.extensions_mut());
+    extensions.clear();
     let serving = Serving {
         settings,
         method: request.method(),
-        request: headers,
+        request: request.headers(),
         now,
     };
-    Tried::Hit(serve(found, Outcome::answered(Answer::Hit), &serving))
+    let hit = Outcome::answered(Answer::Hit);
+    Tried::Hit(serve_in(found, hit, &serving, extensions))
 }
 
 /// Whether the versions of the entry's tags are those it was stored with,

@@ -23,7 +23,7 @@ use super::flight::{Joined, Leader, Shared, Waited};
 use super::future::{After, Side};
 use super::outcome::{Answer, MissBecause, Outcome, StaleBecause};
 use super::remote_lock::{self, RemoteLock, Took};
-use super::serve::{Serving, hit_response};
+use super::serve::{Serving, hit_response, hit_response_in};
 use super::settings::Settings;
 use super::tag_hints::{Hint, same_tags};
 use crate::cache::Cache;
@@ -903,10 +903,20 @@ pub(super) fn serve<B>(
     outcome: Outcome,
     serving: &Serving<'_>,
 ) -> Response<CacheBody<B>> {
+    serve_in(found, outcome, serving, http::Extensions::new())
+}
+
+/// [`serve`], the response with `extensions` (see [`hit_response_in`]).
+pub(super) fn serve_in<B>(
+    found: Found,
+    outcome: Outcome,
+    serving: &Serving<'_>,
+    extensions: http::Extensions,
+) -> Response<CacheBody<B>> {
     serving.settings.metrics.answered(outcome.answer);
     in_span(found.key.user(), &outcome);
     tracing::debug!(target: TARGET, key = found.key.user(), %outcome, "cache");
-    hit_response(found.entry, serving, outcome)
+    hit_response_in(found.entry, serving, outcome, extensions)
 }
 
 /// Records the key and outcome in the lookup's span, when it is enabled.

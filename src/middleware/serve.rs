@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::header::{AGE, CONTENT_LENGTH, CONTENT_RANGE};
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{Extensions, HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use super::body::CacheBody;
 use super::cache_status::record;
@@ -45,7 +45,18 @@ impl<'a> Serving<'a> {
 pub(crate) fn hit_response<B>(
     entry: StoredResponse,
     serving: &Serving<'_>,
+    outcome: Outcome,
+) -> Response<CacheBody<B>> {
+    hit_response_in(entry, serving, outcome, Extensions::new())
+}
+
+/// [`hit_response`], whose response gets `extensions` (cleared: a
+/// request's, whose map then holds the outcome without allocating one).
+pub(crate) fn hit_response_in<B>(
+    entry: StoredResponse,
+    serving: &Serving<'_>,
     mut outcome: Outcome,
+    extensions: Extensions,
 ) -> Response<CacheBody<B>> {
     let now = serving.now;
     let StoredResponse {
@@ -108,6 +119,7 @@ pub(crate) fn hit_response<B>(
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
+    *response.extensions_mut() = extensions;
     record(
         &mut response,
         outcome,
