@@ -657,6 +657,29 @@ async fn get_or_set_computes_once_for_concurrent_callers() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
+/// Sends a request to `app` in a task of its own and waits until its store
+/// has written the header list to `memory` (the test holds its write of the
+/// page): the leader of a flight, between its two writes.
+async fn leader_held_between_its_writes(
+    app: &Router,
+    memory: &MemoryBackend,
+) -> tokio::task::JoinHandle<Reply> {
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, request("example.com", None)).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while memory.entry_count() == 0 {
+        memory.run_pending_tasks().await;
+        assert!(
+            Instant::now() < deadline,
+            "the header list was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first
+}
+
 /// A request that comes after the header list is stored and before the page
 /// is (a remote backend's two writes are a round trip apart; the leader's
 /// followers are answered before them) joins the flight that is storing the
@@ -682,21 +705,7 @@ async fn a_request_between_the_header_list_and_the_page_joins_the_flight() {
     )));
     let origin = Origin::default();
     let app = per_route(&origin, cache_page(Duration::from_secs(300)).cache(cache));
-    let first = tokio::spawn({
-        let app = app.clone();
-        async move { send(&app, request("example.com", None)).await }
-    });
-    // The leader's store has written the header list and waits to write
-    // the page.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while memory.entry_count() == 0 {
-        memory.run_pending_tasks().await;
-        assert!(
-            Instant::now() < deadline,
-            "the header list was never stored"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let first = leader_held_between_its_writes(&app, &memory).await;
     // A request that led a flight of its own would call the origin and
     // wait at the gate too.
     let second = tokio::time::timeout(
@@ -750,27 +759,14 @@ async fn a_read_that_missed_while_the_page_was_stored_does_not_lead_again() {
     )));
     let origin = Origin::default();
     let app = per_route(&origin, cache_page(Duration::from_secs(300)).cache(cache));
-    let first = tokio::spawn({
-        let app = app.clone();
-        async move { send(&app, request("example.com", None)).await }
-    });
-    // The leader's store has written the header list and waits to write
-    // the page.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while memory.entry_count() == 0 {
-        memory.run_pending_tasks().await;
-        assert!(
-            Instant::now() < deadline,
-            "the header list was never stored"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let first = leader_held_between_its_writes(&app, &memory).await;
     // The second request misses the page and waits to read the header list.
     armed.store(true, Ordering::SeqCst);
     let second = tokio::spawn({
         let app = app.clone();
         async move { send(&app, request("example.com", None)).await }
     });
+    let deadline = Instant::now() + Duration::from_secs(5);
     while !reached.load(Ordering::SeqCst) {
         assert!(
             Instant::now() < deadline,

@@ -3,7 +3,6 @@
 //! whole.
 
 use std::cell::RefCell;
-use std::fmt;
 use std::io;
 use std::time::Duration;
 
@@ -62,20 +61,11 @@ const LARGEST_VALUE: usize = 1 << 30;
 /// cache.set("page", &"<html>...</html>".repeat(200), tower_cache::Timeout::Default).await?;
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct CompressedBackend {
     inner: DynBackend,
     min_bytes: usize,
     level: i32,
-}
-
-impl fmt::Debug for CompressedBackend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CompressedBackend")
-            .field("inner", &self.inner)
-            .field("min_bytes", &self.min_bytes)
-            .field("level", &self.level)
-            .finish()
-    }
 }
 
 /// Why a value that claims to be compressed could not be read.
