@@ -48,7 +48,9 @@ const LARGEST_VALUE: usize = 1 << 30;
 /// garbage. Leave compression off for keys shared with another client. A
 /// value stored by another client is read as it is (unless it starts with
 /// one of the envelopes, `\0tcz\x01` or `\0tcr\x01`). A value that claims to
-/// be compressed and does not decompress is an error, never bytes.
+/// be compressed and does not decompress, to the length its frame declares
+/// and with the content checksum the frame carries, is an error, never
+/// bytes.
 ///
 /// `delete_if_equal` compares the stored bytes with `expected` stored the
 /// same way: compression is deterministic for a given zstd version and
@@ -172,6 +174,12 @@ impl CompressedBackend {
         if length > LARGEST_VALUE {
             return Err(damaged(format!("it claims {length} bytes")));
         }
+        // The frame must say the same before room is made for it (this
+        // crate's frames carry their size).
+        match zstd::zstd_safe::get_frame_content_size(frame) {
+            Ok(Some(declared)) if declared == length as u64 => {}
+            _ => return Err(damaged("its frame does not declare its length".into())),
+        }
         let value = decompress(frame, length).map_err(|e| damaged(e.to_string()))?;
         if value.len() != length {
             return Err(damaged(format!(
@@ -206,7 +214,12 @@ thread_local! {
 fn compress(value: &[u8], level: i32) -> io::Result<Vec<u8>> {
     COMPRESSOR.with_borrow_mut(|slot| {
         if slot.as_ref().is_none_or(|(made_at, _)| *made_at != level) {
-            *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+            let mut compressor = zstd::bulk::Compressor::new(level)?;
+            // A checksum of the content in the frame (4 bytes): damage is
+            // then an error on decompression, not other bytes. It costs a
+            // fraction of the decompression itself.
+            compressor.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+            *slot = Some((level, compressor));
         }
         let (_, compressor) = slot.as_mut().expect("made above");
         compressor.compress(value)
@@ -417,10 +430,19 @@ mod tests {
         let mut short = COMPRESSED.to_vec();
         short.extend_from_slice(&[0, 0, 0, 100]);
         short.extend_from_slice(&compress(b"only ten b", 3).unwrap());
+        // The right length and a frame that says so, whose content is junk
+        // (its checksum tells).
+        let mut corrupt = COMPRESSED.to_vec();
+        corrupt.extend_from_slice(&[0, 0, 0, 10]);
+        let mut frame = compress(b"only ten b", 3).unwrap();
+        let last = frame.len() - 1;
+        frame[last - 3..=last].copy_from_slice(b"junk");
+        corrupt.extend_from_slice(&frame);
         for damaged in [
             COMPRESSED.to_vec(),
             huge,
             short,
+            corrupt,
             [&COMPRESSED[..], b"\0\0\0\x05junk"].concat(),
         ] {
             memory
