@@ -482,9 +482,10 @@ async fn unreadable_tags_are_not_stored() {
 }
 
 /// On Redis a tagged page's hit reads the page and its tags' versions in one
-/// round trip, once the layer has seen the page's tags: backend calls
-/// counted. A page stored again with other tags is checked against its own
-/// tags (the guess read the old ones), and every invalidation still misses.
+/// round trip, once the layer has seen the page's tags (a page with `Vary`:
+/// two, not three): backend calls counted. A page stored again with other
+/// tags is checked against its own tags (the guess read the old ones), and
+/// every invalidation still misses.
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn a_tagged_hit_on_redis_is_one_round_trip() {
@@ -504,6 +505,15 @@ async fn a_tagged_hit_on_redis_is_one_round_trip() {
             get(move || {
                 let tag = *current.lock().unwrap();
                 async move { ([("cache-tag", tag)], format!("tagged {tag}")) }
+            }),
+        )
+        .route(
+            "/varies",
+            get(|| async {
+                (
+                    [("cache-tag", "v"), ("vary", "accept-language")],
+                    "tagged and varying",
+                )
             }),
         )
         .route_layer(cache_page(Duration::from_secs(300)).cache(cache.clone()));
@@ -536,4 +546,15 @@ async fn a_tagged_hit_on_redis_is_one_round_trip() {
     assert_eq!(hit, 1);
     cache.invalidate_tags(["b"]).await.unwrap();
     assert!(invalidated(&calls("/t").await.1));
+    // A page with `Vary`: the plain entry and the header list, then the
+    // varied entry with its tags' versions.
+    assert!(!is_hit(&calls("/varies").await.1));
+    let (first_hit, reply) = calls("/varies").await;
+    assert!(is_hit(&reply));
+    assert_eq!(first_hit, 3);
+    let (hit, reply) = calls("/varies").await;
+    assert!(is_hit(&reply));
+    assert_eq!(hit, 2, "the varied entry and its tags in one read");
+    cache.invalidate_tags(["v"]).await.unwrap();
+    assert!(invalidated(&calls("/varies").await.1));
 }

@@ -683,12 +683,7 @@ async fn find(
     if let Some((entry, memo)) = plain {
         let found = decode(cache, plain_key, entry, &memo, None).await?;
         if batched {
-            settings.tag_hints.note(
-                found.key.made(),
-                &found.entry.tags,
-                prefetched.as_ref().map(|read| &read.hint),
-                |key| cache.make_key(key).ok(),
-            );
+            note_tags(settings, cache, &found, prefetched.as_ref());
         }
         return check(settings, cache, found, prefetched).await;
     }
@@ -715,15 +710,15 @@ async fn find(
     } else {
         settings.vary_hash(&list, headers)
     };
-    let mut entry = None;
+    let (mut entry, mut prefetched) = (None, None);
     let mut key = plain_key;
     if !list.is_empty() {
         key = page(&Method::GET, &vary)?;
-        entry = get(settings, cache, &key).await?;
+        (entry, prefetched) = read_with_tags(settings, cache, &key, batched).await?;
     }
     if entry.is_none() && method == Method::HEAD {
         key = page(&Method::HEAD, &vary)?;
-        entry = get(settings, cache, &key).await?;
+        (entry, prefetched) = read_with_tags(settings, cache, &key, batched).await?;
     }
     let Some((entry, memo)) = entry else {
         return Err(Missed {
@@ -733,7 +728,10 @@ async fn find(
         });
     };
     let found = decode(cache, key, entry, &memo, Some(generation)).await?;
-    let found = check(settings, cache, found, None).await?;
+    if batched {
+        note_tags(settings, cache, &found, prefetched.as_ref());
+    }
+    let found = check(settings, cache, found, prefetched).await?;
     if settings.accept_encoding == AcceptEncodingKey::Preferred
         && list.has_accept_encoding()
         && !acceptable(headers, &found.entry.headers)
@@ -745,6 +743,44 @@ async fn find(
         });
     }
     Ok(found)
+}
+
+/// The entry under `key` and, when reads are `batched` and the page's tags
+/// are known here, their versions, in one round trip.
+async fn read_with_tags(
+    settings: &Settings,
+    cache: &Cache,
+    key: &MadeKey,
+    batched: bool,
+) -> Result<(Option<(Bytes, Memo)>, Option<Prefetched>), Missed> {
+    let Some(hint) = batched
+        .then(|| settings.tag_hints.get(key.made()))
+        .flatten()
+    else {
+        return Ok((get(settings, cache, key).await?, None));
+    };
+    let mut keys = Vec::with_capacity(1 + hint.len());
+    keys.push(key.made());
+    keys.extend(hint.iter().map(|(_, made)| made.as_str()));
+    let read = cache
+        .backend()
+        .get_many(&keys)
+        .await
+        .map_err(|error| lookup_failed(settings, key.user(), &error))?;
+    let mut read = read.into_iter();
+    let entry = read.next().flatten().map(|entry| (entry, Memo::none()));
+    let versions = read.collect();
+    Ok((entry, Some(Prefetched { hint, versions })))
+}
+
+/// Notes the tags of the entry found, for the page's next lookup.
+fn note_tags(settings: &Settings, cache: &Cache, found: &Found, prefetched: Option<&Prefetched>) {
+    settings.tag_hints.note(
+        found.key.made(),
+        &found.entry.tags,
+        prefetched.map(|read| &read.hint),
+        |key| cache.make_key(key).ok(),
+    );
 }
 
 /// The versions of a page's tags read with its entry, for the tags the
