@@ -3,7 +3,8 @@
 //!
 //! # Builders
 //!
-//! Every backend but [`DummyBackend`] has a builder, `XBackend::builder(..)`,
+//! Every backend but [`DummyBackend`] (and `CompressedBackend`, a wrapper
+//! made with `new`) has a builder, `XBackend::builder(..)`,
 //! whose setters are named after the URL options, and every builder ends the
 //! same way: `build().await?`, an `async fn build(self) -> Result<XBackend>`.
 //! Some builders need neither (memory, file), but one form means code does
