@@ -657,23 +657,9 @@ async fn find(
         let plain_key = page(&Method::GET, &empty_vary())?;
         let list_key = list_key()?;
         let hint = settings.tag_hints.get(plain_key.made());
-        let mut keys = Vec::with_capacity(2 + hint.as_ref().map_or(0, |hint| hint.len()));
-        keys.extend([plain_key.made(), list_key.made()]);
-        if let Some(hint) = &hint {
-            keys.extend(hint.iter().map(|(_, made)| made.as_str()));
-        }
-        let read = cache
-            .backend()
-            .get_many(&keys)
-            .await
-            .map_err(|error| lookup_failed(settings, plain_key.user(), &error))?;
-        let mut read = read.into_iter();
-        let plain = read.next().flatten().map(|entry| (entry, Memo::none()));
-        let list = read.next().flatten();
-        let prefetched = hint.map(|hint| Prefetched {
-            hint,
-            versions: read.collect(),
-        });
+        let ([plain, list], prefetched) =
+            read_batch(settings, cache, [&plain_key, &list_key], hint).await?;
+        let plain = plain.map(|entry| (entry, Memo::none()));
         (plain_key, plain, Some((list_key, list)), prefetched)
     } else {
         let plain_key = page(&Method::GET, &empty_vary())?;
@@ -759,18 +745,35 @@ async fn read_with_tags(
     else {
         return Ok((get(settings, cache, key).await?, None));
     };
-    let mut keys = Vec::with_capacity(1 + hint.len());
-    keys.push(key.made());
-    keys.extend(hint.iter().map(|(_, made)| made.as_str()));
+    let ([entry], prefetched) = read_batch(settings, cache, [key], Some(hint)).await?;
+    Ok((entry.map(|entry| (entry, Memo::none())), prefetched))
+}
+
+/// Reads `keys` and, with a `hint`, the versions of the tags it names, in
+/// one `get_many`: the values of `keys`, and the versions read.
+async fn read_batch<const N: usize>(
+    settings: &Settings,
+    cache: &Cache,
+    keys: [&MadeKey; N],
+    hint: Option<Hint>,
+) -> Result<([Option<Bytes>; N], Option<Prefetched>), Missed> {
+    let mut made = Vec::with_capacity(N + hint.as_ref().map_or(0, |hint| hint.len()));
+    made.extend(keys.iter().map(|key| key.made()));
+    if let Some(hint) = &hint {
+        made.extend(hint.iter().map(|(_, made)| made.as_str()));
+    }
     let read = cache
         .backend()
-        .get_many(&keys)
+        .get_many(&made)
         .await
-        .map_err(|error| lookup_failed(settings, key.user(), &error))?;
+        .map_err(|error| lookup_failed(settings, keys[0].user(), &error))?;
     let mut read = read.into_iter();
-    let entry = read.next().flatten().map(|entry| (entry, Memo::none()));
-    let versions = read.collect();
-    Ok((entry, Some(Prefetched { hint, versions })))
+    let values = std::array::from_fn(|_| read.next().flatten());
+    let prefetched = hint.map(|hint| Prefetched {
+        hint,
+        versions: read.collect(),
+    });
+    Ok((values, prefetched))
 }
 
 /// Notes the tags of the entry found, for the page's next lookup.
