@@ -231,30 +231,6 @@ pub fn validate_key(made: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_made_key_is_the_key_functions_key_with_the_users_beside_it() {
-        let write = |out: &mut String| out.push_str("views.page");
-        for function in [
-            KeyFunction::default(),
-            KeyFunction::hashed(),
-            KeyFunction::new(|key, prefix, version| format!("{version}/{prefix}/{key}")),
-        ] {
-            let key = MadeKey::new(&function, "site", 3, 10, write).unwrap();
-            assert_eq!(key.made(), function.make("views.page", "site", 3));
-            assert_eq!(key.user(), "views.page");
-            assert_eq!(key.clone().into_user(), "views.page");
-        }
-        let bad = MadeKey::new(&KeyFunction::default(), "", 1, 3, |out| out.push_str("a b"));
-        assert!(matches!(bad, Err(CacheError::InvalidKey { .. })));
-        // The hashed function hashes what the default one would refuse.
-        let long = MadeKey::new(&KeyFunction::hashed(), "", 1, 300, |out| {
-            out.push_str(&"x".repeat(300));
-        })
-        .unwrap();
-        assert!(long.made().starts_with(":1:sha256:"));
-        assert_eq!(long.user(), "x".repeat(300));
-    }
-
     use super::*;
 
     fn reason(key: &str) -> Option<InvalidKeyReason> {
@@ -322,5 +298,29 @@ mod tests {
         assert!(message.contains("\"a b\""), "{message}");
         assert!(message.contains("' '"), "{message}");
         assert!(message.contains("KeyFunction::hashed"), "{message}");
+    }
+
+    #[test]
+    fn a_made_key_is_the_key_functions_key_with_the_users_beside_it() {
+        let write = |out: &mut String| out.push_str("views.page");
+        for function in [
+            KeyFunction::default(),
+            KeyFunction::hashed(),
+            KeyFunction::new(|key, prefix, version| format!("{version}/{prefix}/{key}")),
+        ] {
+            let key = MadeKey::new(&function, "site", 3, 10, write).unwrap();
+            assert_eq!(key.made(), function.make("views.page", "site", 3));
+            assert_eq!(key.user(), "views.page");
+            assert_eq!(key.clone().into_user(), "views.page");
+        }
+        let bad = MadeKey::new(&KeyFunction::default(), "", 1, 3, |out| out.push_str("a b"));
+        assert!(matches!(bad, Err(CacheError::InvalidKey { .. })));
+        // The hashed function hashes what the default one would refuse.
+        let long = MadeKey::new(&KeyFunction::hashed(), "", 1, 300, |out| {
+            out.push_str(&"x".repeat(300));
+        })
+        .unwrap();
+        assert!(long.made().starts_with(":1:sha256:"));
+        assert_eq!(long.user(), "x".repeat(300));
     }
 }

@@ -14,17 +14,12 @@
 mod common;
 
 use bytes::Bytes;
-use common::{server_url, unique, with_option};
+use common::{backend_from_url, server_url, unique, with_option};
 use tower_cache::{Cache, DynBackend, Timeout};
 
 /// The backend of `url` with values of 64 bytes and more compressed.
 async fn compressed_from(url: &str) -> DynBackend {
-    let url = with_option(url, "compress_min_bytes=64");
-    Cache::from_url(&url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot build a cache from {url}: {e}"))
-        .backend()
-        .clone()
+    backend_from_url(&with_option(url, "compress_min_bytes=64")).await
 }
 
 mod redis {

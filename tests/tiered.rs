@@ -12,18 +12,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Proxy, Server, cluster_nodes, eventually, server_url, unique, with_option};
+use common::{
+    Proxy, Server, backend_from_url, cluster_nodes, eventually, server_url, unique, with_option,
+};
 use tower_cache::backends::{RedisBackend, RedisInvalidation, TieredBackend};
 use tower_cache::{Cache, DynBackend, Timeout};
 
 /// The backend of `url` with an L1 of 64 MiB.
 async fn tiered_from(url: &str) -> DynBackend {
-    let url = with_option(url, "l1_max_bytes=64MiB");
-    Cache::from_url(&url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot build a cache from {url}: {e}"))
-        .backend()
-        .clone()
+    backend_from_url(&with_option(url, "l1_max_bytes=64MiB")).await
 }
 
 mod redis_single {

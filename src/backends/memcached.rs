@@ -398,7 +398,13 @@ impl MemcachedBackend {
     /// The server (`host:port`) that stores `key`, a key as the backend
     /// sees it (made by [`Cache::make_key`](crate::Cache::make_key)).
     pub fn server_for(&self, key: &str) -> &str {
-        &self.servers[StableRendezvous::pick(key.as_bytes(), &self.servers)]
+        &self.servers[self.server_index(key)]
+    }
+
+    /// Where `key`'s server is in [`servers`](MemcachedBackend::servers)
+    /// (and its read connection among the lanes).
+    fn server_index(&self, key: &str) -> usize {
+        StableRendezvous::pick(key.as_bytes(), &self.servers)
     }
 
     fn failed(operation: &'static str, err: McError) -> CacheError {
@@ -408,8 +414,8 @@ impl MemcachedBackend {
     /// Reads `key` (with its lifetime when `ttl` is asked) over its
     /// server's pipelined connection; an unreachable server is a miss.
     async fn read_one(&self, key: &str, ttl: bool) -> Result<Option<(Bytes, Option<Duration>)>> {
-        let lane = StableRendezvous::pick(key.as_bytes(), &self.servers);
-        self.found(key, self.lanes.get(lane, key, ttl).await)
+        let read = self.lanes.get(self.server_index(key), key, ttl).await;
+        self.found(key, read)
     }
 
     /// Reads `keys` (with their lifetimes when `ttl` is asked): every read
@@ -423,10 +429,7 @@ impl MemcachedBackend {
     ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
         let sent: Vec<_> = keys
             .iter()
-            .map(|key| {
-                let lane = StableRendezvous::pick(key.as_bytes(), &self.servers);
-                self.lanes.send(lane, key, ttl)
-            })
+            .map(|key| self.lanes.send(self.server_index(key), key, ttl))
             .collect();
         let mut found = Vec::with_capacity(keys.len());
         for (key, answer) in keys.iter().zip(sent) {

@@ -668,10 +668,8 @@ async fn find(
     };
     if let Some((entry, memo)) = plain {
         let found = decode(cache, plain_key, entry, &memo, None).await?;
-        if batched {
-            note_tags(settings, cache, &found, prefetched.as_ref());
-        }
-        return check(settings, cache, found, prefetched).await;
+        let versions = prefetched_versions(settings, cache, &found, batched, prefetched);
+        return check(settings, cache, found, versions).await;
     }
     // Made only now: a hit on a page without `Vary` never needs it.
     let (list_key, list) = match list {
@@ -714,10 +712,8 @@ async fn find(
         });
     };
     let found = decode(cache, key, entry, &memo, Some(generation)).await?;
-    if batched {
-        note_tags(settings, cache, &found, prefetched.as_ref());
-    }
-    let found = check(settings, cache, found, prefetched).await?;
+    let versions = prefetched_versions(settings, cache, &found, batched, prefetched);
+    let found = check(settings, cache, found, versions).await?;
     if settings.accept_encoding == AcceptEncodingKey::Preferred
         && list.has_accept_encoding()
         && !acceptable(headers, &found.entry.headers)
@@ -776,14 +772,28 @@ async fn read_batch<const N: usize>(
     Ok((values, prefetched))
 }
 
-/// Notes the tags of the entry found, for the page's next lookup.
-fn note_tags(settings: &Settings, cache: &Cache, found: &Found, prefetched: Option<&Prefetched>) {
-    settings.tag_hints.note(
-        found.key.made(),
-        &found.entry.tags,
-        prefetched.map(|read| &read.hint),
-        |key| cache.make_key(key).ok(),
-    );
+/// The versions of the found entry's tags, when they were read with it
+/// (the page's hint named them). When reads are `batched` and the hint
+/// named others, or there was none, the entry's tags are noted for the
+/// page's next lookup.
+fn prefetched_versions(
+    settings: &Settings,
+    cache: &Cache,
+    found: &Found,
+    batched: bool,
+    prefetched: Option<Prefetched>,
+) -> Option<Vec<Option<Bytes>>> {
+    match prefetched {
+        Some(read) if same_tags(&read.hint, &found.entry.tags) => return Some(read.versions),
+        noted if batched => settings.tag_hints.note(
+            found.key.made(),
+            &found.entry.tags,
+            noted.is_some(),
+            |key| cache.make_key(key).ok(),
+        ),
+        _ => {}
+    }
+    None
 }
 
 /// The versions of a page's tags read with its entry, for the tags the
@@ -795,15 +805,14 @@ struct Prefetched {
 
 /// An entry found, if it was not invalidated: found through a header list
 /// of the generation it was stored with (the URL was not purged since),
-/// and with its tags' versions unchanged (read with the entry when they
-/// were `prefetched` for these very tags; else one `get_many`, for a tagged
-/// page only). A tag check that fails is a miss: the entry cannot be
-/// vouched for.
+/// and with its tags' versions unchanged (the `versions` read with the
+/// entry, when there are; else one `get_many`, for a tagged page only). A
+/// tag check that fails is a miss: the entry cannot be vouched for.
 async fn check(
     settings: &Settings,
     cache: &Cache,
     found: Found,
-    prefetched: Option<Prefetched>,
+    versions: Option<Vec<Option<Bytes>>>,
 ) -> Result<Found, Missed> {
     let invalidated = || Missed {
         because: MissBecause::Invalidated,
@@ -817,12 +826,12 @@ async fn check(
         return Err(invalidated());
     }
     let tags = &found.entry.tags;
-    let unchanged = match prefetched {
-        Some(read) if same_tags(&read.hint, tags) => Ok(tags
+    let unchanged = match versions {
+        Some(versions) => Ok(tags
             .iter()
-            .zip(&read.versions)
+            .zip(&versions)
             .all(|(tag, now)| now.as_ref().is_some_and(|now| *now == tag.version))),
-        _ => cache.tags_unchanged(tags).await,
+        None => cache.tags_unchanged(tags).await,
     };
     match unchanged {
         Ok(true) => Ok(found),

@@ -66,7 +66,8 @@ pub(crate) fn hit_response_in<B>(
         times,
         ..
     } = entry;
-    if serving.settings.policy.rfc9111_rules().is_some() {
+    let rfc9111 = serving.settings.policy.rfc9111_rules().is_some();
+    if rfc9111 {
         // RFC 9111 section 4.2.3: the age it arrived with plus its time here.
         // At most 2^31 seconds, the largest Age a cache need send (§1.2.2).
         let age = times.age_at(now).min(MAX_DELTA_SECONDS);
@@ -87,19 +88,16 @@ pub(crate) fn hit_response_in<B>(
         let age = u64::try_from(django).unwrap_or(0).min(most);
         headers.insert(AGE, age_value(age));
     }
-    let not_modified = match serving.settings.policy.rfc9111_rules() {
-        Some(_) => {
-            let received = UNIX_EPOCH + Duration::from_secs(times.stored_at);
-            is_not_modified_since_stored(serving.method, serving.request, &headers, received)
-        }
-        None => is_not_modified(serving.method, serving.request, &headers),
+    let not_modified = if rfc9111 {
+        let received = UNIX_EPOCH + Duration::from_secs(times.stored_at);
+        is_not_modified_since_stored(serving.method, serving.request, &headers, received)
+    } else {
+        is_not_modified(serving.method, serving.request, &headers)
     };
-    let partial = match serving.settings.policy.rfc9111_rules() {
-        Some(_) if !not_modified && status == StatusCode::OK && serving.method == Method::GET => {
-            single_range(serving.request, body.len() as u64)
-        }
-        _ => None,
-    };
+    let partial =
+        (rfc9111 && !not_modified && status == StatusCode::OK && serving.method == Method::GET)
+            .then(|| single_range(serving.request, body.len() as u64))
+            .flatten();
     let (status, body) = if not_modified {
         headers = not_modified_headers(headers);
         (StatusCode::NOT_MODIFIED, CacheBody::absent())

@@ -37,20 +37,17 @@ impl TagHints {
     }
 
     /// Notes the tags of the page found under `key` (made with the cache's
-    /// key function by `made`), unless they are those noted already; forgets
-    /// the page when it has none.
+    /// key function by `made`), whose hint, if `noted`, named others;
+    /// forgets the page when it has none.
     pub(crate) fn note(
         &self,
         key: &str,
         tags: &[TagVersion],
-        noted: Option<&Hint>,
+        noted: bool,
         made: impl Fn(&str) -> Option<String>,
     ) {
-        if noted.is_some_and(|hint| same_tags(hint, tags)) {
-            return;
-        }
         if tags.is_empty() {
-            if noted.is_some() {
+            if noted {
                 self.lock().remove(key);
             }
             return;
@@ -107,7 +104,7 @@ mod tests {
     fn hints_are_noted_replaced_and_forgotten() {
         let hints = TagHints::default();
         assert!(hints.get("page").is_none());
-        hints.note("page", &tags(&["a", "b"]), None, made);
+        hints.note("page", &tags(&["a", "b"]), false, made);
         let hint = hints.get("page").unwrap();
         assert_eq!(
             &hint[..],
@@ -119,13 +116,12 @@ mod tests {
         assert!(same_tags(&hint, &tags(&["a", "b"])));
         assert!(!same_tags(&hint, &tags(&["b", "a"])));
         assert!(!same_tags(&hint, &tags(&["a"])));
-        hints.note("page", &tags(&["c"]), Some(&hint), made);
+        hints.note("page", &tags(&["c"]), true, made);
         assert!(same_tags(&hints.get("page").unwrap(), &tags(&["c"])));
-        let hint = hints.get("page").unwrap();
-        hints.note("page", &[], Some(&hint), made);
+        hints.note("page", &[], true, made);
         assert!(hints.get("page").is_none());
         // A key the cache cannot make: nothing noted.
-        hints.note("page", &tags(&["a"]), None, |_| None);
+        hints.note("page", &tags(&["a"]), false, |_| None);
         assert!(hints.get("page").is_none());
     }
 
@@ -133,7 +129,7 @@ mod tests {
     fn hints_are_bounded() {
         let hints = TagHints::default();
         for page in 0..MOST_HINTS + 10 {
-            hints.note(&page.to_string(), &tags(&["a"]), None, made);
+            hints.note(&page.to_string(), &tags(&["a"]), false, made);
         }
         assert_eq!(hints.lock().len(), MOST_HINTS);
     }

@@ -41,8 +41,12 @@ pub fn cluster_nodes(url: &str) -> Vec<String> {
 
 /// The backend of the cache URL in `var` (see [`server_url`]).
 pub async fn backend_from_env(var: &str) -> tower_cache::DynBackend {
-    let url = server_url(var);
-    tower_cache::Cache::from_url(&url)
+    backend_from_url(&server_url(var)).await
+}
+
+/// The backend of the cache `url`.
+pub async fn backend_from_url(url: &str) -> tower_cache::DynBackend {
+    tower_cache::Cache::from_url(url)
         .await
         .unwrap_or_else(|e| panic!("cannot build a cache from {url}: {e}"))
         .backend()
