@@ -132,3 +132,100 @@ async fn rfc9111_request_directives_still_apply() {
         );
     }
 }
+
+/// The request a case of the test below asks with.
+fn asked_with(asked: &str) -> axum::http::Request<axum::body::Body> {
+    match asked {
+        "get" => get(&[]),
+        "head" => head(&[]),
+        "range" => get(&[("range", "bytes=1-1")]),
+        _ => get(&[("if-none-match", "\"e1\"")]),
+    }
+}
+
+/// Every header of a reply, in order, as `name: value` lines.
+fn header_lines(reply: &http_support::Reply) -> Vec<String> {
+    reply
+        .headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
+        .collect()
+}
+
+/// The first hit on an entry decodes it and builds its response header by
+/// header; the next ones clone a header map kept ready, with stand-ins for
+/// what a hit sets (`Age`, `Cache-Status`) and the body's length. Both must
+/// serve the same headers, in the same order, with the hit's own values
+/// and never a stand-in, for whole pages, `HEAD`, ranges and `304`s.
+#[tokio::test]
+async fn the_ready_header_map_serves_what_a_first_hit_serves() {
+    // Upstream's own `Cache-Status` stays first: the layer's member is
+    // appended after it, stand-in or not.
+    let upstream_status = Origin::new()
+        .with("etag", "\"e1\"")
+        .with("cache-status", "upstream; hit");
+    for (name, origin, semantics) in [
+        ("django", Origin::new().with("etag", "\"e1\""), None),
+        ("django, upstream status", upstream_status, None),
+        (
+            "rfc9111",
+            Origin::new()
+                .with("etag", "\"e1\"")
+                .with("cache-control", "max-age=60"),
+            Some(Semantics::Rfc9111(Rfc9111::new())),
+        ),
+    ] {
+        for asked in ["get", "head", "range", "304"] {
+            // A fresh cache each time: the request under test is the first
+            // hit (no decoded copy yet), then the second (the ready map).
+            let (clock, cache) = (Clock::adjustable(), fresh_cache());
+            let mut layer = cache_page(Duration::from_secs(300))
+                .cache_status(true)
+                .clock(clock.clone())
+                .cache(cache.clone());
+            if let Some(semantics) = semantics.clone() {
+                layer = layer.semantics(semantics);
+            }
+            let app = origin.router().route_layer(layer);
+            send(&app, get(&[])).await;
+            clock.advance(Duration::from_secs(3));
+            let first = send(&app, asked_with(asked)).await;
+            let second = send(&app, asked_with(asked)).await;
+            assert_eq!(first.outcome.unwrap().answer, Answer::Hit, "{name} {asked}");
+            assert_eq!(
+                second.outcome.unwrap().answer,
+                Answer::Hit,
+                "{name} {asked}"
+            );
+            assert_eq!(
+                header_lines(&first),
+                header_lines(&second),
+                "{name} {asked}"
+            );
+            assert_eq!((first.status, &first.body), (second.status, &second.body));
+            assert_eq!(second.headers["age"], "3", "{name} {asked}");
+            let members = second.members();
+            // A 304 keeps only the headers that describe the page, which
+            // upstream's member does not.
+            let upstream = usize::from(name.contains("upstream") && asked != "304");
+            assert_eq!(members.len(), 1 + upstream, "{name} {asked} {members:?}");
+            assert!(members.last().unwrap().contains("hit"), "{members:?}");
+            let length = second
+                .headers
+                .get("content-length")
+                .map(|v| v.to_str().unwrap());
+            match asked {
+                "get" => assert_eq!(length, Some("2")),
+                "head" => assert_eq!((length, &second.body[..]), (Some("2"), &b""[..])),
+                "range" if semantics.is_some() => {
+                    assert_eq!(second.status, StatusCode::PARTIAL_CONTENT);
+                    // The origin counts its calls in its body: `v<n>`.
+                    assert_eq!((length, second.body.len()), (Some("1"), 1));
+                    assert_eq!(second.headers["content-range"], "bytes 1-1/2");
+                }
+                "range" => assert_eq!(length, Some("2")),
+                _ => assert_eq!(second.status, StatusCode::NOT_MODIFIED, "{name}"),
+            }
+        }
+    }
+}

@@ -69,6 +69,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -99,7 +100,7 @@ pub struct StoredResponse {
     pub times: Freshness,
     /// The versions of the page's tags when it was stored: a hit is a miss
     /// unless they are all still current ([`tags`](crate::tags)).
-    pub tags: Vec<TagVersion>,
+    pub tags: Arc<[TagVersion]>,
     /// The generation of the page's header list when it was stored: an entry
     /// found through a header list of another generation (the URL was
     /// purged since) is a miss.
@@ -235,7 +236,7 @@ impl StoredResponse {
             headers,
             body,
             times,
-            tags: Vec::new(),
+            tags: Arc::default(),
             url_generation: None,
         }
     }
@@ -382,7 +383,7 @@ impl StoredResponse {
             headers,
             body,
             times,
-            tags,
+            tags: tags.into(),
             url_generation,
         })
     }
@@ -657,7 +658,8 @@ mod tests {
                 key: "tower_cache.tag.b".into(),
                 version: Bytes::from_static(b"17.1234"),
             },
-        ];
+        ]
+        .into();
         let entry = response.to_bytes().unwrap();
         let back = StoredResponse::decode(entry).unwrap();
         assert_eq!(back.tags, response.tags);

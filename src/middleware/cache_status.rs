@@ -110,6 +110,24 @@ pub(crate) fn record<B>(
     response.extensions_mut().insert(outcome);
 }
 
+/// [`record`], for a response whose only `Cache-Status` value is a stand-in
+/// for this layer's member: the member takes its place.
+pub(crate) fn replace_member<B>(
+    response: &mut Response<B>,
+    outcome: Outcome,
+    name: Option<&CacheStatusName>,
+) {
+    match name.and_then(|name| member(name, &outcome)) {
+        Some(member) => {
+            response.headers_mut().insert(CACHE_STATUS, member);
+        }
+        None => {
+            response.headers_mut().remove(CACHE_STATUS);
+        }
+    }
+    response.extensions_mut().insert(outcome);
+}
+
 /// The member for `outcome`: written on the stack, then copied into the
 /// header value, its one allocation.
 fn member(name: &CacheStatusName, outcome: &Outcome) -> Option<HeaderValue> {

@@ -12,9 +12,9 @@ use std::time::Instant;
 use http::{Method, Request, Response};
 
 use super::body::CacheBody;
+use super::decoded::{Added, Decoded};
 use super::lookup::{
-    Found, PlainRead, Refresh, copy_to_serve, empty_vary, made_page_key, request_directives,
-    serve_in, usable,
+    Found, PlainRead, Refresh, empty_vary, made_page_key, request_directives, serve_in, usable,
 };
 use super::outcome::{Answer, Outcome};
 use super::serve::Serving;
@@ -23,7 +23,6 @@ use crate::backend::poll_once;
 use crate::cache::Cache;
 use crate::http::key::Md5Hex;
 use crate::http::policy::is_authorized;
-use crate::http::stored::StoredResponse;
 
 /// What the hit path did with a request.
 pub(crate) enum Tried<B> {
@@ -37,12 +36,12 @@ pub(crate) enum Tried<B> {
 /// Answers `request` (whose URL hashes to `url`) from the cache when that
 /// takes reads that do not wait and no rule beyond freshness and
 /// authorization: the plain entry (a page without `Vary`), decoded by an
-/// earlier hit (kept in its [`Memo`](crate::Memo)), with its tags'
+/// earlier hit (kept in its [`Memo`](crate::Memo) as [`Decoded`]), with its tags'
 /// versions unchanged (read from the same backend), usable
 /// for the request (fresh, and under RFC 9111 as fresh as it asks).
 ///
 /// A hit costs the URL's md5, one key, one backend read polled once, a
-/// copy of the decoded header map and the response, which takes the
+/// clone of the header map kept ready to serve and the response, which takes the
 /// request's extensions, cleared: their map (axum's router puts entries in
 /// it) holds the outcome, and the response allocates none of its own.
 pub(crate) fn try_hit<ReqB, ResB>(
@@ -79,22 +78,22 @@ pub(crate) fn try_hit<ReqB, ResB>(
     let decoded = plain
         .entry
         .as_ref()
-        .and_then(|(_, memo)| memo.get::<StoredResponse>());
+        .and_then(|(_, memo)| memo.get::<Decoded>());
     let now = settings.clock.now();
-    let entry = match decoded {
+    let (entry, status_stand_in) = match decoded {
         Some(decoded)
-            if tags_unchanged(cache, decoded)
+            if tags_unchanged(cache, &decoded.entry)
                 && settings
                     .policy
-                    .may_serve(is_authorized(headers), &decoded.headers)
+                    .may_serve(is_authorized(headers), &decoded.entry.headers)
                     .is_ok()
                 && usable(
-                    &decoded.times,
+                    &decoded.entry.times,
                     now,
                     request_directives(settings, headers).as_ref(),
                 ) =>
         {
-            copy_to_serve(decoded)
+            decoded.to_serve(Added::by(settings, &decoded.entry.times))
         }
         _ => return Tried::Lookup(Some(plain)),
     };
@@ -103,6 +102,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
         key: plain.key,
         entry,
         generation: None,
+        status_stand_in,
     };
     let mut extensions = std::mem::take(request.extensions_mut());
     extensions.clear();
@@ -119,7 +119,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
 /// Whether the versions of the entry's tags are those it was stored with,
 /// when that can be told without waiting (a read that would wait is given
 /// up, and the lookup reads them).
-fn tags_unchanged(cache: &Cache, entry: &StoredResponse) -> bool {
+fn tags_unchanged(cache: &Cache, entry: &crate::http::stored::StoredResponse) -> bool {
     entry.tags.is_empty()
         || poll_once(cache.tags_unchanged(&entry.tags))
             .is_some_and(|read| read.is_ok_and(|same| same))

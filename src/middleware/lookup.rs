@@ -19,6 +19,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use super::TARGET;
 use super::body::CacheBody;
 use super::cache_status::record;
+use super::decoded::{Added, Decoded};
 use super::flight::{Joined, Leader, Shared, Waited};
 use super::future::{After, Side};
 use super::outcome::{Answer, MissBecause, Outcome, StaleBecause};
@@ -555,6 +556,9 @@ pub(super) struct Found {
     pub(super) entry: StoredResponse,
     /// The header list's generation, when the entry was found through it.
     pub(super) generation: Option<u64>,
+    /// Whether the entry's `Cache-Status` is a stand-in for this hit's
+    /// member ([`Decoded::to_serve`]).
+    pub(super) status_stand_in: bool,
 }
 
 pub(super) struct Missed {
@@ -667,7 +671,7 @@ async fn find(
         (plain_key, plain, None, None)
     };
     if let Some((entry, memo)) = plain {
-        let found = decode(cache, plain_key, entry, &memo, None).await?;
+        let found = decode(settings, cache, plain_key, entry, &memo, None).await?;
         let versions = prefetched_versions(settings, cache, &found, batched, prefetched);
         return check(settings, cache, found, versions).await;
     }
@@ -711,7 +715,7 @@ async fn find(
             generation: Some(generation),
         });
     };
-    let found = decode(cache, key, entry, &memo, Some(generation)).await?;
+    let found = decode(settings, cache, key, entry, &memo, Some(generation)).await?;
     let versions = prefetched_versions(settings, cache, &found, batched, prefetched);
     let found = check(settings, cache, found, versions).await?;
     if settings.accept_encoding == AcceptEncodingKey::Preferred
@@ -857,31 +861,36 @@ fn acceptable(request: &HeaderMap, stored: &HeaderMap) -> bool {
 }
 
 /// The entry's decoded form: the one its memo keeps, or the entry decoded
-/// (and kept in its memo for the next hits: a clone of the header map
-/// costs a fraction of parsing it again).
+/// (and kept in its memo for the next hits, with its header map ready to
+/// clone: a fraction of the cost of parsing it again).
 async fn decode(
+    settings: &Settings,
     cache: &Cache,
     key: MadeKey,
     entry: Bytes,
     memo: &Memo,
     generation: Option<u64>,
 ) -> Result<Found, Missed> {
-    if let Some(decoded) = memo.get::<StoredResponse>() {
+    if let Some(decoded) = memo.get::<Decoded>() {
+        let (entry, status_stand_in) = decoded.to_serve(Added::by(settings, &decoded.entry.times));
         return Ok(Found {
             key,
-            entry: copy_to_serve(decoded),
+            entry,
             generation,
+            status_stand_in,
         });
     }
     match StoredResponse::decode(entry) {
         Ok(entry) => {
             if memo.is_some() {
-                memo.set(entry.clone());
+                let added = Added::by(settings, &entry.times);
+                memo.set(Decoded::new(entry.clone(), added));
             }
             Ok(Found {
                 key,
                 entry,
                 generation,
+                status_stand_in: false,
             })
         }
         Err(error) if error.is_other_version() => {
@@ -911,24 +920,6 @@ async fn get(
         .get_memoized(key.made())
         .await
         .map_err(|error| lookup_failed(settings, key.user(), &error))
-}
-
-/// A copy of a decoded entry to serve: its header map made with room for
-/// what a hit adds (`Age`, a HEAD's `Content-Length`), which a clone of the
-/// map would not have (it would grow on the first insert).
-pub(super) fn copy_to_serve(decoded: &StoredResponse) -> StoredResponse {
-    let mut headers = HeaderMap::with_capacity(decoded.headers.len() + 2);
-    for (name, value) in &decoded.headers {
-        headers.append(name.clone(), value.clone());
-    }
-    StoredResponse {
-        status: decoded.status,
-        headers,
-        body: decoded.body.clone(),
-        times: decoded.times,
-        tags: decoded.tags.clone(),
-        url_generation: decoded.url_generation,
-    }
 }
 
 /// A failed read: counted and logged, and a miss.
@@ -964,7 +955,13 @@ pub(super) fn serve_in<B>(
     serving.settings.metrics.answered(outcome.answer);
     in_span(found.key.user(), &outcome);
     tracing::debug!(target: TARGET, key = found.key.user(), %outcome, "cache");
-    hit_response_in(found.entry, serving, outcome, extensions)
+    hit_response_in(
+        found.entry,
+        serving,
+        outcome,
+        extensions,
+        found.status_stand_in,
+    )
 }
 
 /// Records the key and outcome in the lookup's span, when it is enabled.

@@ -150,6 +150,7 @@ mod body;
 mod cache_page;
 mod cache_status;
 mod clock;
+mod decoded;
 mod etag;
 mod fetch;
 mod flight;

@@ -92,7 +92,7 @@ pub(crate) fn freshen<B, ResB>(
             let store = share_and_store(
                 snapshot.clone(),
                 freshened.clone(),
-                Tags::Versions(freshened.tags.clone()),
+                Tags::Versions(freshened.tags.to_vec()),
                 storage.keep_stale,
             );
             // Stored at once when the backend answers at once (memory), so

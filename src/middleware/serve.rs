@@ -10,7 +10,7 @@ use http::header::{AGE, CONTENT_LENGTH, CONTENT_RANGE};
 use http::{Extensions, HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use super::body::CacheBody;
-use super::cache_status::record;
+use super::cache_status::{record, replace_member};
 use super::outcome::Outcome;
 use super::settings::Settings;
 use crate::http::conditional::{
@@ -47,16 +47,19 @@ pub(crate) fn hit_response<B>(
     serving: &Serving<'_>,
     outcome: Outcome,
 ) -> Response<CacheBody<B>> {
-    hit_response_in(entry, serving, outcome, Extensions::new())
+    hit_response_in(entry, serving, outcome, Extensions::new(), false)
 }
 
 /// [`hit_response`], whose response gets `extensions` (cleared: a
 /// request's, whose map then holds the outcome without allocating one).
+/// `status_stand_in`: the entry's `Cache-Status` is a stand-in that the
+/// member replaces ([`Decoded`](super::decoded::Decoded)).
 pub(crate) fn hit_response_in<B>(
     entry: StoredResponse,
     serving: &Serving<'_>,
     mut outcome: Outcome,
     extensions: Extensions,
+    status_stand_in: bool,
 ) -> Response<CacheBody<B>> {
     let now = serving.now;
     let StoredResponse {
@@ -98,16 +101,21 @@ pub(crate) fn hit_response_in<B>(
         (rfc9111 && !not_modified && status == StatusCode::OK && serving.method == Method::GET)
             .then(|| single_range(serving.request, body.len() as u64))
             .flatten();
+    // Set after the outcome's `Cache-Status`, as the server sets a whole
+    // body's length: where a map made ready to serve has them.
+    let mut length = None;
+    let mut range_header = None;
     let (status, body) = if not_modified {
         headers = not_modified_headers(headers);
         (StatusCode::NOT_MODIFIED, CacheBody::absent())
     } else if let Some(range) = partial {
-        headers.insert(CONTENT_RANGE, content_range(&range, body.len() as u64));
+        range_header = Some(content_range(&range, body.len() as u64));
         // In bounds: the range is clamped to the body.
         let slice = body.slice(range.start as usize..range.end as usize);
+        length = Some(HeaderValue::from(slice.len()));
         (StatusCode::PARTIAL_CONTENT, CacheBody::full(slice))
     } else if serving.method == Method::HEAD {
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        length = Some(HeaderValue::from(body.len()));
         (status, CacheBody::empty())
     } else {
         (status, CacheBody::full(body))
@@ -118,11 +126,18 @@ pub(crate) fn hit_response_in<B>(
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     *response.extensions_mut() = extensions;
-    record(
-        &mut response,
-        outcome,
-        serving.settings.cache_status.as_ref(),
-    );
+    let name = serving.settings.cache_status.as_ref();
+    if status_stand_in {
+        replace_member(&mut response, outcome, name);
+    } else {
+        record(&mut response, outcome, name);
+    }
+    if let Some(length) = length {
+        response.headers_mut().insert(CONTENT_LENGTH, length);
+    }
+    if let Some(range) = range_header {
+        response.headers_mut().insert(CONTENT_RANGE, range);
+    }
     response
 }
 
