@@ -262,6 +262,12 @@ impl Cache {
     /// The key the user's key that `write` writes (about `len` bytes) is
     /// stored under, with the user's key beside it: one allocation for
     /// both with the default key function.
+    /// What tells this cache's made keys from another's: its key settings
+    /// (shared by its clones) and its version. Live caches never share it.
+    pub(crate) fn identity(&self) -> (usize, i64) {
+        (Arc::as_ptr(&self.settings) as usize, self.version)
+    }
+
     pub(crate) fn make_key_with(
         &self,
         len: usize,

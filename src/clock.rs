@@ -15,3 +15,8 @@ pub(crate) fn since_epoch() -> Duration {
 pub(crate) fn unix_secs() -> u64 {
     since_epoch().as_secs()
 }
+
+/// `since` (a time since the Unix epoch) in whole microseconds.
+pub(crate) fn micros(since: Duration) -> u64 {
+    u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+}

@@ -135,6 +135,8 @@ pub(crate) enum MadeKey {
     Prefixed { made: String, at: usize },
     /// A key function of the user's: two strings.
     Custom { user: String, made: String },
+    /// A key made before and kept ([`PageKeys`](crate::middleware)).
+    Shared(Arc<MadeKey>),
 }
 
 impl MadeKey {
@@ -168,6 +170,7 @@ impl MadeKey {
         match self {
             MadeKey::Prefixed { made, at } => &made[*at..],
             MadeKey::Custom { user, .. } => user,
+            MadeKey::Shared(key) => key.user(),
         }
     }
 
@@ -175,6 +178,7 @@ impl MadeKey {
     pub(crate) fn made(&self) -> &str {
         match self {
             MadeKey::Prefixed { made, .. } | MadeKey::Custom { made, .. } => made,
+            MadeKey::Shared(key) => key.made(),
         }
     }
 
@@ -183,6 +187,7 @@ impl MadeKey {
         match self {
             MadeKey::Prefixed { mut made, at } => made.split_off(at),
             MadeKey::Custom { user, .. } => user,
+            MadeKey::Shared(key) => key.user().to_owned(),
         }
     }
 }

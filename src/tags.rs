@@ -32,7 +32,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -74,9 +74,7 @@ pub fn tag_key(tag: &str) -> String {
 
 /// Microseconds since the Unix epoch, by the system clock.
 pub(crate) fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    crate::clock::micros(crate::clock::since_epoch())
 }
 
 /// A new version: `<micros>.<16 hex digits of randomness>`. The random

@@ -229,3 +229,36 @@ async fn the_ready_header_map_serves_what_a_first_hit_serves() {
         }
     }
 }
+
+/// A hit takes its URL hash and key from the layer's table of pages found
+/// before. Layers made from one builder with other settings (another key
+/// prefix, other allowed hosts) start with a table of their own: none
+/// answers with another's key or lets through a host another allowed.
+#[tokio::test]
+async fn layers_made_from_one_builder_keep_their_own_page_keys() {
+    use tower_cache::http::key::AllowedHosts;
+    use tower_cache::http::policy::Bypass;
+    let (origin, cache) = (Origin::new(), fresh_cache());
+    let base = cache_page(Duration::from_secs(300)).cache(cache.clone());
+    let first = origin.router().route_layer(base.clone());
+    for _ in 0..3 {
+        send(&first, get(&[])).await;
+    }
+    assert_eq!(origin.calls(), 1);
+    let closed = origin.router().route_layer(
+        base.clone()
+            .allowed_hosts(AllowedHosts::new(["other.example"])),
+    );
+    let bypassed = send(&closed, get(&[])).await;
+    assert_eq!(
+        bypassed.outcome.unwrap().answer,
+        Answer::Bypass(Bypass::HostNotAllowed)
+    );
+    let prefixed = origin.router().route_layer(base.key_prefix("other"));
+    let miss = send(&prefixed, get(&[])).await;
+    assert_eq!(miss.outcome.unwrap().answer, Answer::Miss(MissBecause::Url));
+    assert_eq!(send(&prefixed, get(&[])).await.body, miss.body);
+    // The first layer's table still answers it.
+    assert_eq!(send(&first, get(&[])).await.body, "v1");
+    assert_eq!(origin.calls(), 3);
+}

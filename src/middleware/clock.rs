@@ -50,7 +50,11 @@ impl Clock {
 
     /// Now, in Unix seconds.
     pub fn now(&self) -> u64 {
-        let system = crate::clock::unix_secs();
+        self.at(crate::clock::unix_secs())
+    }
+
+    /// This clock's time when the system's is `system` (Unix seconds).
+    pub(crate) fn at(&self, system: u64) -> u64 {
         match &self.offset {
             None => system,
             Some(offset) => system.saturating_add(offset.load(Ordering::Relaxed)),

@@ -122,8 +122,8 @@ where
     where
         S: Clone,
     {
-        let url = match start(settings, &request) {
-            Ok(url) => url,
+        let page = match start(settings, &request) {
+            Ok(page) => page,
             Err(bypass) => {
                 let outcome = Outcome::answered(Answer::Bypass(bypass));
                 let after = After::Pass(Some(outcome), settings.cache_status.clone());
@@ -136,8 +136,8 @@ where
             }
         };
         let span = tracing::debug_span!(target: TARGET, "cache_lookup", method = %request.method(),
-            url = %url, key = tracing::field::Empty, outcome = tracing::field::Empty);
-        let tried = span.in_scope(|| try_hit(settings, &mut request, &url));
+            url = %page.url, key = tracing::field::Empty, outcome = tracing::field::Empty);
+        let tried = span.in_scope(|| try_hit(settings, &mut request, &page));
         let known = match tried {
             Tried::Hit(response) => {
                 return ResponseFuture {
@@ -151,7 +151,7 @@ where
         };
         // The one clone of the settings a lookup costs (the future is 'static).
         let mut lookup: BoxFuture<Looked<ReqB, ResB>> =
-            Box::pin(lookup(settings.clone(), request, url, side, known).instrument(span));
+            Box::pin(lookup(settings.clone(), request, page, side, known).instrument(span));
         match lookup
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))

@@ -14,15 +14,16 @@ use http::{Method, Request, Response};
 use super::body::CacheBody;
 use super::decoded::{Added, Decoded};
 use super::lookup::{
-    Found, PlainRead, Refresh, empty_vary, made_page_key, request_directives, serve_in, usable,
+    Found, Page, PlainRead, Refresh, empty_vary, made_page_key, note_page, request_directives,
+    serve_in, usable,
 };
 use super::outcome::{Answer, Outcome};
 use super::serve::Serving;
 use super::settings::Settings;
 use crate::backend::poll_once;
 use crate::cache::Cache;
-use crate::http::key::Md5Hex;
 use crate::http::policy::is_authorized;
+use crate::key::MadeKey;
 
 /// What the hit path did with a request.
 pub(crate) enum Tried<B> {
@@ -47,7 +48,7 @@ pub(crate) enum Tried<B> {
 pub(crate) fn try_hit<ReqB, ResB>(
     settings: &Settings,
     request: &mut Request<ReqB>,
-    url: &Md5Hex,
+    page: &Page,
 ) -> Tried<ResB> {
     let Some(cache) = settings.cache_now() else {
         return Tried::Lookup(None);
@@ -56,18 +57,39 @@ pub(crate) fn try_hit<ReqB, ResB>(
         // The update layer's background refresh: the lookup's to mark.
         return Tried::Lookup(None);
     }
-    let started = crate::tags::now_micros();
+    // One read of the wall clock: when the request reached the layer (for
+    // the tags of what the inner service renders, on a miss) and the time
+    // freshness is judged at.
+    let wall = crate::clock::since_epoch();
+    let started = crate::clock::micros(wall);
     let looking = Instant::now();
     let headers = request.headers();
-    let suffix = settings.suffix(headers, request.extensions());
     let flights_ended = settings.flights.ended();
-    let Ok(key) = made_page_key(settings, cache, &Method::GET, url, &empty_vary(), &suffix) else {
-        return Tried::Lookup(None);
+    let key = match page.plain_key.clone() {
+        Some(known) => MadeKey::Shared(known),
+        None => {
+            let suffix = settings.suffix(headers, request.extensions());
+            let url = &page.url;
+            let made = made_page_key(settings, cache, &Method::GET, url, &empty_vary(), &suffix);
+            let Ok(key) = made else {
+                return Tried::Lookup(None);
+            };
+            key
+        }
     };
     // A read that would wait (or failed) is the lookup's to make.
     let Some(Ok(entry)) = cache.backend().get_now(key.made()) else {
         return Tried::Lookup(None);
     };
+    if entry.is_some() {
+        note_page(
+            settings,
+            cache,
+            (request.uri(), request.headers()),
+            &page.url,
+            &key,
+        );
+    }
     let plain = PlainRead {
         key,
         entry,
@@ -79,7 +101,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
         .entry
         .as_ref()
         .and_then(|(_, memo)| memo.get::<Decoded>());
-    let now = settings.clock.now();
+    let now = settings.clock.at(wall.as_secs());
     let (entry, status_stand_in) = match decoded {
         Some(decoded)
             if tags_unchanged(cache, &decoded.entry)

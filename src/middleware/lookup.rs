@@ -14,7 +14,7 @@ use http::header::{
     CONTENT_ENCODING, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED,
 };
 use http::request::Parts;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 
 use super::TARGET;
 use super::body::CacheBody;
@@ -23,6 +23,7 @@ use super::decoded::{Added, Decoded};
 use super::flight::{Joined, Leader, Shared, Waited};
 use super::future::{After, Side};
 use super::outcome::{Answer, MissBecause, Outcome, StaleBecause};
+use super::page_keys::Asked;
 use super::remote_lock::{self, RemoteLock, Took};
 use super::serve::{Serving, hit_response, hit_response_in};
 use super::settings::Settings;
@@ -158,19 +159,26 @@ pub(crate) enum Looked<ReqB, ResB> {
 
 /// Whether the request may be looked up at all (GET or HEAD, a usable
 /// host), and the hash of its absolute URL if so.
-pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Md5Hex, Bypass> {
+pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Page, Bypass> {
     let scheme = settings.scheme.of(request.uri(), request.headers());
     let (uri, headers) = (request.uri(), request.headers());
     Policy::check_method(request.method())
         .and_then(|()| Policy::check_body(headers))
         .and_then(|()| {
+            if let Some(known) = known_page(settings, scheme, uri, headers) {
+                return Ok(known);
+            }
             let allowed = &settings.allowed_hosts;
             if !allowed.allows_any()
                 && !request_host(uri, headers).is_some_and(|host| allowed.allows(host))
             {
                 return Err(Bypass::HostNotAllowed);
             }
-            url_hash(scheme, uri, headers).ok_or(Bypass::NoHost)
+            let url = url_hash(scheme, uri, headers).ok_or(Bypass::NoHost)?;
+            Ok(Page {
+                url,
+                plain_key: None,
+            })
         })
         .inspect_err(|bypass| {
             settings.metrics.answered(Answer::Bypass(*bypass));
@@ -179,14 +187,56 @@ pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Md5H
         })
 }
 
+/// A request's URL hash, and its page's plain key (the GET entry's without
+/// `Vary`) when the layer knew it.
+pub(crate) struct Page {
+    pub(crate) url: Md5Hex,
+    pub(crate) plain_key: Option<Arc<MadeKey>>,
+}
+
+/// What [`PageKeys`] knows of a request's page: noted only for requests
+/// whose host the layer allows, and for layers without a key suffix (which
+/// could tell two requests of one URL apart).
+fn known_page(settings: &Settings, scheme: &str, uri: &Uri, headers: &HeaderMap) -> Option<Page> {
+    if settings.key_suffix.is_some() {
+        return None;
+    }
+    let cache = settings.cache_now()?;
+    let asked = Asked::of(scheme, uri, headers)?;
+    let (url, key) = settings.page_keys.get(&asked, cache)?;
+    Some(Page {
+        url,
+        plain_key: Some(key),
+    })
+}
+
+/// Notes the plain `key` of a page found for the request with `uri` and
+/// `headers` (whose URL hashes to `url`) in the layer's [`PageKeys`], unless
+/// it came from there.
+pub(super) fn note_page(
+    settings: &Settings,
+    cache: &Cache,
+    (uri, headers): (&Uri, &HeaderMap),
+    url: &Md5Hex,
+    key: &MadeKey,
+) {
+    if settings.key_suffix.is_some() || matches!(key, MadeKey::Shared(_)) {
+        return;
+    }
+    if let Some(asked) = Asked::of(settings.scheme.of(uri, headers), uri, headers) {
+        settings.page_keys.note(&asked, cache, *url, key);
+    }
+}
+
 /// The request side, from step 2 (the method and host are checked).
 pub(crate) async fn lookup<ReqB, ResB>(
     settings: Arc<Settings>,
     request: Request<ReqB>,
-    url: Md5Hex,
+    page: Page,
     side: Side,
     known: Option<PlainRead>,
 ) -> Looked<ReqB, ResB> {
+    let url = page.url;
     let Some(cache) = settings.cache().await else {
         // The default cache could not be built (logged once): pass through.
         return Looked::Miss(request, After::Pass(None, None));
@@ -221,7 +271,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
             cache,
             &parts.method,
             &parts.headers,
-            &url,
+            &page,
             &suffix,
             known,
         )
@@ -235,6 +285,18 @@ pub(crate) async fn lookup<ReqB, ResB>(
         .map_or_else(|| settings.flights.ended(), |read| read.flights_ended);
     let first = find_entry(known).await;
     settings.metrics.looked_up(looking.elapsed());
+    if let Ok(found) = &first
+        && found.generation.is_none()
+    {
+        // The plain entry: the next hits need not make its key.
+        note_page(
+            &settings,
+            cache,
+            (&parts.uri, &parts.headers),
+            &url,
+            &found.key,
+        );
+    }
     let (answer, flight_key, generation) = match first {
         Ok(found) => {
             let times = found.entry.times;
@@ -627,12 +689,13 @@ async fn find(
     cache: &Cache,
     method: &Method,
     headers: &HeaderMap,
-    url: &Md5Hex,
+    page: &Page,
     suffix: &str,
     known: Option<PlainRead>,
 ) -> Result<Found, Missed> {
+    let url = &page.url;
     let prefix = &settings.key_prefix;
-    let page = |method: &Method, vary: &Md5Hex| {
+    let page_key = |method: &Method, vary: &Md5Hex| {
         made_page_key(settings, cache, method, url, vary, suffix).map_err(|error| {
             lookup_failed(
                 settings,
@@ -655,10 +718,14 @@ async fn find(
     // With them, the versions of the tags the page had when last found
     // here (`tag_hints`): a tagged hit is then one round trip, not two.
     let batched = known.is_none() && cache.backend().reads_are_round_trips();
+    let plain = || match &page.plain_key {
+        Some(known) => Ok(MadeKey::Shared(known.clone())),
+        None => page_key(&Method::GET, &empty_vary()),
+    };
     let (plain_key, plain, list, prefetched) = if let Some(read) = known {
         (read.key, read.entry, None, None)
     } else if batched {
-        let plain_key = page(&Method::GET, &empty_vary())?;
+        let plain_key = plain()?;
         let list_key = list_key()?;
         let hint = settings.tag_hints.get(plain_key.made());
         let ([plain, list], prefetched) =
@@ -666,7 +733,7 @@ async fn find(
         let plain = plain.map(|entry| (entry, Memo::none()));
         (plain_key, plain, Some((list_key, list)), prefetched)
     } else {
-        let plain_key = page(&Method::GET, &empty_vary())?;
+        let plain_key = plain()?;
         let plain = get(settings, cache, &plain_key).await?;
         (plain_key, plain, None, None)
     };
@@ -701,11 +768,11 @@ async fn find(
     let (mut entry, mut prefetched) = (None, None);
     let mut key = plain_key;
     if !list.is_empty() {
-        key = page(&Method::GET, &vary)?;
+        key = page_key(&Method::GET, &vary)?;
         (entry, prefetched) = read_with_tags(settings, cache, &key, batched).await?;
     }
     if entry.is_none() && method == Method::HEAD {
-        key = page(&Method::HEAD, &vary)?;
+        key = page_key(&Method::HEAD, &vary)?;
         (entry, prefetched) = read_with_tags(settings, cache, &key, batched).await?;
     }
     let Some((entry, memo)) = entry else {

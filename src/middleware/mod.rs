@@ -160,6 +160,7 @@ mod invalidate;
 mod lookup;
 mod metrics;
 mod outcome;
+mod page_keys;
 mod purge;
 mod remote_lock;
 mod revalidate;

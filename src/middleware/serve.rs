@@ -79,16 +79,23 @@ pub(crate) fn hit_response_in<B>(
         // Django's Age, `now - (Expires - max-age)`, bounded by the time the
         // entry has spent here plus the age it arrived with: an `Expires`
         // in the past must not make a fresh copy decades old.
-        let arrived = headers
-            .get(AGE)
-            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        let most = now.saturating_sub(times.stored_at).saturating_add(arrived);
         let django = i64::try_from(now)
             .unwrap_or(i64::MAX)
             .saturating_sub(base)
             .max(0);
-        let age = u64::try_from(django).unwrap_or(0).min(most);
+        let django = u64::try_from(django).unwrap_or(0);
+        let here = now.saturating_sub(times.stored_at);
+        // The age it arrived with only matters past the time spent here
+        // (nearly every hit stops here: `Expires` counts from the store).
+        let age = if django <= here {
+            django
+        } else {
+            let arrived = headers
+                .get(AGE)
+                .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            django.min(here.saturating_add(arrived))
+        };
         headers.insert(AGE, age_value(age));
     }
     let not_modified = if rfc9111 {

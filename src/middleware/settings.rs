@@ -11,6 +11,7 @@ use super::cache_status::CacheStatusName;
 use super::clock::Clock;
 use super::flight::Flights;
 use super::metrics::LayerMetrics;
+use super::page_keys::PageKeys;
 use super::tag_hints::TagHints;
 use crate::cache::Cache;
 use crate::http::encoding::AcceptEncodingKey;
@@ -39,6 +40,10 @@ pub(crate) struct Settings {
     pub(crate) flights: Arc<Flights>,
     /// The tags of pages found before, to read with a page on a remote backend.
     pub(crate) tag_hints: Arc<TagHints>,
+    /// The URL hashes and page keys of pages found before, by request.
+    /// Not shared by a clone: a layer configured anew (another key
+    /// prefix, other hosts) starts with none.
+    pub(crate) page_keys: PageKeys,
     /// Coalescing across instances through the cache; `None`: on for Redis
     /// and memcached.
     pub(crate) across_instances: Option<bool>,
@@ -83,6 +88,7 @@ impl Settings {
             coalesce: Some(DEFAULT_COALESCE_WAIT),
             flights: Arc::default(),
             tag_hints: Arc::default(),
+            page_keys: PageKeys::default(),
             across_instances: None,
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
