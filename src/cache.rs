@@ -14,7 +14,7 @@ use crate::backend::{ClearScope, DynBackend};
 use crate::codec;
 use crate::error::{CacheError, Result};
 use crate::jitter::Jitter;
-use crate::key::{KeyFunction, MadeKey, validate_key};
+use crate::key::{KeyFunction, MAX_KEY_LENGTH, MadeKey, push_default_prefix, validate_key};
 use crate::key_lock::KeyLocks;
 use crate::memo::Memo;
 use crate::timeout::Timeout;
@@ -259,15 +259,47 @@ impl Cache {
         Ok(made)
     }
 
-    /// The key the user's key that `write` writes (about `len` bytes) is
-    /// stored under, with the user's key beside it: one allocation for
-    /// both with the default key function.
     /// What tells this cache's made keys from another's: its key settings
     /// (shared by its clones) and its version. Live caches never share it.
     pub(crate) fn identity(&self) -> (usize, i64) {
         (Arc::as_ptr(&self.settings) as usize, self.version)
     }
 
+    /// The backend's entry for `key` when it can tell without waiting
+    /// ([`CacheBackend::get_now`]), the key made by the default key
+    /// function in a buffer each thread keeps: no allocation. `None`: the
+    /// read would wait, or the key is made another way (a key function of
+    /// the user's, a key too long to be valid): the caller makes it.
+    fn read_now(&self, key: &str) -> Option<Result<Option<(Bytes, Memo)>>> {
+        thread_local! {
+            static MADE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        let settings = &self.settings;
+        // Digits of any version and the two colons fit in 22 bytes; a
+        // longer key is invalid, and must not grow the buffer for good.
+        if !settings.key_function.is_default()
+            || settings.key_prefix.len() + key.len() + 22 > MAX_KEY_LENGTH
+        {
+            return None;
+        }
+        MADE.try_with(|made| {
+            // Busy only if a backend's read re-entered the cache: read as usual.
+            let mut made = made.try_borrow_mut().ok()?;
+            made.clear();
+            push_default_prefix(&mut made, &settings.key_prefix, self.version);
+            made.push_str(key);
+            match validate_key(&made) {
+                Ok(()) => self.backend.get_now(&made),
+                Err(error) => Some(Err(error)),
+            }
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// The key the user's key that `write` writes (about `len` bytes) is
+    /// stored under, with the user's key beside it: one allocation for
+    /// both with the default key function.
     pub(crate) fn make_key_with(
         &self,
         len: usize,
@@ -305,8 +337,12 @@ impl Cache {
 
     /// The raw bytes stored under `key`, or `None` on a miss.
     pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
+        // An in-process backend answers at once, without a boxed future
+        // (and without allocating the key).
+        if let Some(found) = self.read_now(key) {
+            return found.map(|found| found.map(|(value, _)| value));
+        }
         let key = self.make_key(key)?;
-        // An in-process backend answers at once, without a boxed future.
         if let Some(found) = self.backend.get_now(&key) {
             return found.map(|found| found.map(|(value, _)| value));
         }
@@ -792,6 +828,47 @@ mod tests {
 
     use super::*;
     use crate::backends::MemoryBackend;
+
+    /// `get_bytes` makes short keys in a buffer each thread keeps, others
+    /// as every call does: both find the same entries and refuse the same
+    /// keys, and a key too long to be valid leaves the buffer as it was.
+    #[tokio::test]
+    async fn keys_made_in_the_threads_buffer_read_and_fail_as_made_ones() {
+        let cache = Cache::builder(Arc::new(MemoryBackend::new()))
+            .key_prefix("site")
+            .version(3)
+            .build();
+        cache
+            .set_bytes("k", &b"v"[..], Timeout::Default)
+            .await
+            .unwrap();
+        assert!(cache.read_now("k").is_some());
+        assert_eq!(cache.get_bytes("k").await.unwrap().unwrap(), "v");
+        assert_eq!(cache.with_version(4).get_bytes("k").await.unwrap(), None);
+        for bad in ["a b", "tab\t", &"x".repeat(300)] {
+            let made = cache.make_key(bad).unwrap_err().to_string();
+            let read = cache.get_bytes(bad).await.unwrap_err().to_string();
+            assert_eq!(made, read);
+        }
+        // Longest valid key: in the buffer; one byte more: refused.
+        let longest = "x".repeat(MAX_KEY_LENGTH - "site:3:".len());
+        cache
+            .set_bytes(&longest, &b"l"[..], Timeout::Default)
+            .await
+            .unwrap();
+        assert_eq!(cache.get_bytes(&longest).await.unwrap().unwrap(), "l");
+        assert!(cache.get_bytes(&format!("{longest}x")).await.is_err());
+        // A key function of the user's: made as before.
+        let custom = Cache::builder(Arc::new(MemoryBackend::new()))
+            .key_function(KeyFunction::new(|key, _, _| format!("custom/{key}")))
+            .build();
+        custom
+            .set_bytes("k", &b"c"[..], Timeout::Default)
+            .await
+            .unwrap();
+        assert!(custom.read_now("k").is_none());
+        assert_eq!(custom.get_bytes("k").await.unwrap().unwrap(), "c");
+    }
 
     fn jittered(percent: u8, seed: u64) -> Cache {
         Cache::builder(Arc::new(MemoryBackend::new()))

@@ -87,6 +87,11 @@ impl KeyFunction {
     pub(crate) fn is_prefixed(&self) -> bool {
         self.prefixed
     }
+
+    /// Whether this is the default function, `prefix:version:key`.
+    pub(crate) fn is_default(&self) -> bool {
+        self.default
+    }
 }
 
 impl Default for KeyFunction {
@@ -119,7 +124,7 @@ fn default_key(key: &str, prefix: &str, version: i64) -> String {
 
 /// What the default key function writes before the user's key:
 /// `prefix:version:`.
-fn push_default_prefix(made: &mut String, prefix: &str, version: i64) {
+pub(crate) fn push_default_prefix(made: &mut String, prefix: &str, version: i64) {
     made.push_str(prefix);
     made.push(':');
     made.push_str(itoa::Buffer::new().format(version));
