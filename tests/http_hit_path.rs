@@ -262,3 +262,59 @@ async fn layers_made_from_one_builder_keep_their_own_page_keys() {
     assert_eq!(send(&first, get(&[])).await.body, "v1");
     assert_eq!(origin.calls(), 3);
 }
+
+/// On a backend that keeps no decoded forms (every backend but memory and
+/// the tiered L1), a hit whose read returns the very bytes decoded before
+/// takes that decoded form instead of parsing them again; any other bytes
+/// under the key (the page stored again, here by another writer, with the
+/// same length) are parsed and served.
+#[tokio::test]
+async fn a_remote_hit_reuses_a_decode_only_for_the_same_bytes() {
+    use std::sync::{Arc, Mutex};
+    use tower_cache::CacheBackend;
+    use tower_cache::backends::MemoryBackend;
+    use tower_cache::testing::{Call, Hooked};
+    let memory = Arc::new(MemoryBackend::new());
+    let read = Arc::new(Mutex::new(Vec::<String>::new()));
+    let noted = read.clone();
+    let remote = Hooked::new(memory.clone(), move |call, key| {
+        if matches!(call, Call::Get) {
+            noted.lock().unwrap().push(key.to_owned());
+        }
+        Box::pin(async {})
+    });
+    let cache = Cache::new(Arc::new(remote));
+    let (origin, clock) = (Origin::new(), Clock::adjustable());
+    let app = origin.router().route_layer(
+        cache_page(Duration::from_secs(300))
+            .clock(clock.clone())
+            .cache(cache.clone()),
+    );
+    send(&app, get(&[])).await;
+    for _ in 0..3 {
+        let hit = send(&app, get(&[])).await;
+        assert_eq!(
+            (hit.outcome.unwrap().answer, &hit.body[..]),
+            (Answer::Hit, &b"v1"[..])
+        );
+    }
+    // The page's entry, rewritten by another writer: same length, other body.
+    let key = read.lock().unwrap().last().cloned().unwrap();
+    let entry = memory.get(&key).await.unwrap().unwrap();
+    let at = entry.len() - 2;
+    assert_eq!(&entry[at..], b"v1");
+    let mut changed = entry.to_vec();
+    changed[at + 1] = b'9';
+    memory
+        .set(&key, changed.into(), Some(Duration::from_secs(300)))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let hit = send(&app, get(&[])).await;
+        assert_eq!(
+            (hit.outcome.unwrap().answer, &hit.body[..]),
+            (Answer::Hit, &b"v9"[..])
+        );
+    }
+    assert_eq!(origin.calls(), 1);
+}

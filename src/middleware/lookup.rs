@@ -938,7 +938,11 @@ async fn decode(
     memo: &Memo,
     generation: Option<u64>,
 ) -> Result<Found, Missed> {
-    if let Some(decoded) = memo.get::<Decoded>() {
+    // Decoded before: by an earlier hit on this entry (an in-process
+    // backend's memo), or from the very same bytes (any other backend).
+    let recent = (!memo.is_some()).then_some(&settings.recent_decodes);
+    let known = recent.and_then(|recent| recent.get(key.made(), &entry));
+    if let Some(decoded) = memo.get::<Decoded>().or(known.as_deref()) {
         let (entry, status_stand_in) = decoded.to_serve(Added::by(settings, &decoded.entry.times));
         return Ok(Found {
             key,
@@ -947,12 +951,19 @@ async fn decode(
             status_stand_in,
         });
     }
-    match StoredResponse::decode(entry) {
-        Ok(entry) => {
+    match StoredResponse::decode(entry.clone()) {
+        Ok(decoded) => {
+            let added = Added::by(settings, &decoded.times);
             if memo.is_some() {
-                let added = Added::by(settings, &entry.times);
-                memo.set(Decoded::new(entry.clone(), added));
+                memo.set(Decoded::new(decoded.clone(), added));
+            } else if let Some(recent) = recent {
+                recent.note(
+                    key.made(),
+                    entry,
+                    Arc::new(Decoded::new(decoded.clone(), added)),
+                );
             }
+            let entry = decoded;
             Ok(Found {
                 key,
                 entry,

@@ -162,6 +162,7 @@ mod metrics;
 mod outcome;
 mod page_keys;
 mod purge;
+mod recent_decodes;
 mod remote_lock;
 mod revalidate;
 mod serve;

@@ -12,6 +12,7 @@ use super::clock::Clock;
 use super::flight::Flights;
 use super::metrics::LayerMetrics;
 use super::page_keys::PageKeys;
+use super::recent_decodes::RecentDecodes;
 use super::tag_hints::TagHints;
 use crate::cache::Cache;
 use crate::http::encoding::AcceptEncodingKey;
@@ -44,6 +45,9 @@ pub(crate) struct Settings {
     /// Not shared by a clone: a layer configured anew (another key
     /// prefix, other hosts) starts with none.
     pub(crate) page_keys: PageKeys,
+    /// The pages decoded from a backend without memos, with their bytes.
+    /// Not shared by a clone either.
+    pub(crate) recent_decodes: RecentDecodes,
     /// Coalescing across instances through the cache; `None`: on for Redis
     /// and memcached.
     pub(crate) across_instances: Option<bool>,
@@ -89,6 +93,7 @@ impl Settings {
             flights: Arc::default(),
             tag_hints: Arc::default(),
             page_keys: PageKeys::default(),
+            recent_decodes: RecentDecodes::default(),
             across_instances: None,
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
