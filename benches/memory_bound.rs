@@ -1,6 +1,7 @@
 //! Whether the memory backend's `max_bytes` holds: pages written through a
 //! `Cache` until ten times the bound has gone in, each read once as a hit
-//! reads it (decoded, and the decoded head kept in the entry's memo), then
+//! reads it (decoded, and the decoded head, with the header map a hit
+//! clones, kept in the entry's memo), then
 //! the heap the backend still holds (bytes allocated less bytes freed since
 //! it was built, by a counting allocator) against the bound.
 //!
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::header::{AGE, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower_cache::Cache;
@@ -79,9 +81,20 @@ fn main() {
                 .set_bytes(&key, Bytes::copy_from_slice(&page), Duration::from_secs(600))
                 .await
                 .expect("set");
-            // One hit: the decoded head is kept beside the entry.
+            // One hit: the decoded head is kept beside the entry, as the
+            // layers keep it (`middleware::decoded::Decoded`): the decoded
+            // response, its header map made ready to serve (room for what a
+            // hit adds, `Age` and `Content-Length`, kept as a clone).
             let (bytes, memo) = cache.get_memoized(&key).await.expect("get").expect("a page");
-            memo.set(StoredResponse::decode(bytes).expect("decode"));
+            let mut decoded = StoredResponse::decode(bytes).expect("decode");
+            let mut ready = HeaderMap::with_capacity(decoded.headers.len() + 4);
+            for (name, value) in &decoded.headers {
+                ready.append(name.clone(), value.clone());
+            }
+            ready.insert(AGE, HeaderValue::from_static("0"));
+            ready.insert(CONTENT_LENGTH, HeaderValue::from(decoded.body.len()));
+            decoded.headers = ready.clone();
+            memo.set(decoded);
             if n % 1024 == 0 {
                 backend.run_pending_tasks().await;
             }

@@ -748,3 +748,74 @@ async fn if_modified_since_is_answered_by_the_date_of_a_response_without_last_mo
     let served = get(&django, &[("if-modified-since", &later)]).await;
     assert_eq!(served.status, StatusCode::OK);
 }
+
+/// A hit on a decoded entry serves a header map made ready with stand-ins
+/// for what hits add (`Age`, `Cache-Status`, `Content-Length`). None of them
+/// may reach anything but that hit: not the conditional request, the
+/// freshened entry stored again, its later hits, nor a stale answer.
+#[tokio::test]
+async fn stand_ins_never_leak_into_a_revalidated_stored_or_stale_entry() {
+    let origin = Origin::new(&[
+        ("cache-control", "max-age=10, stale-if-error=60"),
+        ("etag", "\"a\""),
+    ]);
+    let clock = Clock::adjustable();
+    let app = origin.router().route_layer(
+        cache_page(Duration::from_secs(300))
+            .semantics(rfc9111())
+            .cache_status(true)
+            .clock(clock.clone())
+            .cache(memory()),
+    );
+    let only_its_own = |reply: &Reply, what: &str| {
+        let members = reply.members();
+        assert_eq!(members.len(), 1, "{what}: {members:?}");
+        assert!(
+            members[0].starts_with("tower-cache;"),
+            "{what}: {members:?}"
+        );
+        assert_eq!(
+            reply.headers.get_all(header::AGE).iter().count(),
+            1,
+            "{what}"
+        );
+        if let Some(length) = reply.headers.get(header::CONTENT_LENGTH) {
+            assert_eq!(
+                length.to_str().unwrap(),
+                reply.body.len().to_string(),
+                "{what}"
+            );
+        }
+    };
+    get(&app, &[]).await;
+    for _ in 0..3 {
+        let hit = get(&app, &[]).await;
+        assert_eq!(answer(&hit), Answer::Hit);
+        only_its_own(&hit, "hit");
+    }
+    clock.advance(Duration::from_secs(11));
+    let revalidated = get(&app, &[]).await;
+    assert_eq!(origin.last_request()[header::IF_NONE_MATCH], "\"a\"");
+    assert_eq!(
+        revalidated.outcome.unwrap().origin_status,
+        Some(StatusCode::NOT_MODIFIED)
+    );
+    only_its_own(&revalidated, "revalidated");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..3 {
+        let hit = get(&app, &[]).await;
+        assert_eq!(answer(&hit), Answer::Hit);
+        only_its_own(&hit, "hit on the freshened entry");
+    }
+    // The origin fails: the stale entry answers.
+    clock.advance(Duration::from_secs(11));
+    origin.reply(500, &[]);
+    let stale = get(&app, &[]).await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert!(
+        matches!(answer(&stale), Answer::Stale(_)),
+        "{:?}",
+        answer(&stale)
+    );
+    only_its_own(&stale, "stale");
+}

@@ -34,19 +34,23 @@ impl Added {
 /// Every later hit copies the header map to serve it. A clone of a map
 /// copies its hash index and entries without hashing a name again, but has
 /// no room to grow: the first header the hit adds would reallocate it. So
-/// the map kept to clone already holds the headers a hit adds, with a
-/// stand-in value where the stored response has none, in the places they
-/// would be added (last), and the body's `Content-Length`, which the
-/// server would add after them: the hit replaces the stand-ins in place.
-/// (A response that is not the whole body, a range or a `304`, sets or
-/// drops its `Content-Length`.)
+/// the map kept is made ready to clone: the stored headers, then a
+/// stand-in for each header a hit adds that the stored response lacks, in
+/// the place it would be added (last), and the body's `Content-Length`,
+/// which the server would add after them; the hit replaces the stand-ins
+/// in place. (A response that is not the whole body, a range or a `304`,
+/// sets or drops its `Content-Length`.) It is the only map kept, so a
+/// decoded page costs no more memory than before: the rules read it as
+/// they read the stored headers (a stand-in `Age` of 0 is no `Age`, and no
+/// rule reads `Cache-Status` or a stored `Content-Length`, which is never
+/// stored).
 pub(crate) struct Decoded {
+    /// The stored response, its headers made ready to serve.
     pub(crate) entry: StoredResponse,
-    /// `entry`'s headers with stand-ins for what `added` names.
-    served: HeaderMap,
+    /// What the hits the map was made for add.
     added: Added,
-    /// Whether `served` has a stand-in `Cache-Status` (the stored response
-    /// has none), which the hit's member replaces.
+    /// Which stand-ins the map holds (`Content-Length` always is one).
+    age_stand_in: bool,
     status_stand_in: bool,
 }
 
@@ -55,9 +59,8 @@ pub(crate) struct Decoded {
 static STAND_IN: HeaderValue = HeaderValue::from_static("0");
 
 impl Decoded {
-    /// The decoded `entry`, with the map to clone for hits that add
-    /// `added`.
-    pub(crate) fn new(entry: StoredResponse, added: Added) -> Decoded {
+    /// The decoded `entry`, its map made ready for hits that add `added`.
+    pub(crate) fn new(mut entry: StoredResponse, added: Added) -> Decoded {
         // A clone keeps the index's room but not the entries': room for one
         // more header than the stand-ins, as every insert, even one that
         // replaces a value, first makes sure that the index has room for a
@@ -66,7 +69,8 @@ impl Decoded {
         for (name, value) in &entry.headers {
             served.append(name.clone(), value.clone());
         }
-        if added.age && !served.contains_key(AGE) {
+        let age_stand_in = added.age && !served.contains_key(AGE);
+        if age_stand_in {
             served.insert(AGE, STAND_IN.clone());
         }
         let status_stand_in = added.status && !served.contains_key(CACHE_STATUS);
@@ -76,38 +80,116 @@ impl Decoded {
         // What the server would add last (axum does, from the body's exact
         // size): the stored body's length, which a whole response keeps.
         served.insert(CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
+        // Kept as a clone: its entries take no spare room (its index,
+        // copied whole, keeps what the inserts above need).
+        entry.headers = served.clone();
         Decoded {
             entry,
-            served,
             added,
+            age_stand_in,
             status_stand_in,
         }
     }
 
-    /// A copy of the entry to serve from a layer whose hits add `added`,
-    /// and whether its `Cache-Status` is a stand-in for the hit's member
-    /// (to insert, not append). The copy's map is a clone of the ready one
-    /// when `added` is what it was made for; otherwise it is made with room
-    /// for what the hit adds.
-    pub(crate) fn to_serve(&self, added: Added) -> (StoredResponse, bool) {
+    /// A copy of the entry for a hit served at once by a layer whose hits
+    /// add `added`, with the ready map's clone and whether its
+    /// `Cache-Status` is a stand-in for the hit's member (to insert, not
+    /// append); `None` when the map was made for other hits. The copy must
+    /// go straight to [`hit_response_in`](super::serve::hit_response_in):
+    /// its stand-ins are not headers to store, revalidate or share.
+    pub(crate) fn ready(&self, added: Added) -> Option<(StoredResponse, bool)> {
+        (added == self.added).then(|| {
+            let entry = &self.entry;
+            (self.copy_with(entry.headers.clone()), self.status_stand_in)
+        })
+    }
+
+    /// A copy of the entry as stored (the ready map without its stand-ins),
+    /// for any use.
+    pub(crate) fn stored(&self) -> StoredResponse {
+        self.copy_with(self.stored_headers())
+    }
+
+    fn copy_with(&self, headers: HeaderMap) -> StoredResponse {
         let entry = &self.entry;
-        let (headers, status_stand_in) = if added == self.added {
-            (self.served.clone(), self.status_stand_in)
-        } else {
-            let mut headers = HeaderMap::with_capacity(entry.headers.len() + 2);
-            for (name, value) in &entry.headers {
-                headers.append(name.clone(), value.clone());
-            }
-            (headers, false)
-        };
-        let copy = StoredResponse {
+        StoredResponse {
             status: entry.status,
             headers,
             body: entry.body.clone(),
             times: entry.times,
             tags: entry.tags.clone(),
             url_generation: entry.url_generation,
+        }
+    }
+
+    /// The headers as stored: the ready map without its stand-ins.
+    fn stored_headers(&self) -> HeaderMap {
+        let ready = &self.entry.headers;
+        let mut headers = HeaderMap::with_capacity(ready.len() + 2);
+        for (name, value) in ready {
+            let stand_in = name == CONTENT_LENGTH
+                || (self.age_stand_in && name == AGE)
+                || (self.status_stand_in && name == CACHE_STATUS);
+            if !stand_in {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        headers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::stored::Freshness;
+    use http::StatusCode;
+
+    #[test]
+    fn the_ready_map_adds_stand_ins_and_the_stored_headers_have_none() {
+        let mut stored = HeaderMap::new();
+        stored.insert("content-type", HeaderValue::from_static("text/plain"));
+        stored.append(CACHE_STATUS, HeaderValue::from_static("upstream; hit"));
+        stored.append(CACHE_STATUS, HeaderValue::from_static("edge; fwd=miss"));
+        let entry = StoredResponse::decode(
+            StoredResponse::encode(StatusCode::OK, &stored, b"body", &Freshness::default())
+                .unwrap(),
+        )
+        .unwrap();
+        let both = Added {
+            age: true,
+            status: true,
         };
-        (copy, status_stand_in)
+        let decoded = Decoded::new(entry, both);
+        let lines = |map: &HeaderMap| -> Vec<String> {
+            map.iter()
+                .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+                .collect()
+        };
+        // Upstream's Cache-Status is kept, so the hit's member is appended.
+        let (ready, status_stand_in) = decoded.ready(both).unwrap();
+        assert!(!status_stand_in);
+        assert_eq!(
+            lines(&ready.headers),
+            [
+                "content-type: text/plain",
+                "cache-status: upstream; hit",
+                "cache-status: edge; fwd=miss",
+                "age: 0",
+                "content-length: 4",
+            ]
+        );
+        let neither = Added {
+            age: false,
+            status: false,
+        };
+        assert!(decoded.ready(neither).is_none());
+        assert_eq!(
+            lines(&decoded.stored().headers),
+            [
+                "content-type: text/plain",
+                "cache-status: upstream; hit",
+                "cache-status: edge; fwd=miss",
+            ]
+        );
     }
 }

@@ -115,7 +115,10 @@ pub(crate) fn try_hit<ReqB, ResB>(
                     request_directives(settings, headers).as_ref(),
                 ) =>
         {
-            decoded.to_serve(Added::by(settings, &decoded.entry.times))
+            let added = Added::by(settings, &decoded.entry.times);
+            decoded
+                .ready(added)
+                .unwrap_or_else(|| (decoded.stored(), false))
         }
         _ => return Tried::Lookup(Some(plain)),
     };

@@ -943,12 +943,13 @@ async fn decode(
     let recent = (!memo.is_some()).then_some(&settings.recent_decodes);
     let known = recent.and_then(|recent| recent.get(key.made(), &entry));
     if let Some(decoded) = memo.get::<Decoded>().or(known.as_deref()) {
-        let (entry, status_stand_in) = decoded.to_serve(Added::by(settings, &decoded.entry.times));
+        // As stored: what the lookup finds may be revalidated, kept for a
+        // failing origin or shared with a coalesced request.
         return Ok(Found {
             key,
-            entry,
+            entry: decoded.stored(),
             generation,
-            status_stand_in,
+            status_stand_in: false,
         });
     }
     match StoredResponse::decode(entry.clone()) {
