@@ -59,8 +59,9 @@ pub(crate) struct Decoded {
 static STAND_IN: HeaderValue = HeaderValue::from_static("0");
 
 impl Decoded {
-    /// The decoded `entry`, its map made ready for hits that add `added`.
-    pub(crate) fn new(mut entry: StoredResponse, added: Added) -> Decoded {
+    /// A copy of the decoded `entry`, its map made ready for hits that add
+    /// `added` (the caller keeps `entry` to serve as stored).
+    pub(crate) fn new(entry: &StoredResponse, added: Added) -> Decoded {
         // A clone keeps the index's room but not the entries': room for one
         // more header than the stand-ins, as every insert, even one that
         // replaces a value, first makes sure that the index has room for a
@@ -80,11 +81,10 @@ impl Decoded {
         // What the server would add last (axum does, from the body's exact
         // size): the stored body's length, which a whole response keeps.
         served.insert(CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
-        // Kept as a clone: its entries take no spare room (its index,
-        // copied whole, keeps what the inserts above need).
-        entry.headers = served.clone();
         Decoded {
-            entry,
+            // Kept as a clone: its entries take no spare room (its index,
+            // copied whole, keeps what the inserts above need).
+            entry: copy_with(entry, served.clone()),
             added,
             age_stand_in,
             status_stand_in,
@@ -100,26 +100,17 @@ impl Decoded {
     pub(crate) fn ready(&self, added: Added) -> Option<(StoredResponse, bool)> {
         (added == self.added).then(|| {
             let entry = &self.entry;
-            (self.copy_with(entry.headers.clone()), self.status_stand_in)
+            (
+                copy_with(entry, entry.headers.clone()),
+                self.status_stand_in,
+            )
         })
     }
 
     /// A copy of the entry as stored (the ready map without its stand-ins),
     /// for any use.
     pub(crate) fn stored(&self) -> StoredResponse {
-        self.copy_with(self.stored_headers())
-    }
-
-    fn copy_with(&self, headers: HeaderMap) -> StoredResponse {
-        let entry = &self.entry;
-        StoredResponse {
-            status: entry.status,
-            headers,
-            body: entry.body.clone(),
-            times: entry.times,
-            tags: entry.tags.clone(),
-            url_generation: entry.url_generation,
-        }
+        copy_with(&self.entry, self.stored_headers())
     }
 
     /// The headers as stored: the ready map without its stand-ins.
@@ -135,6 +126,18 @@ impl Decoded {
             }
         }
         headers
+    }
+}
+
+/// `entry` with `headers` (its body and tags shared, not copied).
+fn copy_with(entry: &StoredResponse, headers: HeaderMap) -> StoredResponse {
+    StoredResponse {
+        status: entry.status,
+        headers,
+        body: entry.body.clone(),
+        times: entry.times,
+        tags: entry.tags.clone(),
+        url_generation: entry.url_generation,
     }
 }
 
@@ -159,7 +162,7 @@ mod tests {
             age: true,
             status: true,
         };
-        let decoded = Decoded::new(entry, both);
+        let decoded = Decoded::new(&entry, both);
         let lines = |map: &HeaderMap| -> Vec<String> {
             map.iter()
                 .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))

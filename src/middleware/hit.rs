@@ -23,7 +23,7 @@ use super::settings::Settings;
 use crate::backend::poll_once;
 use crate::cache::Cache;
 use crate::http::policy::is_authorized;
-use crate::key::MadeKey;
+use crate::http::stored::StoredResponse;
 
 /// What the hit path did with a request.
 pub(crate) enum Tried<B> {
@@ -34,17 +34,18 @@ pub(crate) enum Tried<B> {
     Lookup(Option<PlainRead>),
 }
 
-/// Answers `request` (whose URL hashes to `url`) from the cache when that
-/// takes reads that do not wait and no rule beyond freshness and
-/// authorization: the plain entry (a page without `Vary`), decoded by an
-/// earlier hit (kept in its [`Memo`](crate::Memo) as [`Decoded`]), with its tags'
-/// versions unchanged (read from the same backend), usable
-/// for the request (fresh, and under RFC 9111 as fresh as it asks).
+/// Answers `request` (for `page`) from the cache when that takes reads
+/// that do not wait and no rule beyond freshness and authorization: the
+/// plain entry (a page without `Vary`), decoded by an earlier hit (kept in
+/// its [`Memo`](crate::Memo) as [`Decoded`]), with its tags' versions
+/// unchanged (read from the same backend), usable for the request (fresh,
+/// and under RFC 9111 as fresh as it asks).
 ///
-/// A hit costs the URL's md5, one key, one backend read polled once, a
-/// clone of the header map kept ready to serve and the response, which takes the
-/// request's extensions, cleared: their map (axum's router puts entries in
-/// it) holds the outcome, and the response allocates none of its own.
+/// A hit costs the URL hash and key (the layer's known ones, or made once),
+/// one backend read polled once, a clone of the header map kept ready to
+/// serve and the response, which takes the request's extensions, cleared:
+/// their map (axum's router puts entries in it) holds the outcome, and the
+/// response allocates none of its own.
 pub(crate) fn try_hit<ReqB, ResB>(
     settings: &Settings,
     request: &mut Request<ReqB>,
@@ -65,17 +66,19 @@ pub(crate) fn try_hit<ReqB, ResB>(
     let looking = Instant::now();
     let headers = request.headers();
     let flights_ended = settings.flights.ended();
-    let key = match page.plain_key.clone() {
-        Some(known) => MadeKey::Shared(known),
-        None => {
-            let suffix = settings.suffix(headers, request.extensions());
-            let url = &page.url;
-            let made = made_page_key(settings, cache, &Method::GET, url, &empty_vary(), &suffix);
-            let Ok(key) = made else {
-                return Tried::Lookup(None);
-            };
-            key
-        }
+    let made = page.plain_key_or(|| {
+        let suffix = settings.suffix(headers, request.extensions());
+        made_page_key(
+            settings,
+            cache,
+            &Method::GET,
+            &page.url,
+            &empty_vary(),
+            &suffix,
+        )
+    });
+    let Ok(key) = made else {
+        return Tried::Lookup(None);
     };
     // A read that would wait (or failed) is the lookup's to make.
     let Some(Ok(entry)) = cache.backend().get_now(key.made()) else {
@@ -144,7 +147,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
 /// Whether the versions of the entry's tags are those it was stored with,
 /// when that can be told without waiting (a read that would wait is given
 /// up, and the lookup reads them).
-fn tags_unchanged(cache: &Cache, entry: &crate::http::stored::StoredResponse) -> bool {
+fn tags_unchanged(cache: &Cache, entry: &StoredResponse) -> bool {
     entry.tags.is_empty()
         || poll_once(cache.tags_unchanged(&entry.tags))
             .is_some_and(|read| read.is_ok_and(|same| same))

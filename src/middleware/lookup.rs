@@ -194,6 +194,20 @@ pub(crate) struct Page {
     pub(crate) plain_key: Option<Arc<MadeKey>>,
 }
 
+impl Page {
+    /// The page's plain key: the one the layer knew, else the one `make`
+    /// makes.
+    pub(super) fn plain_key_or<E>(
+        &self,
+        make: impl FnOnce() -> Result<MadeKey, E>,
+    ) -> Result<MadeKey, E> {
+        match &self.plain_key {
+            Some(known) => Ok(MadeKey::Shared(known.clone())),
+            None => make(),
+        }
+    }
+}
+
 /// What [`PageKeys`] knows of a request's page: noted only for requests
 /// whose host the layer allows, and for layers without a key suffix (which
 /// could tell two requests of one URL apart).
@@ -619,7 +633,7 @@ pub(super) struct Found {
     /// The header list's generation, when the entry was found through it.
     pub(super) generation: Option<u64>,
     /// Whether the entry's `Cache-Status` is a stand-in for this hit's
-    /// member ([`Decoded::to_serve`]).
+    /// member ([`Decoded::ready`]).
     pub(super) status_stand_in: bool,
 }
 
@@ -718,10 +732,7 @@ async fn find(
     // With them, the versions of the tags the page had when last found
     // here (`tag_hints`): a tagged hit is then one round trip, not two.
     let batched = known.is_none() && cache.backend().reads_are_round_trips();
-    let plain = || match &page.plain_key {
-        Some(known) => Ok(MadeKey::Shared(known.clone())),
-        None => page_key(&Method::GET, &empty_vary()),
-    };
+    let plain = || page.plain_key_or(|| page_key(&Method::GET, &empty_vary()));
     let (plain_key, plain, list, prefetched) = if let Some(read) = known {
         (read.key, read.entry, None, None)
     } else if batched {
@@ -956,18 +967,13 @@ async fn decode(
         Ok(decoded) => {
             let added = Added::by(settings, &decoded.times);
             if memo.is_some() {
-                memo.set(Decoded::new(decoded.clone(), added));
+                memo.set(Decoded::new(&decoded, added));
             } else if let Some(recent) = recent {
-                recent.note(
-                    key.made(),
-                    entry,
-                    Arc::new(Decoded::new(decoded.clone(), added)),
-                );
+                recent.note(key.made(), entry, Arc::new(Decoded::new(&decoded, added)));
             }
-            let entry = decoded;
             Ok(Found {
                 key,
-                entry,
+                entry: decoded,
                 generation,
                 status_stand_in: false,
             })

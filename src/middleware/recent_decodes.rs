@@ -114,7 +114,7 @@ mod tests {
             age: true,
             status: false,
         };
-        (entry, Arc::new(Decoded::new(decoded, added)))
+        (entry, Arc::new(Decoded::new(&decoded, added)))
     }
 
     #[test]
