@@ -178,6 +178,20 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
         None
     }
 
+    /// How many writes the backend has applied, when it sees every write
+    /// made to its entries (the memory backend, whose entries live in this
+    /// process); `None` by default, and for stores that others write to.
+    ///
+    /// The count is raised after each write (`set`, `add`, `delete`,
+    /// `touch`, `incr`, `clear` and the batches) is visible to reads, so
+    /// two equal counts mean that nothing was written in between: an entry
+    /// can only have expired or been evicted. The HTTP layers use it to
+    /// trust a tagged page's tag versions, found unchanged earlier in the
+    /// same second, without reading them again.
+    fn write_count(&self) -> Option<u64> {
+        None
+    }
+
     /// The value stored under `key`, or `None` when it is absent or expired.
     async fn get(&self, key: &str) -> Result<Option<Bytes>>;
 

@@ -8,13 +8,18 @@
 //! it reads the current versions with one `get_many` and is a miss unless
 //! every one is unchanged. [`Cache::invalidate_tags`] writes new versions
 //! (one `set_many`), so every page stored before becomes a miss at once, in
-//! every process that shares the cache. There is no key scan, no
+//! every process that shares the cache. On the memory backend, which
+//! counts its writes ([`CacheBackend::write_count`](crate::CacheBackend::write_count)), a hit trusts the
+//! versions an earlier hit read in the same second while nothing has been
+//! written since, so it reads them about once a second instead of on
+//! every request. There is no key scan, no
 //! multi-key command across Redis Cluster slots beyond what `get_many`
 //! splits by slot, and no index that can grow without bound.
 //!
 //! A version that is missing (evicted, expired, never written) never
 //! matches a recorded one, so losing a version key costs misses, never a
-//! stale page: the design fails closed. Versions are kept for
+//! stale page: the design fails closed (on the memory backend, within a
+//! second of the version's loss). Versions are kept for
 //! [`TAG_VERSION_LIFETIME`], and a page that outlives its tags' versions is
 //! simply fetched again.
 //!

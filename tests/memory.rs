@@ -223,3 +223,48 @@ async fn a_page_weighs_its_decoded_head() {
         "{pages} pages and {others} other values of the same size fit in 64 KiB"
     );
 }
+
+#[tokio::test]
+async fn every_write_raises_the_write_count_and_a_read_does_not() {
+    use tower_cache::{CacheBackend, ClearScope};
+    let backend = MemoryBackend::new();
+    let clone = backend.clone();
+    let count = || backend.write_count().expect("the memory backend counts");
+    let forever = None;
+    let mut last = count();
+    let mut wrote = |what: &str, raised: bool| {
+        let now = count();
+        assert_eq!(now > last, raised, "{what}");
+        assert_eq!(clone.write_count(), Some(now), "clones share the count");
+        last = now;
+    };
+    backend.set("k", "1".into(), forever).await.unwrap();
+    wrote("set", true);
+    backend.get("k").await.unwrap();
+    backend.has_key("k").await.unwrap();
+    backend.get_many(&["k", "x"]).await.unwrap();
+    wrote("reads", false);
+    backend.add("k", "2".into(), forever).await.unwrap();
+    wrote("add that loses", true);
+    backend.add("a", "2".into(), forever).await.unwrap();
+    wrote("add", true);
+    backend.incr("k", 1).await.unwrap();
+    wrote("incr", true);
+    backend.touch("k", forever).await.unwrap();
+    wrote("touch", true);
+    backend.delete_if_equal("k", b"2").await.unwrap();
+    wrote("delete_if_equal", true);
+    backend.delete("a").await.unwrap();
+    wrote("delete", true);
+    backend
+        .set_many(vec![("m".into(), "1".into())], forever)
+        .await
+        .unwrap();
+    wrote("set_many", true);
+    backend.delete_many(&["m"]).await.unwrap();
+    wrote("delete_many", true);
+    backend.clear(ClearScope::Prefix("p")).await.unwrap();
+    wrote("clear by prefix", true);
+    backend.clear(ClearScope::All).await.unwrap();
+    wrote("clear", true);
+}

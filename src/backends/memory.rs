@@ -1,6 +1,8 @@
 //! An in-process backend on moka's concurrent cache.
 
 use std::future::ready;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -77,6 +79,9 @@ const ENTRY_OVERHEAD: usize = 528;
 #[derive(Debug, Clone)]
 pub struct MemoryBackend {
     entries: Moka<String, Entry, KeyHasher>,
+    /// [`CacheBackend::write_count`]: raised after every write, shared by
+    /// the clones.
+    writes: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Clone)]
@@ -180,7 +185,10 @@ impl MemoryBackendBuilder {
                 .max_capacity(bytes.unwrap_or(MemoryBackend::DEFAULT_MAX_BYTES))
                 .build_with_hasher(KeyHasher::default()),
         };
-        MemoryBackend { entries }
+        MemoryBackend {
+            entries,
+            writes: Arc::default(),
+        }
     }
 }
 
@@ -249,6 +257,21 @@ impl MemoryBackend {
     /// Drops every entry at once; usable where nothing can be awaited.
     pub(crate) fn invalidate_all(&self) {
         self.entries.invalidate_all();
+        self.wrote();
+    }
+
+    /// Drops `key` as an expiry or an eviction would, without counting a
+    /// write: for tests of what [`write_count`](CacheBackend::write_count)
+    /// cannot see.
+    #[cfg(test)]
+    pub(crate) async fn forget_uncounted(&self, key: &str) {
+        self.entries.invalidate(key).await;
+    }
+
+    /// Counts a write, once it is visible to reads: a reader that sees the
+    /// new count (`Acquire`) then reads what was written.
+    fn wrote(&self) {
+        self.writes.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -266,6 +289,10 @@ impl CacheBackend for MemoryBackend {
 
     fn get_now(&self, key: &str) -> Option<Result<Option<(Bytes, Memo)>>> {
         poll_once(self.get_live(key)).map(Ok)
+    }
+
+    fn write_count(&self) -> Option<u64> {
+        Some(self.writes.load(Ordering::Acquire))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
@@ -295,6 +322,7 @@ impl CacheBackend for MemoryBackend {
         self.entries
             .insert(key.to_owned(), Entry::new(value, expiry))
             .await;
+        self.wrote();
         Ok(())
     }
 
@@ -312,15 +340,14 @@ impl CacheBackend for MemoryBackend {
                 })
             })
             .await;
+        self.wrote();
         Ok(stored)
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        Ok(self
-            .entries
-            .remove(key)
-            .await
-            .is_some_and(|entry| entry.is_live()))
+        let removed = self.entries.remove(key).await;
+        self.wrote();
+        Ok(removed.is_some_and(|entry| entry.is_live()))
     }
 
     async fn delete_if_equal(&self, key: &str, expected: &[u8]) -> Result<bool> {
@@ -335,6 +362,7 @@ impl CacheBackend for MemoryBackend {
                 ready(if deleted { Op::Remove } else { Op::Nop })
             })
             .await;
+        self.wrote();
         Ok(deleted)
     }
 
@@ -358,6 +386,7 @@ impl CacheBackend for MemoryBackend {
                 ready(op)
             })
             .await;
+        self.wrote();
         Ok(touched)
     }
 
@@ -390,6 +419,7 @@ impl CacheBackend for MemoryBackend {
                 ready(op)
             })
             .await;
+        self.wrote();
         outcome
     }
 
@@ -405,6 +435,7 @@ impl CacheBackend for MemoryBackend {
                 for key in doomed {
                     self.entries.invalidate(key.as_str()).await;
                 }
+                self.wrote();
             }
             _ => self.invalidate_all(),
         }

@@ -6,6 +6,7 @@ use http::header::{AGE, CACHE_STATUS, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderValue};
 
 use super::settings::Settings;
+use super::tag_check::TagCheck;
 use crate::http::stored::{Freshness, StoredResponse};
 
 /// What a hit adds to the stored headers: `Age`, and the layer's
@@ -52,6 +53,8 @@ pub(crate) struct Decoded {
     /// Which stand-ins the map holds (`Content-Length` always is one).
     age_stand_in: bool,
     status_stand_in: bool,
+    /// When its tags were last found unchanged.
+    pub(crate) tag_check: TagCheck,
 }
 
 /// The stand-in value of a header a hit sets: never served, as the hit
@@ -88,6 +91,7 @@ impl Decoded {
             added,
             age_stand_in,
             status_stand_in,
+            tag_check: TagCheck::new(),
         }
     }
 

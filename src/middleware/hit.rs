@@ -20,10 +20,8 @@ use super::lookup::{
 use super::outcome::{Answer, Outcome};
 use super::serve::Serving;
 use super::settings::Settings;
-use crate::backend::poll_once;
-use crate::cache::Cache;
+use super::tag_check::tags_unchanged;
 use crate::http::policy::is_authorized;
-use crate::http::stored::StoredResponse;
 
 /// What the hit path did with a request.
 pub(crate) enum Tried<B> {
@@ -38,8 +36,9 @@ pub(crate) enum Tried<B> {
 /// that do not wait and no rule beyond freshness and authorization: the
 /// plain entry (a page without `Vary`), decoded by an earlier hit (kept in
 /// its [`Memo`](crate::Memo) as [`Decoded`]), with its tags' versions
-/// unchanged (read from the same backend), usable for the request (fresh,
-/// and under RFC 9111 as fresh as it asks).
+/// unchanged (read from the same backend, or known unchanged: see
+/// [`TagCheck`](super::tag_check::TagCheck)), usable for the request
+/// (fresh, and under RFC 9111 as fresh as it asks).
 ///
 /// A hit costs the URL hash and key (the layer's known ones, or made once),
 /// one backend read polled once, a clone of the header map kept ready to
@@ -107,7 +106,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
     let now = settings.clock.at(wall.as_secs());
     let (entry, status_stand_in) = match decoded {
         Some(decoded)
-            if tags_unchanged(cache, &decoded.entry)
+            if tags_unchanged(cache, &decoded.entry, &decoded.tag_check, wall.as_secs())
                 && settings
                     .policy
                     .may_serve(is_authorized(headers), &decoded.entry.headers)
@@ -142,13 +141,4 @@ pub(crate) fn try_hit<ReqB, ResB>(
     };
     let hit = Outcome::answered(Answer::Hit);
     Tried::Hit(serve_in(found, hit, &serving, extensions))
-}
-
-/// Whether the versions of the entry's tags are those it was stored with,
-/// when that can be told without waiting (a read that would wait is given
-/// up, and the lookup reads them).
-fn tags_unchanged(cache: &Cache, entry: &StoredResponse) -> bool {
-    entry.tags.is_empty()
-        || poll_once(cache.tags_unchanged(&entry.tags))
-            .is_some_and(|read| read.is_ok_and(|same| same))
 }

@@ -169,6 +169,7 @@ mod serve;
 mod settings;
 mod site;
 mod store;
+mod tag_check;
 mod tag_hints;
 mod update;
 
