@@ -15,6 +15,9 @@
 //! * `cache_page_tagged`: the same page tagged (one tag version read per hit),
 //!   with `Cache-Status`, as the httpbin demo serves it;
 //! * `rfc9111`: the hit under the RFC 9111 policy;
+//! * `bare_browser` and `cache_page_browser`: `bare` and `cache_page` asked
+//!   as a browser asks, with a dozen header fields (the others send `Host`
+//!   alone, as `wrk` does);
 //! * `cache_get` and `moka_get`: `Cache::get_bytes` of a 688-byte value
 //!   against a raw moka get of the same;
 //! * `redis`, `memcached`, `sqlite`: the `cache_page` hit over a server
@@ -72,6 +75,8 @@ fn router(page: Bytes, tagged: bool) -> Router {
 /// What a case does once per request.
 enum Case {
     App(Router),
+    /// The app, asked as a browser asks: a dozen header fields.
+    Browser(Router),
     CacheGet(Cache),
     MokaGet(moka::future::Cache<String, Bytes>),
 }
@@ -80,10 +85,44 @@ impl Case {
     async fn once(&self) {
         match self {
             Case::App(app) => drop(black_box(one_request(app).await)),
+            Case::Browser(app) => drop(black_box(browser_request(app).await)),
             Case::CacheGet(cache) => drop(black_box(cache.get_bytes("page").await.unwrap())),
             Case::MokaGet(moka) => drop(black_box(moka.get("page").await)),
         }
     }
+}
+
+/// A request as a browser sends it (Firefox's fields for a page, with a
+/// cookie), with the one field `one_request` sends.
+async fn browser_request(app: &Router) -> Bytes {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::get("/").header("host", "127.0.0.1:8000");
+    for (name, value) in [
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        ),
+        (
+            "accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        ),
+        ("accept-language", "en-GB,en;q=0.5"),
+        ("accept-encoding", "gzip, deflate, br, zstd"),
+        ("connection", "keep-alive"),
+        ("cookie", "theme=dark; consent=yes"),
+        ("upgrade-insecure-requests", "1"),
+        ("sec-fetch-dest", "document"),
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-site", "none"),
+        ("sec-fetch-user", "?1"),
+        ("priority", "u=0, i"),
+    ] {
+        request = request.header(name, value);
+    }
+    let request = request.body(axum::body::Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap().to_bytes()
 }
 
 /// The loop callgrind counts.
@@ -101,6 +140,8 @@ async fn setup(name: &str) -> Case {
     match name {
         "bare" => Case::App(router(page, false)),
         "cache_page" => Case::App(router(page, false).route_layer(layer())),
+        "bare_browser" => Case::Browser(router(page, false)),
+        "cache_page_browser" => Case::Browser(router(page, false).route_layer(layer())),
         "cache_page_tagged" => {
             Case::App(router(page, true).route_layer(layer().cache_status(true)))
         }
@@ -138,7 +179,8 @@ async fn setup(name: &str) -> Case {
             Case::MokaGet(moka)
         }
         other => panic!(
-            "unknown case {other:?}: bare, cache_page, cache_page_tagged, rfc9111, cache_get, moka_get"
+            "unknown case {other:?}: bare, cache_page, cache_page_tagged, rfc9111, \
+             bare_browser, cache_page_browser, cache_get, moka_get"
         ),
     }
 }

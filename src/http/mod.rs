@@ -21,6 +21,7 @@ pub mod headers;
 pub mod key;
 pub mod policy;
 pub mod range;
+pub(crate) mod request_fields;
 pub mod rfc9111;
 pub mod stored;
 pub mod tags;

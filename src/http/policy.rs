@@ -26,13 +26,14 @@
 use std::fmt;
 use std::time::Duration;
 
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, SET_COOKIE, TRANSFER_ENCODING};
+use http::header::SET_COOKIE;
 use http::{HeaderMap, Method, StatusCode};
 
 use super::headers::{
     cache_control_names_are_readable, directive_names_are_readable, find_cache_directive,
     has_vary_header, strictest_directive_value, vary_is_readable,
 };
+use super::request_fields::RequestFields;
 use super::rfc9111::{
     Exchange, Rfc9111, has_validator, initial_age, is_heuristically_cacheable, is_understood,
 };
@@ -327,15 +328,7 @@ impl Policy {
     /// The layers never read request bodies, so a body sent with neither
     /// header (HTTP/2 allows it) is not seen.
     pub fn check_body(request: &HeaderMap) -> Result<(), Bypass> {
-        let zero = |length: &http::HeaderValue| {
-            std::str::from_utf8(length.as_bytes())
-                .ok()
-                .and_then(|text| text.trim().parse::<u64>().ok())
-                == Some(0)
-        };
-        if request.contains_key(TRANSFER_ENCODING)
-            || !request.get_all(CONTENT_LENGTH).iter().all(zero)
-        {
+        if RequestFields::scan(request).0.body {
             return Err(Bypass::RequestBody);
         }
         Ok(())
@@ -589,10 +582,7 @@ impl Policy {
 
 /// Whether the request carries a non-empty `Authorization` header.
 pub fn is_authorized(request: &HeaderMap) -> bool {
-    request
-        .get_all(AUTHORIZATION)
-        .iter()
-        .any(|value| !value.as_bytes().iter().all(u8::is_ascii_whitespace))
+    RequestFields::scan(request).0.authorized
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@ use super::outcome::{Answer, Outcome};
 use super::serve::Serving;
 use super::settings::Settings;
 use super::tag_check::tags_unchanged;
-use crate::http::policy::is_authorized;
 
 /// What the hit path did with a request.
 pub(crate) enum Tried<B> {
@@ -109,12 +108,12 @@ pub(crate) fn try_hit<ReqB, ResB>(
             if tags_unchanged(cache, &decoded.entry, &decoded.tag_check, wall.as_secs())
                 && settings
                     .policy
-                    .may_serve(is_authorized(headers), &decoded.entry.headers)
+                    .may_serve(page.fields.authorized, &decoded.entry.headers)
                     .is_ok()
                 && usable(
                     &decoded.entry.times,
                     now,
-                    request_directives(settings, headers).as_ref(),
+                    request_directives(settings, &page.fields, headers).as_ref(),
                 ) =>
         {
             let added = Added::by(settings, &decoded.entry.times);
@@ -137,6 +136,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
         settings,
         method: request.method(),
         request: request.headers(),
+        fields: page.fields,
         now,
     };
     let hit = Outcome::answered(Answer::Hit);

@@ -35,7 +35,8 @@ use crate::http::key::{
     Md5Hex, VaryHeaders, header_key, header_key_len, page_key, page_key_len, push_header_key,
     push_page_key, request_host, url_hash,
 };
-use crate::http::policy::{Bypass, Policy, is_authorized};
+use crate::http::policy::{Bypass, Policy};
+use crate::http::request_fields::RequestFields;
 use crate::http::rfc9111::has_validator;
 use crate::http::stored::{Freshness, StoredResponse};
 use crate::key::MadeKey;
@@ -162,10 +163,15 @@ pub(crate) enum Looked<ReqB, ResB> {
 pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Page, Bypass> {
     let scheme = settings.scheme.of(request.uri(), request.headers());
     let (uri, headers) = (request.uri(), request.headers());
+    // Every field the rules read, in one pass.
+    let (fields, host) = RequestFields::scan(headers);
     Policy::check_method(request.method())
-        .and_then(|()| Policy::check_body(headers))
         .and_then(|()| {
-            if let Some(known) = known_page(settings, scheme, uri, headers) {
+            if fields.body {
+                return Err(Bypass::RequestBody);
+            }
+            let asked = Asked::scanned(scheme, uri, &fields, host);
+            if let Some(known) = asked.and_then(|asked| known_page(settings, &asked, fields)) {
                 return Ok(known);
             }
             let allowed = &settings.allowed_hosts;
@@ -178,6 +184,7 @@ pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Page
             Ok(Page {
                 url,
                 plain_key: None,
+                fields,
             })
         })
         .inspect_err(|bypass| {
@@ -192,6 +199,8 @@ pub(crate) fn start<B>(settings: &Settings, request: &Request<B>) -> Result<Page
 pub(crate) struct Page {
     pub(crate) url: Md5Hex,
     pub(crate) plain_key: Option<Arc<MadeKey>>,
+    /// What the request's headers ask of the rules.
+    pub(crate) fields: RequestFields,
 }
 
 impl Page {
@@ -211,16 +220,16 @@ impl Page {
 /// What [`PageKeys`] knows of a request's page: noted only for requests
 /// whose host the layer allows, and for layers without a key suffix (which
 /// could tell two requests of one URL apart).
-fn known_page(settings: &Settings, scheme: &str, uri: &Uri, headers: &HeaderMap) -> Option<Page> {
+fn known_page(settings: &Settings, asked: &Asked<'_>, fields: RequestFields) -> Option<Page> {
     if settings.key_suffix.is_some() {
         return None;
     }
     let cache = settings.cache_now()?;
-    let asked = Asked::of(scheme, uri, headers)?;
-    let (url, key) = settings.page_keys.get(&asked, cache)?;
+    let (url, key) = settings.page_keys.get(asked, cache)?;
     Some(Page {
         url,
         plain_key: Some(key),
+        fields,
     })
 }
 
@@ -266,14 +275,15 @@ pub(crate) async fn lookup<ReqB, ResB>(
         return Looked::Miss(Request::from_parts(parts, body), After::Mark(snapshot));
     }
     let suffix = settings.suffix(&parts.headers, &parts.extensions);
-    let authorized = is_authorized(&parts.headers);
+    let authorized = page.fields.authorized;
     let now = settings.clock.now();
-    let directives = request_directives(&settings, &parts.headers);
+    let directives = request_directives(&settings, &page.fields, &parts.headers);
     let mut revalidating = None;
     let serving = Serving {
         settings: &settings,
         method: &parts.method,
         request: &parts.headers,
+        fields: page.fields,
         now,
     };
     let mut fallback = None;
@@ -539,10 +549,11 @@ pub(crate) async fn lookup<ReqB, ResB>(
 /// the layer does not honour them).
 pub(super) fn request_directives(
     settings: &Settings,
+    fields: &RequestFields,
     headers: &HeaderMap,
 ) -> Option<RequestDirectives> {
     settings.policy.rfc9111_rules().map(|rules| {
-        if rules.request_directives {
+        if rules.request_directives && fields.directives {
             RequestDirectives::parse(headers)
         } else {
             RequestDirectives::default()

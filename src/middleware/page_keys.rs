@@ -14,11 +14,11 @@
 use std::sync::{Arc, RwLock};
 
 use hashbrown::HashTable;
-use http::header::HOST;
-use http::{HeaderMap, Uri};
+use http::{HeaderMap, HeaderValue, Uri};
 
 use crate::cache::Cache;
 use crate::http::key::Md5Hex;
+use crate::http::request_fields::RequestFields;
 use crate::key::MadeKey;
 
 /// The most bytes of request lines and keys kept per layer, about a
@@ -42,15 +42,24 @@ impl<'a> Asked<'a> {
     /// The request's, or `None` when it sends `Host` more than once (never
     /// cached) or its target is too long to note.
     pub(crate) fn of(scheme: &'a str, uri: &'a Uri, headers: &'a HeaderMap) -> Option<Asked<'a>> {
-        let mut hosts = headers.get_all(HOST).iter();
-        let host = hosts.next().map(http::HeaderValue::as_bytes);
-        if hosts.next().is_some() {
+        let (fields, host) = RequestFields::scan(headers);
+        Asked::scanned(scheme, uri, &fields, host)
+    }
+
+    /// [`of`](Asked::of), from the request's [`RequestFields::scan`].
+    pub(crate) fn scanned(
+        scheme: &'a str,
+        uri: &'a Uri,
+        fields: &RequestFields,
+        host: Option<&'a HeaderValue>,
+    ) -> Option<Asked<'a>> {
+        if fields.several_hosts {
             return None;
         }
         let target = uri.path_and_query().map_or("", |target| target.as_str());
         (target.len() <= LONGEST_TARGET).then(|| Asked {
             scheme,
-            host,
+            host: host.map(HeaderValue::as_bytes),
             authority: uri.authority().map(http::uri::Authority::as_str),
             target,
         })
@@ -187,7 +196,7 @@ mod tests {
     fn request(uri: &str, hosts: &[&str]) -> (Uri, HeaderMap) {
         let mut headers = HeaderMap::new();
         for host in hosts {
-            headers.append(HOST, host.parse().unwrap());
+            headers.append(http::header::HOST, host.parse().unwrap());
         }
         (uri.parse().unwrap(), headers)
     }

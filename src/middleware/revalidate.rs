@@ -119,6 +119,7 @@ pub(crate) fn freshen<B, ResB>(
         settings,
         method: &snapshot.method,
         request: &snapshot.headers,
+        fields: crate::http::request_fields::RequestFields::scan(&snapshot.headers).0,
         now,
     };
     hit_response(freshened, &serving, outcome)

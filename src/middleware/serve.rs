@@ -18,6 +18,7 @@ use crate::http::conditional::{
 };
 use crate::http::directives::MAX_DELTA_SECONDS;
 use crate::http::range::{content_range, single_range};
+use crate::http::request_fields::RequestFields;
 use crate::http::stored::StoredResponse;
 
 /// What a response from the cache needs of the request and the layer.
@@ -26,6 +27,8 @@ pub(crate) struct Serving<'a> {
     pub(crate) method: &'a Method,
     /// The request's headers: its preconditions.
     pub(crate) request: &'a HeaderMap,
+    /// Which of them it sends.
+    pub(crate) fields: RequestFields,
     pub(crate) now: u64,
 }
 
@@ -98,16 +101,21 @@ pub(crate) fn hit_response_in<B>(
         };
         headers.insert(AGE, age_value(age));
     }
-    let not_modified = if rfc9111 {
+    let not_modified = if !serving.fields.preconditions {
+        false
+    } else if rfc9111 {
         let received = UNIX_EPOCH + Duration::from_secs(times.stored_at);
         is_not_modified_since_stored(serving.method, serving.request, &headers, received)
     } else {
         is_not_modified(serving.method, serving.request, &headers)
     };
-    let partial =
-        (rfc9111 && !not_modified && status == StatusCode::OK && serving.method == Method::GET)
-            .then(|| single_range(serving.request, body.len() as u64))
-            .flatten();
+    let partial = (serving.fields.range
+        && rfc9111
+        && !not_modified
+        && status == StatusCode::OK
+        && serving.method == Method::GET)
+        .then(|| single_range(serving.request, body.len() as u64))
+        .flatten();
     // Set after the outcome's `Cache-Status`, as the server sets a whole
     // body's length: where a map made ready to serve has them.
     let mut length = None;

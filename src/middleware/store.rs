@@ -502,6 +502,7 @@ pub(crate) fn fallback<B>(
         settings: &snapshot.settings,
         method: &snapshot.method,
         request: &snapshot.headers,
+        fields: crate::http::request_fields::RequestFields::scan(&snapshot.headers).0,
         now: snapshot.settings.clock.now(),
     };
     Some(hit_response(entry, &serving, outcome))
