@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, Response};
 
+use super::decoded::put;
 use super::outcome::{Answer, MissBecause, Outcome, StaleBecause, Store};
 use crate::http::policy::Bypass;
 
@@ -111,16 +112,16 @@ pub(crate) fn record<B>(
 }
 
 /// [`record`], for a response whose only `Cache-Status` value is a stand-in
-/// for this layer's member: the member takes its place.
+/// for this layer's member, at `place` in its headers' order: the member
+/// takes its place.
 pub(crate) fn replace_member<B>(
     response: &mut Response<B>,
     outcome: Outcome,
     name: Option<&CacheStatusName>,
+    place: usize,
 ) {
     match name.and_then(|name| member(name, &outcome)) {
-        Some(member) => {
-            response.headers_mut().insert(CACHE_STATUS, member);
-        }
+        Some(member) => put(response.headers_mut(), Some(place), CACHE_STATUS, member),
         None => {
             response.headers_mut().remove(CACHE_STATUS);
         }

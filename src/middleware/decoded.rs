@@ -3,7 +3,7 @@
 //! clone.
 
 use http::header::{AGE, CACHE_STATUS, CONTENT_LENGTH};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::settings::Settings;
 use super::tag_check::TagCheck;
@@ -53,8 +53,41 @@ pub(crate) struct Decoded {
     /// Which stand-ins the map holds (`Content-Length` always is one).
     age_stand_in: bool,
     status_stand_in: bool,
+    /// Where the map holds what a hit writes.
+    places: Places,
     /// When its tags were last found unchanged.
     pub(crate) tag_check: TagCheck,
+}
+
+/// Where a map made ready to serve holds the values a hit writes, by
+/// their places in its order (as [`HeaderMap::iter`] gives them), so that
+/// the hit writes them in place without hashing their names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Places {
+    /// `Age`, when the map holds one value of it: a stand-in, or the one
+    /// stored with the page (which the hit's replaces).
+    pub(crate) age: Option<usize>,
+    /// The stand-in for the layer's `Cache-Status` member, when the map has
+    /// no other `Cache-Status` (else the member is appended).
+    pub(crate) status: Option<usize>,
+}
+
+/// Sets `name` to `value` alone in `headers`: in place at `place`, when
+/// the value there is `name`'s (a ready map's, see [`Places`]), else by
+/// name.
+pub(crate) fn put(
+    headers: &mut HeaderMap,
+    place: Option<usize>,
+    name: HeaderName,
+    value: HeaderValue,
+) {
+    if let Some((held, slot)) = place.and_then(|place| headers.iter_mut().nth(place))
+        && *held == name
+    {
+        *slot = value;
+        return;
+    }
+    headers.insert(name, value);
 }
 
 /// The stand-in value of a header a hit sets: never served, as the hit
@@ -84,6 +117,17 @@ impl Decoded {
         // What the server would add last (axum does, from the body's exact
         // size): the stored body's length, which a whole response keeps.
         served.insert(CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
+        let place_of = |name: &HeaderName| {
+            let mut held = served.iter().enumerate().filter(|(_, (n, _))| *n == name);
+            match (held.next(), held.next()) {
+                (Some((place, _)), None) => Some(place),
+                _ => None,
+            }
+        };
+        let places = Places {
+            age: place_of(&AGE),
+            status: status_stand_in.then(|| place_of(&CACHE_STATUS)).flatten(),
+        };
         Decoded {
             // Kept as a clone: its entries take no spare room (its index,
             // copied whole, keeps what the inserts above need).
@@ -91,23 +135,22 @@ impl Decoded {
             added,
             age_stand_in,
             status_stand_in,
+            places,
             tag_check: TagCheck::new(),
         }
     }
 
     /// A copy of the entry for a hit served at once by a layer whose hits
-    /// add `added`, with the ready map's clone and whether its
-    /// `Cache-Status` is a stand-in for the hit's member (to insert, not
-    /// append); `None` when the map was made for other hits. The copy must
-    /// go straight to [`hit_response_in`](super::serve::hit_response_in):
-    /// its stand-ins are not headers to store, revalidate or share.
-    pub(crate) fn ready(&self, added: Added) -> Option<(StoredResponse, bool)> {
+    /// add `added`, with the ready map's clone and where it holds what the
+    /// hit writes (its `Cache-Status` there is a stand-in for the hit's
+    /// member, to replace, not append to); `None` when the map was made for
+    /// other hits. The copy must go straight to
+    /// [`hit_response_in`](super::serve::hit_response_in): its stand-ins are
+    /// not headers to store, revalidate or share.
+    pub(crate) fn ready(&self, added: Added) -> Option<(StoredResponse, Places)> {
         (added == self.added).then(|| {
             let entry = &self.entry;
-            (
-                copy_with(entry, entry.headers.clone()),
-                self.status_stand_in,
-            )
+            (copy_with(entry, entry.headers.clone()), self.places)
         })
     }
 
@@ -173,8 +216,14 @@ mod tests {
                 .collect()
         };
         // Upstream's Cache-Status is kept, so the hit's member is appended.
-        let (ready, status_stand_in) = decoded.ready(both).unwrap();
-        assert!(!status_stand_in);
+        let (ready, places) = decoded.ready(both).unwrap();
+        assert_eq!(
+            places,
+            Places {
+                age: Some(3),
+                status: None
+            }
+        );
         assert_eq!(
             lines(&ready.headers),
             [

@@ -12,7 +12,7 @@ use std::time::Instant;
 use http::{Method, Request, Response};
 
 use super::body::CacheBody;
-use super::decoded::{Added, Decoded};
+use super::decoded::{Added, Decoded, Places};
 use super::lookup::{
     Found, Page, PlainRead, Refresh, empty_vary, made_page_key, note_page, request_directives,
     serve_in, usable,
@@ -103,7 +103,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
         .as_ref()
         .and_then(|(_, memo)| memo.get::<Decoded>());
     let now = settings.clock.at(wall.as_secs());
-    let (entry, status_stand_in) = match decoded {
+    let (entry, places) = match decoded {
         Some(decoded)
             if tags_unchanged(cache, &decoded.entry, &decoded.tag_check, wall.as_secs())
                 && settings
@@ -119,7 +119,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
             let added = Added::by(settings, &decoded.entry.times);
             decoded
                 .ready(added)
-                .unwrap_or_else(|| (decoded.stored(), false))
+                .unwrap_or_else(|| (decoded.stored(), Places::default()))
         }
         _ => return Tried::Lookup(Some(plain)),
     };
@@ -128,7 +128,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
         key: plain.key,
         entry,
         generation: None,
-        status_stand_in,
+        places,
     };
     let mut extensions = std::mem::take(request.extensions_mut());
     extensions.clear();

@@ -19,7 +19,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use super::TARGET;
 use super::body::CacheBody;
 use super::cache_status::record;
-use super::decoded::{Added, Decoded};
+use super::decoded::{Added, Decoded, Places};
 use super::flight::{Joined, Leader, Shared, Waited};
 use super::future::{After, Side};
 use super::outcome::{Answer, MissBecause, Outcome, StaleBecause};
@@ -643,9 +643,9 @@ pub(super) struct Found {
     pub(super) entry: StoredResponse,
     /// The header list's generation, when the entry was found through it.
     pub(super) generation: Option<u64>,
-    /// Whether the entry's `Cache-Status` is a stand-in for this hit's
-    /// member ([`Decoded::ready`]).
-    pub(super) status_stand_in: bool,
+    /// Where a map made ready to serve holds what the hit writes
+    /// ([`Decoded::ready`]); none for an entry as stored.
+    pub(super) places: Places,
 }
 
 pub(super) struct Missed {
@@ -971,7 +971,7 @@ async fn decode(
             key,
             entry: decoded.stored(),
             generation,
-            status_stand_in: false,
+            places: Places::default(),
         });
     }
     match StoredResponse::decode(entry.clone()) {
@@ -986,7 +986,7 @@ async fn decode(
                 key,
                 entry: decoded,
                 generation,
-                status_stand_in: false,
+                places: Places::default(),
             })
         }
         Err(error) if error.is_other_version() => {
@@ -1051,17 +1051,16 @@ pub(super) fn serve_in<B>(
     serving.settings.metrics.answered(outcome.answer);
     in_span(found.key.user(), &outcome);
     tracing::debug!(target: TARGET, key = found.key.user(), %outcome, "cache");
-    hit_response_in(
-        found.entry,
-        serving,
-        outcome,
-        extensions,
-        found.status_stand_in,
-    )
+    hit_response_in(found.entry, serving, outcome, extensions, found.places)
 }
 
 /// Records the key and outcome in the lookup's span, when it is enabled.
 fn in_span(key: &str, outcome: &Outcome) {
+    // The span is made only at this level: without it, not even the
+    // current span is looked up (about 90 instructions of a hit).
+    if !tracing::level_enabled!(tracing::Level::DEBUG) {
+        return;
+    }
     let span = tracing::Span::current();
     if !span.is_disabled() {
         if !key.is_empty() {

@@ -11,6 +11,7 @@ use http::{Extensions, HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use super::body::CacheBody;
 use super::cache_status::{record, replace_member};
+use super::decoded::{Places, put};
 use super::outcome::Outcome;
 use super::settings::Settings;
 use crate::http::conditional::{
@@ -50,19 +51,26 @@ pub(crate) fn hit_response<B>(
     serving: &Serving<'_>,
     outcome: Outcome,
 ) -> Response<CacheBody<B>> {
-    hit_response_in(entry, serving, outcome, Extensions::new(), false)
+    hit_response_in(
+        entry,
+        serving,
+        outcome,
+        Extensions::new(),
+        Places::default(),
+    )
 }
 
 /// [`hit_response`], whose response gets `extensions` (cleared: a
 /// request's, whose map then holds the outcome without allocating one).
-/// `status_stand_in`: the entry's `Cache-Status` is a stand-in that the
-/// member replaces ([`Decoded`](super::decoded::Decoded)).
+/// `places`: where the entry's headers, a map made ready to serve, hold
+/// what the hit writes ([`Decoded`](super::decoded::Decoded)), with a
+/// `Cache-Status` stand-in that the member replaces.
 pub(crate) fn hit_response_in<B>(
     entry: StoredResponse,
     serving: &Serving<'_>,
     mut outcome: Outcome,
     extensions: Extensions,
-    status_stand_in: bool,
+    places: Places,
 ) -> Response<CacheBody<B>> {
     let now = serving.now;
     let StoredResponse {
@@ -77,7 +85,7 @@ pub(crate) fn hit_response_in<B>(
         // RFC 9111 section 4.2.3: the age it arrived with plus its time here.
         // At most 2^31 seconds, the largest Age a cache need send (§1.2.2).
         let age = times.age_at(now).min(MAX_DELTA_SECONDS);
-        headers.insert(AGE, age_value(age));
+        put(&mut headers, places.age, AGE, age_value(age));
     } else if let Some(base) = times.age_base {
         // Django's Age, `now - (Expires - max-age)`, bounded by the time the
         // entry has spent here plus the age it arrived with: an `Expires`
@@ -99,7 +107,7 @@ pub(crate) fn hit_response_in<B>(
                 .unwrap_or(0);
             django.min(here.saturating_add(arrived))
         };
-        headers.insert(AGE, age_value(age));
+        put(&mut headers, places.age, AGE, age_value(age));
     }
     let not_modified = if !serving.fields.preconditions {
         false
@@ -142,8 +150,8 @@ pub(crate) fn hit_response_in<B>(
     *response.headers_mut() = headers;
     *response.extensions_mut() = extensions;
     let name = serving.settings.cache_status.as_ref();
-    if status_stand_in {
-        replace_member(&mut response, outcome, name);
+    if let Some(place) = places.status {
+        replace_member(&mut response, outcome, name, place);
     } else {
         record(&mut response, outcome, name);
     }
