@@ -14,7 +14,9 @@ use crate::backend::{ClearScope, DynBackend};
 use crate::codec;
 use crate::error::{CacheError, Result};
 use crate::jitter::Jitter;
-use crate::key::{KeyFunction, MAX_KEY_LENGTH, MadeKey, push_default_prefix, validate_key};
+use crate::key::{
+    KeyFunction, MAX_KEY_LENGTH, MadeKey, is_visible_ascii, push_default_prefix, validate_key,
+};
 use crate::key_lock::KeyLocks;
 use crate::memo::Memo;
 use crate::timeout::Timeout;
@@ -58,6 +60,10 @@ pub struct Cache {
     backend: DynBackend,
     settings: Arc<Settings>,
     version: i64,
+    /// `prefix:version:`, what the default key function writes before
+    /// every key, when it is all visible ASCII (a valid start for a key):
+    /// made once, so a read on an in-process backend only copies it.
+    key_head: Option<Arc<str>>,
 }
 
 struct Settings {
@@ -157,7 +163,9 @@ impl CacheBuilder {
                 ttl_jitter: self.ttl_jitter,
             }),
             version: self.version,
+            key_head: None,
         }
+        .with_key_head()
     }
 }
 
@@ -217,6 +225,21 @@ impl Cache {
             version,
             ..self.clone()
         }
+        .with_key_head()
+    }
+
+    /// This cache with its [`key_head`](Cache::key_head) made for its
+    /// version.
+    fn with_key_head(mut self) -> Cache {
+        self.key_head = None;
+        if self.settings.key_function.is_default() {
+            let mut head = String::new();
+            push_default_prefix(&mut head, &self.settings.key_prefix, self.version);
+            if is_visible_ascii(&head) {
+                self.key_head = Some(Arc::from(head));
+            }
+        }
+        self
     }
 
     /// The version this handle reads and writes.
@@ -274,24 +297,21 @@ impl Cache {
         thread_local! {
             static MADE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
         }
-        let settings = &self.settings;
-        // Digits of any version and the two colons fit in 22 bytes; a
-        // longer key is invalid, and must not grow the buffer for good.
-        if !settings.key_function.is_default()
-            || settings.key_prefix.len() + key.len() + 22 > MAX_KEY_LENGTH
-        {
+        let head = self.key_head.as_deref()?;
+        // A key that is too long, or not all visible ASCII (an error, or
+        // a valid key of other characters), is left to the caller, which
+        // makes it in full; so is any key while the buffer cannot grow for
+        // good.
+        if head.len() + key.len() > MAX_KEY_LENGTH || !is_visible_ascii(key) {
             return None;
         }
         MADE.try_with(|made| {
             // Busy only if a backend's read re-entered the cache: read as usual.
             let mut made = made.try_borrow_mut().ok()?;
             made.clear();
-            push_default_prefix(&mut made, &settings.key_prefix, self.version);
+            made.push_str(head);
             made.push_str(key);
-            match validate_key(&made) {
-                Ok(()) => self.backend.get_now(&made),
-                Err(error) => Some(Err(error)),
-            }
+            self.backend.get_now(&made)
         })
         .ok()
         .flatten()

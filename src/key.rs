@@ -122,6 +122,15 @@ fn default_key(key: &str, prefix: &str, version: i64) -> String {
     made
 }
 
+/// Whether every byte of `text` is visible ASCII (`!` to `~`), as nearly
+/// every key is: one pass that the compiler turns into vector instructions
+/// (no early exit). Every hit makes a key or two; [`validate_key`] searches
+/// for the exact fault only when this finds something else.
+pub(crate) fn is_visible_ascii(text: &str) -> bool {
+    text.bytes()
+        .fold(true, |all, b| all & (b'!'..=b'~').contains(&b))
+}
+
 /// What the default key function writes before the user's key:
 /// `prefix:version:`.
 pub(crate) fn push_default_prefix(made: &mut String, prefix: &str, version: i64) {
@@ -214,13 +223,7 @@ pub fn validate_key(made: &str) -> Result<()> {
             reason: InvalidKeyReason::TooLong { len: made.len() },
         });
     }
-    // Nearly every key is visible ASCII: one pass that the compiler turns
-    // into vector instructions (no early exit), and the exact search only
-    // when it finds something else. Every hit makes a key or two.
-    let visible = made
-        .bytes()
-        .fold(true, |all, b| all & (b'!'..=b'~').contains(&b));
-    if visible {
+    if is_visible_ascii(made) {
         return Ok(());
     }
     let bad = if made.is_ascii() {
