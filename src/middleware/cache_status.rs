@@ -22,7 +22,7 @@
 //! remaining freshness of a response from the cache, or the lifetime of a
 //! stored one.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http::{HeaderName, HeaderValue, Response};
 
@@ -44,9 +44,56 @@ const LONGEST_NAME: usize = 128;
 const MEMBER_CAPACITY: usize = 256;
 
 /// A cache's identifier in its `Cache-Status` members, serialized once: an
-/// sf-token as it is, any other name as an sf-string (quoted, escaped).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CacheStatusName(Arc<str>);
+/// sf-token as it is, any other name as an sf-string (quoted, escaped);
+/// with the hit members made for it.
+#[derive(Debug, Clone)]
+pub(crate) struct CacheStatusName {
+    serialized: Arc<str>,
+    hits: Arc<HitMembers>,
+}
+
+impl PartialEq for CacheStatusName {
+    fn eq(&self, other: &CacheStatusName) -> bool {
+        self.serialized == other.serialized
+    }
+}
+
+impl Eq for CacheStatusName {}
+
+/// How many `ttl`s a table's chunk holds.
+const CHUNK: usize = 64;
+
+/// The hit members of one name for `ttl` 0 to 4,095 seconds, each made by
+/// the first hit that needs it and shared by the next: a hit's member then
+/// costs a reference count, not its writing and an allocation (about 450
+/// instructions of the demo's hit). Chunks of 64 are made as they are
+/// needed (a 300-second page's hits need five, 13 KiB); longer `ttl`s are
+/// written each time.
+#[derive(Debug)]
+struct HitMembers([OnceLock<Box<[OnceLock<HeaderValue>; CHUNK]>>; 64]);
+
+impl HitMembers {
+    fn new() -> HitMembers {
+        HitMembers(std::array::from_fn(|_| OnceLock::new()))
+    }
+
+    /// The member of a plain hit (nothing but its `ttl`) with `ttl`.
+    fn get(&self, ttl: i64, make: impl FnOnce() -> Option<HeaderValue>) -> Option<HeaderValue> {
+        let Some(chunk) = usize::try_from(ttl)
+            .ok()
+            .and_then(|ttl| self.0.get(ttl / CHUNK).map(|chunk| (chunk, ttl % CHUNK)))
+        else {
+            return make();
+        };
+        let (chunk, at) = chunk;
+        let chunk = chunk.get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        if let Some(made) = chunk[at].get() {
+            return Some(made.clone());
+        }
+        let made = make()?;
+        Some(chunk[at].get_or_init(|| made).clone())
+    }
+}
 
 impl CacheStatusName {
     /// The identifier for `name`.
@@ -79,7 +126,10 @@ impl CacheStatusName {
             serialized.len() <= LONGEST_NAME,
             "a Cache-Status name is at most {LONGEST_NAME} bytes once quoted: shorten {name:?}"
         );
-        CacheStatusName(serialized.into())
+        CacheStatusName {
+            serialized: serialized.into(),
+            hits: Arc::new(HitMembers::new()),
+        }
     }
 }
 
@@ -129,9 +179,20 @@ pub(crate) fn replace_member<B>(
     response.extensions_mut().insert(outcome);
 }
 
-/// The member for `outcome`: written on the stack, then copied into the
-/// header value, its one allocation.
+/// The member for `outcome`: a plain hit's from the name's table, any
+/// other written on the stack, then copied into the header value, its one
+/// allocation.
 fn member(name: &CacheStatusName, outcome: &Outcome) -> Option<HeaderValue> {
+    match outcome.ttl {
+        Some(ttl) if *outcome == Outcome::hit(ttl) => {
+            name.hits.get(ttl, || written_member(name, outcome))
+        }
+        _ => written_member(name, outcome),
+    }
+}
+
+/// The member for `outcome`, written.
+fn written_member(name: &CacheStatusName, outcome: &Outcome) -> Option<HeaderValue> {
     let mut member = Member {
         bytes: [0; MEMBER_CAPACITY],
         len: 0,
@@ -168,7 +229,7 @@ impl Member {
 }
 
 fn write_member(out: &mut Member, name: &CacheStatusName, outcome: &Outcome) {
-    out.push(&name.0);
+    out.push(&name.serialized);
     let forwarded = match outcome.answer {
         Answer::Hit | Answer::Stale(StaleBecause::Revalidating) => None,
         Answer::Stale(StaleBecause::OriginFailed) => Some("stale"),
@@ -274,6 +335,40 @@ mod tests {
     use http::StatusCode;
 
     use super::*;
+
+    #[test]
+    fn a_plain_hit_member_is_made_once_per_ttl_and_is_the_written_one() {
+        let name = CacheStatusName::new("edge \"eu\"");
+        for ttl in [0, 1, 63, 64, 300, 4095, 4096, 86_400, -1, i64::MAX] {
+            let outcome = Outcome::hit(ttl);
+            let first = member(&name, &outcome).unwrap();
+            assert_eq!(first, written_member(&name, &outcome).unwrap(), "{ttl}");
+            let second = member(&name, &outcome).unwrap();
+            let shared = first.as_bytes().as_ptr() == second.as_bytes().as_ptr();
+            assert_eq!(shared, (0..4096).contains(&ttl), "{ttl}");
+        }
+        // Anything beside the ttl: written, never the table's.
+        let revalidating = Outcome {
+            answer: Answer::Stale(StaleBecause::Revalidating),
+            ..Outcome::hit(300)
+        };
+        assert!(
+            member(&name, &revalidating)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .ends_with("detail=stale-while-revalidate")
+        );
+        // Another layer's name has a table of its own.
+        let other = CacheStatusName::new("other");
+        assert!(
+            member(&other, &Outcome::hit(300))
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("other; hit")
+        );
+    }
 
     fn text(outcome: Outcome) -> String {
         let name = CacheStatusName::new(DEFAULT_NAME);
@@ -415,12 +510,18 @@ mod tests {
     #[test]
     fn names_are_tokens_or_quoted_strings() {
         assert_eq!(
-            &*CacheStatusName::new("edge-1.example.com").0,
+            &*CacheStatusName::new("edge-1.example.com").serialized,
             "edge-1.example.com"
         );
-        assert_eq!(&*CacheStatusName::new("Example CDN").0, "\"Example CDN\"");
-        assert_eq!(&*CacheStatusName::new("a\"b\\c").0, "\"a\\\"b\\\\c\"");
-        assert_eq!(&*CacheStatusName::new("1cache").0, "\"1cache\"");
+        assert_eq!(
+            &*CacheStatusName::new("Example CDN").serialized,
+            "\"Example CDN\""
+        );
+        assert_eq!(
+            &*CacheStatusName::new("a\"b\\c").serialized,
+            "\"a\\\"b\\\\c\""
+        );
+        assert_eq!(&*CacheStatusName::new("1cache").serialized, "\"1cache\"");
         let outcome = Outcome {
             ttl: Some(1),
             ..Outcome::answered(Answer::Hit)
@@ -439,7 +540,7 @@ mod tests {
     #[test]
     fn the_longest_member_fits() {
         let name = CacheStatusName::new(&"\"".repeat(63));
-        assert_eq!(name.0.len(), LONGEST_NAME);
+        assert_eq!(name.serialized.len(), LONGEST_NAME);
         let outcome = Outcome {
             store: Some(Store::Stored(Duration::MAX)),
             ttl: Some(i64::MIN),

@@ -130,6 +130,14 @@ impl Outcome {
         }
     }
 
+    /// A plain hit, fresh for `ttl` more seconds.
+    pub(crate) fn hit(ttl: i64) -> Outcome {
+        Outcome {
+            ttl: Some(ttl),
+            ..Outcome::answered(Answer::Hit)
+        }
+    }
+
     /// A request answered with another's response after it missed
     /// (`answer`, always a miss) and waited; the shared response had
     /// `status`.
