@@ -44,7 +44,7 @@ KINDS = [
 
 
 def colour(system):
-    if system == "bare":
+    if system in ("bare", "bare-headers"):
         return "tab:grey"
     if system in PEERS:
         return "tab:orange"
