@@ -7,6 +7,7 @@
 //!
 //! [`CacheBackend::get_now`]: crate::CacheBackend::get_now
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use http::{Method, Request, Response};
@@ -14,8 +15,8 @@ use http::{Method, Request, Response};
 use super::body::CacheBody;
 use super::decoded::{Added, Decoded, Places};
 use super::lookup::{
-    Found, Page, PlainRead, Refresh, empty_vary, made_page_key, note_page, request_directives,
-    serve_in, usable,
+    Page, PlainRead, Refresh, empty_vary, made_page_key, note_page, request_directives,
+    serve_entry, usable,
 };
 use super::outcome::{Answer, Outcome};
 use super::serve::Serving;
@@ -101,7 +102,7 @@ pub(crate) fn try_hit<ReqB, ResB>(
     let decoded = plain
         .entry
         .as_ref()
-        .and_then(|(_, memo)| memo.get::<Decoded>());
+        .and_then(|(_, memo)| memo.get::<Arc<Decoded>>());
     let now = settings.clock.at(wall.as_secs());
     let (entry, places) = match decoded {
         Some(decoded)
@@ -124,12 +125,6 @@ pub(crate) fn try_hit<ReqB, ResB>(
         _ => return Tried::Lookup(Some(plain)),
     };
     settings.metrics.looked_up(looking.elapsed());
-    let found = Found {
-        key: plain.key,
-        entry,
-        generation: None,
-        places,
-    };
     let mut extensions = std::mem::take(request.extensions_mut());
     extensions.clear();
     let serving = Serving {
@@ -140,5 +135,11 @@ pub(crate) fn try_hit<ReqB, ResB>(
         now,
     };
     let hit = Outcome::answered(Answer::Hit);
-    Tried::Hit(serve_in(found, hit, &serving, extensions))
+    Tried::Hit(serve_entry(
+        &plain.key,
+        (entry, places),
+        hit,
+        &serving,
+        extensions,
+    ))
 }

@@ -21,6 +21,7 @@ use super::body::CacheBody;
 use super::cache_status::record;
 use super::decoded::{Added, Decoded, Places};
 use super::flight::{Joined, Leader, Shared, Waited};
+use super::found_entry::FoundEntry;
 use super::future::{After, Side};
 use super::outcome::{Answer, MissBecause, Outcome, StaleBecause};
 use super::page_keys::Asked;
@@ -382,10 +383,10 @@ pub(crate) async fn lookup<ReqB, ResB>(
                     MissBecause::Stale
                 };
                 if directives.is_some() && has_validator(&found.entry.headers) {
-                    revalidating = Some(found.entry.clone());
+                    revalidating = Some(found.entry.stored());
                 }
                 if times.within(now, times.stale_if_error) {
-                    fallback = Some(found.entry);
+                    fallback = Some(found.entry.into_stored());
                 }
                 (
                     Answer::Miss(because),
@@ -499,7 +500,7 @@ pub(crate) async fn lookup<ReqB, ResB>(
                             leader.publish(Some(Arc::new(shared_from(
                                 &settings,
                                 &parts.headers,
-                                found.entry.clone(),
+                                found.entry.stored(),
                             ))));
                         }
                         let outcome = Outcome::coalesced(answer, found.entry.status);
@@ -640,12 +641,11 @@ pub(crate) fn empty_vary() -> Md5Hex {
 
 pub(super) struct Found {
     pub(super) key: MadeKey,
-    pub(super) entry: StoredResponse,
+    /// As stored, or made ready to serve: what is kept takes
+    /// [`FoundEntry::stored`].
+    pub(super) entry: FoundEntry,
     /// The header list's generation, when the entry was found through it.
     pub(super) generation: Option<u64>,
-    /// Where a map made ready to serve holds what the hit writes
-    /// ([`Decoded::ready`]); none for an entry as stored.
-    pub(super) places: Places,
 }
 
 pub(super) struct Missed {
@@ -964,29 +964,30 @@ async fn decode(
     // backend's memo), or from the very same bytes (any other backend).
     let recent = (!memo.is_some()).then_some(&settings.recent_decodes);
     let known = recent.and_then(|recent| recent.get(key.made(), &entry));
-    if let Some(decoded) = memo.get::<Decoded>().or(known.as_deref()) {
-        // As stored: what the lookup finds may be revalidated, kept for a
-        // failing origin or shared with a coalesced request.
+    if let Some(decoded) = memo.get::<Arc<Decoded>>().or(known.as_ref()) {
+        // Its map made ready to serve: what the lookup keeps (to
+        // revalidate, for a failing origin, to share with coalesced
+        // requests) takes the entry as stored.
+        let added = Added::by(settings, &decoded.entry.times);
         return Ok(Found {
             key,
-            entry: decoded.stored(),
+            entry: FoundEntry::of(decoded, added),
             generation,
-            places: Places::default(),
         });
     }
     match StoredResponse::decode(entry.clone()) {
         Ok(decoded) => {
             let added = Added::by(settings, &decoded.times);
+            let kept = Arc::new(Decoded::new(&decoded, added));
             if memo.is_some() {
-                memo.set(Decoded::new(&decoded, added));
+                memo.set(kept);
             } else if let Some(recent) = recent {
-                recent.note(key.made(), entry, Arc::new(Decoded::new(&decoded, added)));
+                recent.note(key.made(), entry, kept);
             }
             Ok(Found {
                 key,
-                entry: decoded,
+                entry: FoundEntry::as_stored(decoded),
                 generation,
-                places: Places::default(),
             })
         }
         Err(error) if error.is_other_version() => {
@@ -1048,10 +1049,24 @@ pub(super) fn serve_in<B>(
     serving: &Serving<'_>,
     extensions: http::Extensions,
 ) -> Response<CacheBody<B>> {
+    let (entry, places) = found.entry.served();
+    serve_entry(&found.key, (entry, places), outcome, serving, extensions)
+}
+
+/// [`serve_in`], for an entry found under `key` (and where its headers
+/// hold what a hit writes): the response, with its outcome logged and
+/// counted.
+pub(super) fn serve_entry<B>(
+    key: &MadeKey,
+    (entry, places): (StoredResponse, Places),
+    outcome: Outcome,
+    serving: &Serving<'_>,
+    extensions: http::Extensions,
+) -> Response<CacheBody<B>> {
     serving.settings.metrics.answered(outcome.answer);
-    in_span(found.key.user(), &outcome);
-    tracing::debug!(target: TARGET, key = found.key.user(), %outcome, "cache");
-    hit_response_in(found.entry, serving, outcome, extensions, found.places)
+    in_span(key.user(), &outcome);
+    tracing::debug!(target: TARGET, key = key.user(), %outcome, "cache");
+    hit_response_in(entry, serving, outcome, extensions, places)
 }
 
 /// Records the key and outcome in the lookup's span, when it is enabled.

@@ -154,6 +154,7 @@ mod decoded;
 mod etag;
 mod fetch;
 mod flight;
+mod found_entry;
 mod future;
 mod hit;
 mod invalidate;

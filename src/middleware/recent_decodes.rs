@@ -73,9 +73,9 @@ impl RecentDecodes {
         if entry.len() > LARGEST_ENTRY {
             return;
         }
-        // The entry, and two header maps: the decoded one and the one kept
-        // ready to serve.
-        let bytes = key.len() + entry.len() + 2 * decoded_head_size(&entry);
+        // The entry, and the decoded head (its one header map, the one
+        // kept ready to serve).
+        let bytes = key.len() + entry.len() + decoded_head_size(&entry);
         let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
         let (pages, kept) = &mut *table;
         if let Some(old) = pages.remove(key) {
