@@ -225,8 +225,9 @@ impl MemoryBackend {
         self.entries.entry_count()
     }
 
-    /// Runs moka's pending housekeeping (evictions, expirations) now; useful
-    /// in tests that check bounds.
+    /// Runs moka's pending housekeeping (evictions, and the removals made
+    /// so far) now; useful in tests that check bounds. Expired entries are
+    /// removed when read, or by the backend's own sweep, not by moka.
     pub async fn run_pending_tasks(&self) {
         self.entries.run_pending_tasks().await;
     }
