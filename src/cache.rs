@@ -152,21 +152,33 @@ impl CacheBuilder {
             .key_function
             .is_prefixed()
             .then(|| format!("{}:", self.key_prefix));
+        let settings = Arc::new(Settings {
+            key_prefix: self.key_prefix,
+            default_timeout,
+            key_function: self.key_function,
+            clear_prefix,
+            computing: KeyLocks::default(),
+            ttl_jitter: self.ttl_jitter,
+        });
         Cache {
             backend: self.backend,
-            settings: Arc::new(Settings {
-                key_prefix: self.key_prefix,
-                default_timeout,
-                key_function: self.key_function,
-                clear_prefix,
-                computing: KeyLocks::default(),
-                ttl_jitter: self.ttl_jitter,
-            }),
+            key_head: key_head(&settings, self.version),
+            settings,
             version: self.version,
-            key_head: None,
         }
-        .with_key_head()
     }
+}
+
+/// `prefix:version:` for a cache with `settings` and `version`, when its key
+/// function is the default one and that is all visible ASCII (a valid start
+/// for a key): what `Cache::key_head` keeps.
+fn key_head(settings: &Settings, version: i64) -> Option<Arc<str>> {
+    if !settings.key_function.is_default() {
+        return None;
+    }
+    let mut head = String::new();
+    push_default_prefix(&mut head, &settings.key_prefix, version);
+    is_visible_ascii(&head).then(|| Arc::from(head))
 }
 
 /// What a write asks of the backend once the timeout is resolved.
@@ -223,23 +235,9 @@ impl Cache {
     pub fn with_version(&self, version: i64) -> Cache {
         Cache {
             version,
+            key_head: key_head(&self.settings, version),
             ..self.clone()
         }
-        .with_key_head()
-    }
-
-    /// This cache with its [`key_head`](Cache::key_head) made for its
-    /// version.
-    fn with_key_head(mut self) -> Cache {
-        self.key_head = None;
-        if self.settings.key_function.is_default() {
-            let mut head = String::new();
-            push_default_prefix(&mut head, &self.settings.key_prefix, self.version);
-            if is_visible_ascii(&head) {
-                self.key_head = Some(Arc::from(head));
-            }
-        }
-        self
     }
 
     /// The version this handle reads and writes.

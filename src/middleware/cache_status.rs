@@ -79,13 +79,12 @@ impl HitMembers {
 
     /// The member of a plain hit (nothing but its `ttl`) with `ttl`.
     fn get(&self, ttl: i64, make: impl FnOnce() -> Option<HeaderValue>) -> Option<HeaderValue> {
-        let Some(chunk) = usize::try_from(ttl)
+        let Some((chunk, at)) = usize::try_from(ttl)
             .ok()
-            .and_then(|ttl| self.0.get(ttl / CHUNK).map(|chunk| (chunk, ttl % CHUNK)))
+            .and_then(|ttl| Some((self.0.get(ttl / CHUNK)?, ttl % CHUNK)))
         else {
             return make();
         };
-        let (chunk, at) = chunk;
         let chunk = chunk.get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
         if let Some(made) = chunk[at].get() {
             return Some(made.clone());

@@ -52,8 +52,8 @@ pub(crate) struct Decoded {
     added: Added,
     /// Which stand-ins the map holds (`Content-Length` always is one).
     age_stand_in: bool,
-    status_stand_in: bool,
-    /// Where the map holds what a hit writes.
+    /// Where the map holds what a hit writes (a `Cache-Status` it holds
+    /// there is a stand-in).
     places: Places,
     /// When its tags were last found unchanged.
     pub(crate) tag_check: TagCheck,
@@ -134,7 +134,6 @@ impl Decoded {
             entry: copy_with(entry, served.clone()),
             added,
             age_stand_in,
-            status_stand_in,
             places,
             tag_check: TagCheck::new(),
         }
@@ -167,7 +166,7 @@ impl Decoded {
         for (name, value) in ready {
             let stand_in = name == CONTENT_LENGTH
                 || (self.age_stand_in && name == AGE)
-                || (self.status_stand_in && name == CACHE_STATUS);
+                || (self.places.status.is_some() && name == CACHE_STATUS);
             if !stand_in {
                 headers.append(name.clone(), value.clone());
             }

@@ -1049,8 +1049,13 @@ pub(super) fn serve_in<B>(
     serving: &Serving<'_>,
     extensions: http::Extensions,
 ) -> Response<CacheBody<B>> {
-    let (entry, places) = found.entry.served();
-    serve_entry(&found.key, (entry, places), outcome, serving, extensions)
+    serve_entry(
+        &found.key,
+        found.entry.served(),
+        outcome,
+        serving,
+        extensions,
+    )
 }
 
 /// [`serve_in`], for an entry found under `key` (and where its headers

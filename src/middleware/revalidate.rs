@@ -115,13 +115,7 @@ pub(crate) fn freshen<B, ResB>(
     }
     // The miss was counted when the lookup made the conditional request.
     tracing::debug!(target: TARGET, url = %snapshot.url, %outcome, "cache revalidated");
-    let serving = Serving {
-        settings,
-        method: &snapshot.method,
-        request: &snapshot.headers,
-        fields: crate::http::request_fields::RequestFields::scan(&snapshot.headers).0,
-        now,
-    };
+    let serving = Serving::new(settings, &snapshot.method, &snapshot.headers, now);
     hit_response(freshened, &serving, outcome)
 }
 

@@ -34,6 +34,23 @@ pub(crate) struct Serving<'a> {
 }
 
 impl<'a> Serving<'a> {
+    /// For a request with `method` and `headers` (read in one pass), at
+    /// `now`.
+    pub(crate) fn new(
+        settings: &'a Settings,
+        method: &'a Method,
+        headers: &'a HeaderMap,
+        now: u64,
+    ) -> Serving<'a> {
+        Serving {
+            settings,
+            method,
+            request: headers,
+            fields: RequestFields::scan(headers).0,
+            now,
+        }
+    }
+
     /// The same, at `now`: for a response served after a wait.
     pub(crate) fn at(&self, now: u64) -> Serving<'a> {
         Serving { now, ..*self }

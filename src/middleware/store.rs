@@ -498,12 +498,11 @@ pub(crate) fn fallback<B>(
     };
     snapshot.settings.metrics.answered(outcome.answer);
     tracing::debug!(target: TARGET, url = %snapshot.url, %outcome, "cache");
-    let serving = Serving {
-        settings: &snapshot.settings,
-        method: &snapshot.method,
-        request: &snapshot.headers,
-        fields: crate::http::request_fields::RequestFields::scan(&snapshot.headers).0,
-        now: snapshot.settings.clock.now(),
-    };
+    let serving = Serving::new(
+        &snapshot.settings,
+        &snapshot.method,
+        &snapshot.headers,
+        snapshot.settings.clock.now(),
+    );
     Some(hit_response(entry, &serving, outcome))
 }
