@@ -95,11 +95,7 @@ fn main() {
             ready.insert(CONTENT_LENGTH, HeaderValue::from(decoded.body.len()));
             decoded.headers = ready.clone();
             memo.set(decoded);
-            if n % 1024 == 0 {
-                backend.run_pending_tasks().await;
-            }
         }
-        backend.run_pending_tasks().await;
         let change = region.change();
         let held = change.bytes_allocated as i64 - change.bytes_deallocated as i64
             + change.bytes_reallocated as i64;

@@ -23,8 +23,8 @@ pub type Expiry = Option<Duration>;
 
 /// The longest lifetime the built-in backends keep as a lifetime: a longer
 /// one is stored as "never expires" (Redis refuses expiry times that
-/// overflow its clock, moka's timer wheel is not meant for centuries, and
-/// no cache needs one). memcached has a shorter limit of its own.
+/// overflow its clock, `Instant` arithmetic can overflow on some platforms,
+/// and no cache needs one). memcached has a shorter limit of its own.
 pub(crate) const LONGEST_EXPIRY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// `expiry` as the lifetime to store: `None` ("never expires") for `None`
@@ -343,7 +343,7 @@ pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
 }
 
 /// What `future` gives when polled once, if it is ready then: for reads of
-/// an in-process store (moka's), which never wait but are `async`.
+/// an in-process store, which never waits but is reached through `async`.
 pub(crate) fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
     use std::task::{Context, Poll, Waker};
     match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {

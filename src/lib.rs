@@ -39,7 +39,7 @@
 //!
 //! | Feature | URL | Backend |
 //! |---|---|---|
-//! | (always) | `memory://?max_capacity=10000` or `?max_bytes=64MiB` | [`MemoryBackend`](backends::MemoryBackend), in process, on moka |
+//! | (always) | `memory://?max_capacity=10000` or `?max_bytes=64MiB` | [`MemoryBackend`](backends::MemoryBackend), in process, on quick_cache |
 //! | (always) | `dummy://` | [`DummyBackend`](backends::DummyBackend), stores nothing |
 //! | `redis` | `redis://host:6379/0`, `rediss://...`, `redis://primary,replica/0`, `redis+cluster://h1,h2,h3` | `RedisBackend`: one server, a primary with read replicas, or Redis Cluster |
 //! | `memcached` | `memcached://host:11211[,host:11211...]` | `MemcachedBackend`: one or several servers, rendezvous-hashed |

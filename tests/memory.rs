@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tower_cache::backends::MemoryBackend;
+use tower_cache::backends::{MemoryBackend, MemoryBackendBuilder};
 use tower_cache::testing::{concurrent_add, concurrent_incr};
 use tower_cache::{Cache, DynBackend, Timeout};
 
@@ -52,21 +52,21 @@ async fn incr_keeps_the_expiry() {
     assert_eq!(cache.get::<i64>("n").await.unwrap(), None);
 }
 
+/// A memory cache built by `builder`, with its backend to look into.
+async fn bounded(builder: MemoryBackendBuilder) -> (MemoryBackend, Cache) {
+    let memory = builder.build().await.unwrap();
+    (memory.clone(), Cache::new(Arc::new(memory)))
+}
+
 #[tokio::test]
 async fn entry_bound_evicts() {
-    let memory = MemoryBackend::builder()
-        .max_capacity(100)
-        .build()
-        .await
-        .unwrap();
-    let cache = Cache::new(Arc::new(memory.clone()));
+    let (memory, cache) = bounded(MemoryBackend::builder().max_capacity(100)).await;
     for i in 0..1_000 {
         cache
             .set(&format!("k{i}"), &i, Timeout::Default)
             .await
             .unwrap();
     }
-    memory.run_pending_tasks().await;
     assert!(
         memory.entry_count() <= 100,
         "{} entries",
@@ -77,19 +77,13 @@ async fn entry_bound_evicts() {
 /// 1,000 entries (key `key(i)`, `value`) written to a memory cache of
 /// 64 KiB: how many it keeps once its evictions have run.
 async fn kept_in_64_kib(key: fn(usize) -> String, value: bytes::Bytes) -> u64 {
-    let memory = MemoryBackend::builder()
-        .max_bytes(64 * 1024)
-        .build()
-        .await
-        .unwrap();
-    let cache = Cache::new(Arc::new(memory.clone()));
+    let (memory, cache) = bounded(MemoryBackend::builder().max_bytes(64 * 1024)).await;
     for i in 0..1_000 {
         cache
             .set_bytes(&key(i), value.clone(), Timeout::Default)
             .await
             .unwrap();
     }
-    memory.run_pending_tasks().await;
     memory.entry_count()
 }
 
@@ -148,7 +142,6 @@ async fn the_default_memory_cache_is_bounded_by_bytes() {
             .set_bytes(&format!("page{i}"), page.clone(), Timeout::Default)
             .await
             .unwrap();
-        memory.run_pending_tasks().await;
     }
     assert!(
         memory.entry_count() <= 64,
@@ -267,4 +260,38 @@ async fn every_write_raises_the_write_count_and_a_read_does_not() {
     wrote("clear by prefix", true);
     backend.clear(ClearScope::All).await.unwrap();
     wrote("clear", true);
+}
+
+/// A value heavier than its shard's share of the bound is not kept, and
+/// writing it removes what the key held: a read never returns the value
+/// the write replaced.
+#[tokio::test]
+async fn a_value_heavier_than_the_bound_allows_is_not_kept_and_replaces_the_old_one() {
+    let (memory, cache) = bounded(MemoryBackend::builder().max_bytes(64 * 1024)).await;
+    cache.set("k", &"small", Timeout::Default).await.unwrap();
+    let heavy = bytes::Bytes::from(vec![b'x'; 100 * 1024]);
+    cache.set_bytes("k", heavy, Timeout::Default).await.unwrap();
+    assert_eq!(cache.get_bytes("k").await.unwrap(), None);
+    assert_eq!(memory.entry_count(), 0);
+    assert_eq!(memory.weighed_size(), 0);
+}
+
+/// Scan resistance (S3-FIFO): an entry read once since it was written
+/// survives a flood of entries written once and never read, ten times
+/// what the store holds, which would push it out of an LRU.
+#[tokio::test]
+async fn an_entry_read_again_outlives_a_flood_of_entries_never_read() {
+    let (memory, cache) = bounded(MemoryBackend::builder().max_capacity(100)).await;
+    cache.set("hot", &1, Timeout::Default).await.unwrap();
+    assert_eq!(cache.get::<i64>("hot").await.unwrap(), Some(1));
+    // Ten times what the store holds, none of it read.
+    for i in 0..1_000 {
+        cache
+            .set(&format!("once{i}"), &i, Timeout::Default)
+            .await
+            .unwrap();
+    }
+    assert_eq!(cache.get::<i64>("hot").await.unwrap(), Some(1));
+    assert!(memory.entry_count() <= 100);
+    assert!(memory.weighed_size() <= 100);
 }

@@ -1,30 +1,28 @@
-//! An in-process backend on moka's concurrent cache.
+//! An in-process backend on quick_cache's concurrent, sharded cache.
 
-use std::future::ready;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use moka::future::Cache as Moka;
-
-/// How keys are hashed: foldhash, seeded at random per process. Every hit
-/// hashes its key (a page key is about 140 bytes); moka's default SipHash
-/// costs several times as much, and a random seed keeps the buckets
-/// unpredictable to clients, who choose the URLs keys are made of.
-type KeyHasher = foldhash::quality::RandomState;
-use moka::ops::compute::Op;
-
+use quick_cache::sync::{Cache as Store, EntryAction, EntryResult};
+use quick_cache::{OptionsBuilder, Weighter};
 use serde::Deserialize;
 
 use crate::backend::{
-    CacheBackend, ClearScope, Expiry, LONGEST_EXPIRY, apply_incr, finite_lifetime, poll_once,
+    CacheBackend, ClearScope, Expiry, LONGEST_EXPIRY, apply_incr, finite_lifetime,
 };
 use crate::error::{CacheError, ConfigError, Result};
 use crate::http::stored::decoded_head_size;
 use crate::memo::Memo;
 use crate::options::{self, BackendOptions};
+
+/// How keys are hashed: foldhash, seeded at random per process. Every hit
+/// hashes its key (a page key is about 140 bytes); SipHash costs several
+/// times as much, and a random seed keeps the buckets unpredictable to
+/// clients, who choose the URLs keys are made of.
+type KeyHasher = foldhash::quality::RandomState;
 
 const NAME: &str = "memory";
 
@@ -40,29 +38,45 @@ struct MemoryOptions {
     max_bytes: Option<u64>,
 }
 
-/// The heap an entry holds beyond its key and value (moka's node, its
-/// hash-table slot, deque and timer-wheel entries, the entry itself), for
-/// the byte weigher: measured with `cargo bench --bench memory_bound`
-/// (about 410 bytes beside the 64 first assumed, for 1 KiB to 16 KiB pages),
-/// so that the heap the backend holds stays within about 5% of `max_bytes`;
-/// plus 48 for the entry's [`Memo`] slot.
-const ENTRY_OVERHEAD: usize = 528;
+/// The heap an entry holds beyond its key and value (the store's slot and
+/// hash-table index, the entry itself, its [`Memo`] slot), for the byte
+/// weigher: measured with `cargo bench --bench memory_bound`, so that the
+/// heap the backend holds stays within about 5% of `max_bytes`.
+const ENTRY_OVERHEAD: usize = 432;
 
-/// An in-process cache (Django's `LocMemCache`) on [`moka`]'s concurrent,
-/// bounded cache. URL: `memory://?max_capacity=10000` or `memory://?max_bytes=64MiB`.
+/// The smallest share of a byte bound one shard of the store holds: a
+/// value heavier than its shard's share is not kept, so shards are made
+/// no smaller than this (fewer shards for a small bound).
+const SHARD_BYTES_AT_LEAST: u64 = 4 * 1024 * 1024;
+
+/// An entry's weight estimate when only the byte bound is known, to size
+/// the store's bookkeeping (its "ghost" list of recently evicted keys).
+const TYPICAL_ENTRY_BYTES: u64 = 4096;
+
+/// An in-process cache (Django's `LocMemCache`) on [`quick_cache`]'s
+/// concurrent, sharded cache. URL: `memory://?max_capacity=10000` or
+/// `memory://?max_bytes=64MiB`.
 ///
 /// * Bounded by bytes ([`max_bytes`](MemoryBackendBuilder::max_bytes), default
-///   64 MiB: key + value + about 530 bytes of bookkeeping per entry, and for a page the decoded head a hit keeps beside it, so a
+///   64 MiB: key + value + about 430 bytes of bookkeeping per entry, and for a page the decoded head a hit keeps beside it, so a
 ///   default cache never grows past about 64 MiB whatever its pages weigh),
-///   or by entries ([`max_capacity`](MemoryBackendBuilder::max_capacity));
-///   moka evicts by TinyLFU (frequency and recency), not Django's pure LRU.
+///   or by entries ([`max_capacity`](MemoryBackendBuilder::max_capacity)).
+///   The bound holds at every write: the store evicts as it inserts, by
+///   S3-FIFO (a new entry that is not read again goes first; one read again
+///   stays), not Django's pure LRU.
+/// * The store is cut into shards, each with its share of the bound, so a
+///   value heavier than a shard's share (at least 4 MiB, or the whole bound
+///   when that is smaller) is not kept: writing it removes the key.
 /// * Per-entry expiry; `get` never returns an expired entry. As in Django,
 ///   an expired entry is removed when it is next read, and those nobody
 ///   reads are removed by a sweep at most a minute apart (started by a
-///   write). moka's own per-entry expiry is not used: it cost about 300
-///   instructions on every read, a sixth of a hit's.
-/// * `add`, `incr`, `touch` and `delete_if_equal` are atomic: moka runs them
-///   under the key's lock.
+///   write).
+/// * A read takes its shard's read lock and copies two reference counts,
+///   with no allocation: a [`Cache::get_bytes`](crate::Cache::get_bytes)
+///   hit costs about 640 instructions (`scripts/hit-cost`), half a raw
+///   moka read.
+/// * `add`, `incr`, `touch` and `delete_if_equal` are atomic: each runs
+///   under its shard's write lock.
 /// * Cloning is cheap; clones share the entries. Each `MemoryBackend::new()`
 ///   is a store of its own (Django's `LOCATION`).
 /// * Values are `Bytes`: a hit is a reference-count increment, not a copy.
@@ -82,7 +96,7 @@ const ENTRY_OVERHEAD: usize = 528;
 /// ```
 #[derive(Debug, Clone)]
 pub struct MemoryBackend {
-    entries: Moka<String, Entry, KeyHasher>,
+    entries: Arc<Store<String, Entry, Bound, KeyHasher>>,
     /// [`CacheBackend::write_count`]: raised after every write, shared by
     /// the clones.
     writes: Arc<AtomicU64>,
@@ -100,11 +114,9 @@ struct Entry {
 
 impl Entry {
     fn new(value: Bytes, expiry: Expiry) -> Entry {
-        let expires_at =
-            finite_lifetime(expiry, LONGEST_EXPIRY).and_then(|d| Instant::now().checked_add(d));
         Entry {
             value,
-            expires_at,
+            expires_at: expires_at(expiry),
             memo: Memo::new(),
         }
     }
@@ -119,6 +131,35 @@ impl Entry {
             .expires_at
             .map(|t| t.saturating_duration_since(Instant::now()));
         (self.value, left)
+    }
+}
+
+/// When an entry written now with `expiry` expires (`None`: never).
+fn expires_at(expiry: Expiry) -> Option<Instant> {
+    finite_lifetime(expiry, LONGEST_EXPIRY).and_then(|d| Instant::now().checked_add(d))
+}
+
+/// What the store is bounded by, and so how it weighs an entry.
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    /// Each entry weighs 1.
+    Entries,
+    /// An entry weighs its key, its value (a page's headers and body), the
+    /// decoded head a hit keeps beside a page, and the bookkeeping.
+    Bytes,
+}
+
+impl Weighter<String, Entry> for Bound {
+    fn weight(&self, key: &String, entry: &Entry) -> u64 {
+        match self {
+            Bound::Entries => 1,
+            // A pure function of the key and the value's bytes: the store
+            // requires an entry's weight not to change while it is kept.
+            Bound::Bytes => {
+                (key.len() + entry.value.len() + ENTRY_OVERHEAD + decoded_head_size(&entry.value))
+                    as u64
+            }
+        }
     }
 }
 
@@ -144,7 +185,7 @@ impl MemoryBackendBuilder {
 
     /// The most bytes kept, counting keys, values and bookkeeping (default
     /// [`DEFAULT_MAX_BYTES`](MemoryBackend::DEFAULT_MAX_BYTES), 64 MiB).
-    /// Replaces the entry bound: moka bounds a cache by one measure.
+    /// Replaces the entry bound: the store is bounded by one measure.
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = Some(bytes);
         self
@@ -157,26 +198,32 @@ impl MemoryBackendBuilder {
     }
 
     pub(crate) fn finish(self) -> MemoryBackend {
-        let builder = Moka::builder();
-        let entries = match (self.max_bytes, self.max_capacity) {
-            (None, Some(entries)) => builder
-                .max_capacity(entries)
-                .build_with_hasher(KeyHasher::default()),
-            (bytes, _) => builder
-                // The value holds a page's headers and body: all of it counts,
-                // and so does the decoded head a hit keeps beside a page.
-                .weigher(|key: &String, entry: &Entry| {
-                    let weight = key.len()
-                        + entry.value.len()
-                        + ENTRY_OVERHEAD
-                        + decoded_head_size(&entry.value);
-                    u32::try_from(weight).unwrap_or(u32::MAX)
-                })
-                .max_capacity(bytes.unwrap_or(MemoryBackend::DEFAULT_MAX_BYTES))
-                .build_with_hasher(KeyHasher::default()),
+        let (bound, capacity, items) = match (self.max_bytes, self.max_capacity) {
+            (None, Some(entries)) => (Bound::Entries, entries, entries),
+            (bytes, _) => {
+                let bytes = bytes.unwrap_or(MemoryBackend::DEFAULT_MAX_BYTES);
+                (Bound::Bytes, bytes, bytes / TYPICAL_ENTRY_BYTES)
+            }
         };
+        let most_shards = std::thread::available_parallelism().map_or(4, |n| n.get() * 4);
+        let shards = match bound {
+            Bound::Entries => most_shards,
+            Bound::Bytes => {
+                // The store rounds the count up to a power of two: the
+                // largest power of two that leaves each its share.
+                let fit = (capacity / SHARD_BYTES_AT_LEAST).max(1);
+                most_shards.min(1 << fit.ilog2().min(16))
+            }
+        };
+        let options = OptionsBuilder::new()
+            .weight_capacity(capacity.max(1))
+            .estimated_items_capacity(usize::try_from(items.max(1)).unwrap_or(usize::MAX))
+            .shards(shards)
+            .build()
+            .expect("every option is set");
+        let entries = Store::with_options(options, bound, KeyHasher::default(), Default::default());
         MemoryBackend {
-            entries,
+            entries: Arc::new(entries),
             writes: Arc::default(),
             swept: Arc::new(AtomicU64::new(crate::clock::unix_secs())),
         }
@@ -220,48 +267,38 @@ impl MemoryBackend {
         .finish())
     }
 
-    /// How many entries are stored: an estimate, as moka counts lazily.
+    /// How many entries are stored (expired ones not yet removed counted).
     pub fn entry_count(&self) -> u64 {
-        self.entries.entry_count()
+        self.entries.len() as u64
     }
 
-    /// Runs moka's pending housekeeping (evictions, and the removals made
-    /// so far) now; useful in tests that check bounds. Expired entries are
-    /// removed when read, or by the backend's own sweep, not by moka.
-    pub async fn run_pending_tasks(&self) {
-        self.entries.run_pending_tasks().await;
+    /// What the entries weigh: their count when bounded by entries, their
+    /// bytes with bookkeeping when bounded by bytes. Never above the bound.
+    pub fn weighed_size(&self) -> u64 {
+        self.entries.weight()
     }
 
     /// The entry under `key` if it has not expired; an expired one is
     /// removed.
-    async fn live(&self, key: &str) -> Option<Entry> {
-        let entry = self.entries.get(key).await?;
+    fn live(&self, key: &str) -> Option<Entry> {
+        let entry = self.entries.get(key)?;
         if entry.is_live() {
             return Some(entry);
         }
-        // Boxed: the rare path's future would make every read's larger.
-        Box::pin(self.remove_expired(key)).await;
+        self.remove_expired(key);
         None
     }
 
     /// Removes the entry under `key` if it is expired (not one written
     /// since it was found expired).
-    async fn remove_expired(&self, key: &str) {
-        self.entries
-            .entry_by_ref(key)
-            .and_compute_with(|existing| {
-                ready(match existing {
-                    Some(entry) if !entry.value().is_live() => Op::Remove,
-                    _ => Op::Nop,
-                })
-            })
-            .await;
+    fn remove_expired(&self, key: &str) {
+        self.entries.remove_if(key, |entry| !entry.is_live());
     }
 
     /// Starts a sweep of the expired entries when the last began
     /// [`SWEEP_EVERY`] ago or more: in a task of its own on a Tokio
     /// runtime, else here.
-    async fn sweep_when_due(&self) {
+    fn sweep_when_due(&self) {
         let now = crate::clock::unix_secs();
         let last = self.swept.load(Ordering::Relaxed);
         let due = now.saturating_sub(last) >= SWEEP_EVERY.as_secs()
@@ -274,35 +311,28 @@ impl MemoryBackend {
         }
         let store = self.clone();
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn(async move { store.sweep().await })),
-            Err(_) => store.sweep().await,
+            Ok(runtime) => drop(runtime.spawn(async move { store.sweep() })),
+            Err(_) => store.sweep(),
         }
     }
 
-    /// Removes every expired entry.
-    async fn sweep(&self) {
+    /// Removes every expired entry, one shard at a time.
+    fn sweep(&self) {
         let now = Instant::now();
-        let expired: Vec<Arc<String>> = self
-            .entries
-            .iter()
-            .filter(|(_, entry)| entry.expires_at.is_some_and(|t| t <= now))
-            .map(|(key, _)| key)
-            .collect();
-        for key in expired {
-            self.remove_expired(&key).await;
-        }
+        self.entries
+            .retain(|_, entry| entry.expires_at.is_none_or(|t| t > now));
     }
 
     /// The live value of `key` and its memo:
-    /// [`get_memoized`](CacheBackend::get_memoized) without the boxed
-    /// future, for the tiered backend's hits.
-    pub(crate) async fn get_live(&self, key: &str) -> Option<(Bytes, Memo)> {
-        self.live(key).await.map(|entry| (entry.value, entry.memo))
+    /// [`get_memoized`](CacheBackend::get_memoized) without a future, for
+    /// the tiered backend's hits.
+    pub(crate) fn get_live(&self, key: &str) -> Option<(Bytes, Memo)> {
+        self.live(key).map(|entry| (entry.value, entry.memo))
     }
 
     /// Drops every entry at once; usable where nothing can be awaited.
     pub(crate) fn invalidate_all(&self) {
-        self.entries.invalidate_all();
+        self.entries.clear();
         self.wrote();
     }
 
@@ -310,8 +340,8 @@ impl MemoryBackend {
     /// write: for tests of what [`write_count`](CacheBackend::write_count)
     /// cannot see.
     #[cfg(test)]
-    pub(crate) async fn forget_uncounted(&self, key: &str) {
-        self.entries.invalidate(key).await;
+    pub(crate) fn forget_uncounted(&self, key: &str) {
+        self.entries.remove(key);
     }
 
     /// Counts a write, once it is visible to reads: a reader that sees the
@@ -334,7 +364,7 @@ impl CacheBackend for MemoryBackend {
     }
 
     fn get_now(&self, key: &str) -> Option<Result<Option<(Bytes, Memo)>>> {
-        poll_once(self.get_live(key)).map(Ok)
+        Some(Ok(self.get_live(key)))
     }
 
     fn write_count(&self) -> Option<u64> {
@@ -342,131 +372,118 @@ impl CacheBackend for MemoryBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        Ok(self.live(key).await.map(|entry| entry.value))
+        Ok(self.live(key).map(|entry| entry.value))
     }
 
     async fn get_memoized(&self, key: &str) -> Result<Option<(Bytes, Memo)>> {
-        Ok(self.get_live(key).await)
+        Ok(self.get_live(key))
     }
 
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
-        Ok(self.live(key).await.map(Entry::with_ttl))
+        Ok(self.live(key).map(Entry::with_ttl))
     }
 
     async fn get_many_with_ttl(
         &self,
         keys: &[&str],
     ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
-        let mut found = Vec::with_capacity(keys.len());
-        for key in keys {
-            found.push(self.live(key).await.map(Entry::with_ttl));
-        }
-        Ok(found)
+        Ok(keys
+            .iter()
+            .map(|key| self.live(key).map(Entry::with_ttl))
+            .collect())
     }
 
     async fn set(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<()> {
         self.entries
-            .insert(key.to_owned(), Entry::new(value, expiry))
-            .await;
+            .insert(key.to_owned(), Entry::new(value, expiry));
         self.wrote();
-        self.sweep_when_due().await;
+        self.sweep_when_due();
         Ok(())
     }
 
     async fn add(&self, key: &str, value: Bytes, expiry: Expiry) -> Result<bool> {
-        let mut stored = false;
-        self.entries
-            .entry_by_ref(key)
-            .and_compute_with(|existing| {
-                let live = existing.is_some_and(|e| e.value().is_live());
-                stored = !live;
-                ready(if live {
-                    Op::Nop
-                } else {
-                    Op::Put(Entry::new(value, expiry))
-                })
-            })
-            .await;
+        let mut fresh = Some(Entry::new(value, expiry));
+        let found = self.entries.entry(key, None, |_, entry| {
+            if entry.is_live() {
+                return EntryAction::Retain(false);
+            }
+            // Expired: replaced where it lies.
+            if let Some(fresh) = fresh.take() {
+                *entry = fresh;
+            }
+            EntryAction::Retain(true)
+        });
+        let stored = match found {
+            EntryResult::Retained(stored) => stored,
+            EntryResult::Vacant(slot) => {
+                // An error means a `set` filled the slot meanwhile: this
+                // add came first, and that write replaced it.
+                if let Some(fresh) = fresh {
+                    let _ = slot.insert(fresh);
+                }
+                true
+            }
+            EntryResult::Removed(..) | EntryResult::Replaced(..) | EntryResult::Timeout => false,
+        };
         self.wrote();
-        self.sweep_when_due().await;
+        self.sweep_when_due();
         Ok(stored)
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        let removed = self.entries.remove(key).await;
+        let removed = self.entries.remove(key);
         self.wrote();
-        Ok(removed.is_some_and(|entry| entry.is_live()))
+        Ok(removed.is_some_and(|(_, entry)| entry.is_live()))
     }
 
     async fn delete_if_equal(&self, key: &str, expected: &[u8]) -> Result<bool> {
         let mut deleted = false;
-        self.entries
-            .entry_by_ref(key)
-            .and_compute_with(|existing| {
-                deleted = existing.is_some_and(|e| {
-                    let entry = e.value();
-                    entry.is_live() && entry.value == expected
-                });
-                ready(if deleted { Op::Remove } else { Op::Nop })
-            })
-            .await;
+        self.entries.entry(key, None, |_, entry| {
+            let live = entry.is_live();
+            deleted = live && entry.value == expected;
+            if deleted || !live {
+                EntryAction::Remove
+            } else {
+                EntryAction::Retain(())
+            }
+        });
         self.wrote();
         Ok(deleted)
     }
 
     async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
-        let mut touched = false;
-        self.entries
-            .entry_by_ref(key)
-            .and_compute_with(|existing| {
-                let op = match existing.filter(|e| e.value().is_live()) {
-                    Some(e) => {
-                        touched = true;
-                        // The same bytes: their decoded form stays valid.
-                        let Entry { value, memo, .. } = e.into_value();
-                        Op::Put(Entry {
-                            memo,
-                            ..Entry::new(value, expiry)
-                        })
-                    }
-                    None => Op::Nop,
-                };
-                ready(op)
-            })
-            .await;
+        let found = self.entries.entry(key, None, |_, entry| {
+            if !entry.is_live() {
+                return EntryAction::Remove;
+            }
+            // The same bytes: their decoded form stays valid.
+            entry.expires_at = expires_at(expiry);
+            EntryAction::Retain(())
+        });
         self.wrote();
-        Ok(touched)
+        Ok(matches!(found, EntryResult::Retained(())))
     }
 
     async fn has_key(&self, key: &str) -> Result<bool> {
-        Ok(self.live(key).await.is_some())
+        Ok(self.live(key).is_some())
     }
 
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
         let mut outcome = Err(CacheError::MissingKey {
             key: key.to_owned(),
         });
-        self.entries
-            .entry_by_ref(key)
-            .and_compute_with(|existing| {
-                let op = match existing.filter(|e| e.value().is_live()) {
-                    None => Op::Nop,
-                    Some(e) => {
-                        let entry = e.into_value();
-                        outcome = apply_incr(key, &entry.value, delta);
-                        match outcome {
-                            Ok(new) => Op::Put(Entry {
-                                value: Bytes::from(new.to_string()),
-                                expires_at: entry.expires_at,
-                                memo: Memo::new(),
-                            }),
-                            Err(_) => Op::Nop,
-                        }
-                    }
-                };
-                ready(op)
-            })
-            .await;
+        self.entries.entry(key, None, |_, entry| {
+            if !entry.is_live() {
+                return EntryAction::Remove;
+            }
+            outcome = apply_incr(key, &entry.value, delta);
+            if let Ok(new) = outcome {
+                // New bytes: the expiry stays, the memo goes.
+                entry.value = Bytes::from(new.to_string());
+                entry.memo = Memo::new();
+            }
+            EntryAction::Retain(())
+        });
         self.wrote();
         outcome
     }
@@ -474,15 +491,7 @@ impl CacheBackend for MemoryBackend {
     async fn clear(&self, scope: ClearScope<'_>) -> Result<()> {
         match scope {
             ClearScope::Prefix(prefix) => {
-                let doomed: Vec<_> = self
-                    .entries
-                    .iter()
-                    .filter(|(key, _)| key.starts_with(prefix))
-                    .map(|(key, _)| key)
-                    .collect();
-                for key in doomed {
-                    self.entries.invalidate(key.as_str()).await;
-                }
+                self.entries.retain(|key, _| !key.starts_with(prefix));
                 self.wrote();
             }
             _ => self.invalidate_all(),
@@ -510,10 +519,7 @@ mod tests {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(60)).await;
-        let count = async || {
-            backend.run_pending_tasks().await;
-            backend.entry_count()
-        };
+        let count = async || backend.entry_count();
         assert_eq!(count().await, 3);
         assert_eq!(backend.get("read").await.unwrap(), None);
         assert_eq!(count().await, 2, "removed when read");

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use crate::backend::{CacheBackend, ClearScope, DynBackend, Expiry, poll_once};
+use crate::backend::{CacheBackend, ClearScope, DynBackend, Expiry};
 use crate::backends::MemoryBackend;
 use crate::error::{CacheError, ConfigError, Result};
 use crate::memo::Memo;
@@ -168,8 +168,8 @@ pub struct TieredBackendBuilder {
 }
 
 impl TieredBackendBuilder {
-    /// The most bytes L1 keeps, keys, values and about 530 bytes per entry (and a page's decoded head)
-    /// counted (default 64 MiB); moka evicts by frequency and recency.
+    /// The most bytes L1 keeps, keys, values and about 430 bytes per entry (and a page's decoded head)
+    /// counted (default 64 MiB); L1 evicts by S3-FIFO (see [`MemoryBackend`]).
     pub fn l1_max_bytes(mut self, bytes: u64) -> Self {
         self.l1_max_bytes = bytes;
         self
@@ -442,9 +442,7 @@ impl CacheBackend for TieredBackend {
         if !self.l1_active() {
             return None;
         }
-        poll_once(self.inner.l1.get_memoized(key))
-            .flatten()
-            .map(|found| Ok(Some(found)))
+        self.inner.l1.get_memoized(key).map(|found| Ok(Some(found)))
     }
 
     /// A copy in L1 comes with its memo; a value read from L2 with none
@@ -452,7 +450,7 @@ impl CacheBackend for TieredBackend {
     async fn get_memoized(&self, key: &str) -> Result<Option<(Bytes, Memo)>> {
         let Inner { l1, l2, .. } = &*self.inner;
         if self.l1_active() {
-            if let Some(found) = l1.get_memoized(key).await {
+            if let Some(found) = l1.get_memoized(key) {
                 return Ok(Some(found));
             }
         }
@@ -484,7 +482,7 @@ impl CacheBackend for TieredBackend {
         let mut found = Vec::with_capacity(keys.len());
         let mut missing = Vec::new();
         for (index, key) in keys.iter().enumerate() {
-            let copy = l1.get(key).await;
+            let copy = l1.get(key);
             if copy.is_none() {
                 missing.push(index);
             }
@@ -522,7 +520,7 @@ impl CacheBackend for TieredBackend {
     }
 
     async fn has_key(&self, key: &str) -> Result<bool> {
-        if self.l1_active() && self.inner.l1.get(key).await.is_some() {
+        if self.l1_active() && self.inner.l1.get(key).is_some() {
             return Ok(true);
         }
         self.inner.l2.has_key(key).await

@@ -448,9 +448,19 @@ pub(crate) fn decoded_head_size(entry: &[u8]) -> usize {
     /// as a clone without spare room), and the copy of a name that is not
     /// a standard one. Measured with `cargo bench --bench memory_bound`.
     const PER_HEADER: usize = 136;
+    /// The fewest bytes a stored header takes: its two lengths and a name.
+    const HEADER_AT_LEAST: usize = 2 + 4 + 1;
     let mut r = Reader { entry, at: 0 };
-    r.prelude()
-        .map_or(0, |prelude| BASE + PER_HEADER * prelude.count)
+    let Ok(prelude) = r.prelude() else {
+        return 0;
+    };
+    // A count the bytes after it cannot hold is damage, which never
+    // decodes, so no head is kept: weighing it would make a damaged entry
+    // of a few bytes weigh megabytes.
+    if prelude.count > (entry.len() - r.at) / HEADER_AT_LEAST {
+        return 0;
+    }
+    BASE + PER_HEADER * prelude.count
 }
 
 /// What an entry says before its headers.
@@ -624,6 +634,10 @@ mod tests {
         for cut in 0..with_age_base.len().min(42) {
             assert_eq!(decoded_head_size(&with_age_base[..cut]), 0, "cut at {cut}");
         }
+        // A count past what the bytes after it can hold weighs nothing.
+        let mut counted = without.to_vec();
+        counted[32..34].copy_from_slice(&u16::MAX.to_be_bytes());
+        assert_eq!(decoded_head_size(&counted), 0);
     }
 
     /// Found by the `stored_response` fuzz target: a huge header count in a

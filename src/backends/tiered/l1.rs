@@ -65,13 +65,13 @@ impl L1 {
     }
 
     /// The live copy of `key`.
-    pub(super) async fn get(&self, key: &str) -> Option<Bytes> {
-        self.get_memoized(key).await.map(|(value, _)| value)
+    pub(super) fn get(&self, key: &str) -> Option<Bytes> {
+        self.get_memoized(key).map(|(value, _)| value)
     }
 
     /// The live copy of `key`, with its memo.
-    pub(super) async fn get_memoized(&self, key: &str) -> Option<(Bytes, Memo)> {
-        self.entries.get_live(key).await
+    pub(super) fn get_memoized(&self, key: &str) -> Option<(Bytes, Memo)> {
+        self.entries.get_live(key)
     }
 
     /// The epoch of `key`, to read before the shared tier is.
@@ -131,19 +131,19 @@ mod tests {
         l1.invalidate(Invalidation::Keys(&["k"])).await;
         l1.fill("k", Bytes::from_static(b"old"), SECOND, epoch)
             .await;
-        assert_eq!(l1.get("k").await, None);
+        assert_eq!(l1.get("k"), None);
         // A fill that read its epoch after the invalidation stays.
         let epoch = l1.epoch("k");
         l1.fill("k", Bytes::from_static(b"new"), SECOND, epoch)
             .await;
-        assert_eq!(l1.get("k").await.as_deref(), Some(&b"new"[..]));
+        assert_eq!(l1.get("k").as_deref(), Some(&b"new"[..]));
         // Clearing moves every epoch.
         let epoch = l1.epoch("k");
         l1.invalidate(Invalidation::All).await;
-        assert_eq!(l1.get("k").await, None);
+        assert_eq!(l1.get("k"), None);
         l1.fill("k", Bytes::from_static(b"old"), SECOND, epoch)
             .await;
-        assert_eq!(l1.get("k").await, None);
+        assert_eq!(l1.get("k"), None);
     }
 
     #[tokio::test]
@@ -152,6 +152,6 @@ mod tests {
         let epoch = l1.epoch("k");
         l1.fill("k", Bytes::from_static(b"v"), Duration::ZERO, epoch)
             .await;
-        assert_eq!(l1.get("k").await, None);
+        assert_eq!(l1.get("k"), None);
     }
 }
