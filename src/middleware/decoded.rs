@@ -35,10 +35,9 @@ impl Added {
 /// Every later hit copies the header map to serve it. A clone of a map
 /// copies its hash index and entries without hashing a name again, but has
 /// no room to grow: the first header the hit adds would reallocate it. So
-/// the map kept is made ready to clone: the stored headers, then a
-/// stand-in for each header a hit adds that the stored response lacks, in
-/// the place it would be added (last), and the body's `Content-Length`,
-/// which the server would add after them; the hit replaces the stand-ins
+/// the map kept is made ready to clone: a stand-in for each header a hit
+/// adds that the stored response lacks, first, then the stored headers,
+/// and the body's `Content-Length`, which the server would add last; the hit replaces the stand-ins
 /// in place. (A response that is not the whole body, a range or a `304`,
 /// sets or drops its `Content-Length`.) It is the only map kept, so a
 /// decoded page costs no more memory than before: the rules read it as
@@ -103,16 +102,18 @@ impl Decoded {
         // replaces a value, first makes sure that the index has room for a
         // new header (and would grow a full one, on every hit).
         let mut served = HeaderMap::with_capacity(entry.headers.len() + 4);
-        for (name, value) in &entry.headers {
-            served.append(name.clone(), value.clone());
-        }
-        let age_stand_in = added.age && !served.contains_key(AGE);
+        // The stand-ins first: a hit finds them in the first places it
+        // walks to (a walk costs about 20 instructions a place).
+        let age_stand_in = added.age && !entry.headers.contains_key(AGE);
         if age_stand_in {
             served.insert(AGE, STAND_IN.clone());
         }
-        let status_stand_in = added.status && !served.contains_key(CACHE_STATUS);
+        let status_stand_in = added.status && !entry.headers.contains_key(CACHE_STATUS);
         if status_stand_in {
             served.insert(CACHE_STATUS, STAND_IN.clone());
+        }
+        for (name, value) in &entry.headers {
+            served.append(name.clone(), value.clone());
         }
         // What the server would add last (axum does, from the body's exact
         // size): the stored body's length, which a whole response keeps.
@@ -214,22 +215,23 @@ mod tests {
                 .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
                 .collect()
         };
-        // Upstream's Cache-Status is kept, so the hit's member is appended.
+        // Upstream's Cache-Status is kept, so the hit's member is appended;
+        // the stand-in for Age comes first.
         let (ready, places) = decoded.ready(both).unwrap();
         assert_eq!(
             places,
             Places {
-                age: Some(3),
+                age: Some(0),
                 status: None
             }
         );
         assert_eq!(
             lines(&ready.headers),
             [
+                "age: 0",
                 "content-type: text/plain",
                 "cache-status: upstream; hit",
                 "cache-status: edge; fwd=miss",
-                "age: 0",
                 "content-length: 4",
             ]
         );

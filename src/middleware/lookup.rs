@@ -979,6 +979,9 @@ async fn decode(
         Ok(decoded) => {
             let added = Added::by(settings, &decoded.times);
             let kept = Arc::new(Decoded::new(&decoded, added));
+            // Served as the next hits will be, from the ready map: in the
+            // same order.
+            let found = FoundEntry::of(&kept, added);
             if memo.is_some() {
                 memo.set(kept);
             } else if let Some(recent) = recent {
@@ -986,7 +989,7 @@ async fn decode(
             }
             Ok(Found {
                 key,
-                entry: FoundEntry::as_stored(decoded),
+                entry: found,
                 generation,
             })
         }
