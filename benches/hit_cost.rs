@@ -23,7 +23,9 @@
 //! * `redis`, `memcached`, `sqlite`: the `cache_page` hit over a server
 //!   (`REDIS_URL`, `MEMCACHED_URL` from `./scripts/test --serve`; a SQLite
 //!   file in the temp directory), the app's side only; build with
-//!   `--all-features`. Not in `scripts/hit-cost`, which needs no server.
+//!   `--all-features`. Not in `scripts/hit-cost`, which needs no server;
+//! * `tiered`: `cache_page_tagged` on Redis (`REDIS_URL`) behind a 64 MiB
+//!   L1, the two-tier cache: an L1 hit.
 //!
 //! It prints `CASE allocations/request` for `N` requests (10,000 by
 //! default) after one warm-up. Only `run` is counted by callgrind
@@ -165,6 +167,24 @@ async fn setup(name: &str) -> Case {
                 ),
             )
         }
+        // The demo's tagged hit with `Cache-Status` on Redis behind a
+        // 64 MiB L1 (the two-tier cache), against `cache_page_tagged`.
+        "tiered" => {
+            let url = std::env::var("REDIS_URL").expect("REDIS_URL");
+            let url = format!(
+                "{url}{}l1_max_bytes=64MiB",
+                if url.contains('?') { '&' } else { '?' }
+            );
+            let cache = Cache::from_url(&url).await.expect("cache");
+            Case::App(
+                router(page, true).route_layer(
+                    cache_page(Duration::from_secs(300))
+                        .key_prefix(format!("hit-cost-{}", std::process::id()))
+                        .cache_status(true)
+                        .cache(cache),
+                ),
+            )
+        }
         "cache_get" => {
             let cache = memory();
             cache
@@ -180,7 +200,7 @@ async fn setup(name: &str) -> Case {
         }
         other => panic!(
             "unknown case {other:?}: bare, cache_page, cache_page_tagged, rfc9111, \
-             bare_browser, cache_page_browser, cache_get, moka_get"
+             bare_browser, cache_page_browser, cache_get, moka_get, redis, memcached, sqlite, tiered"
         ),
     }
 }

@@ -180,7 +180,10 @@ pub trait CacheBackend: Debug + Send + Sync + 'static {
 
     /// How many writes the backend has applied, when it sees every write
     /// made to its entries (the memory backend, whose entries live in this
-    /// process); `None` by default, and for stores that others write to.
+    /// process; the tiered backend while its L1 is in use, as every write
+    /// to the shared tier, this instance's or, through the invalidation
+    /// channel, another's, is a write to L1); `None` by default, and for
+    /// stores that others write to.
     ///
     /// The count is raised after each write (`set`, `add`, `delete`,
     /// `touch`, `incr`, `clear` and the batches) is visible to reads, so

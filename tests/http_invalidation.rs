@@ -558,3 +558,35 @@ async fn a_tagged_hit_on_redis_is_one_round_trip() {
     cache.invalidate_tags(["v"]).await.unwrap();
     assert!(invalidated(&calls("/varies").await.1));
 }
+
+/// Two instances, each with its own L1 in front of Redis: an L1 hit that
+/// trusted its tag versions (found unchanged earlier in the same second,
+/// with L1's write count unchanged since) sees a purge made on the other
+/// instance, which reaches its L1 through the invalidation channel.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_l1_hit_that_trusts_its_tag_versions_sees_a_purge_on_another_instance() {
+    let url = common::with_option(&common::server_url("REDIS_URL"), "l1_max_bytes=64MiB");
+    let site = site(two_caches(&url).await);
+    let second = || std::time::UNIX_EPOCH.elapsed().unwrap().as_secs();
+    // Each try on a page of its own; one within a single second is what
+    // is under test (across a second the versions are read anyway).
+    for page in 1..=20 {
+        let path = format!("/p/{page}");
+        let began = second();
+        get_page(&site.a, &path).await;
+        for _ in 0..3 {
+            assert!(is_hit(&get_page(&site.b, &path).await));
+        }
+        site.purge_a
+            .invalidate_tags([format!("product:{page}")])
+            .await
+            .unwrap();
+        let after = get_page(&site.b, &path).await;
+        assert!(invalidated(&after), "{}", after.outcome);
+        if second() == began {
+            return;
+        }
+    }
+    panic!("no try within one second");
+}

@@ -437,6 +437,18 @@ impl CacheBackend for TieredBackend {
         Ok(self.get_memoized(key).await?.map(|(value, _)| value))
     }
 
+    /// L1's count of writes, while L1 is in use. Every write to the shared
+    /// tier is one to L1 too: this instance's drops its copies, another's
+    /// comes through the invalidation channel and drops them. While the
+    /// channel is down the count is not given (L1 is not read then), and
+    /// going down clears L1, which raises the count.
+    fn write_count(&self) -> Option<u64> {
+        if !self.l1_active() {
+            return None;
+        }
+        self.inner.l1.write_count()
+    }
+
     /// A copy in L1, at once; the shared tier is never read here.
     fn get_now(&self, key: &str) -> Option<Result<Option<(Bytes, Memo)>>> {
         if !self.l1_active() {

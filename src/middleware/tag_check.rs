@@ -18,7 +18,8 @@ use crate::http::stored::StoredResponse;
 /// without a write (expired after [`TAG_VERSION_LIFETIME`], or evicted), which
 /// makes the page a miss: the check is trusted only within the second it
 /// was made in, so a vanished version is noticed within a second, and a
-/// tagged hit on the memory backend reads its tags once a second instead of
+/// tagged hit on the memory backend (or an L1 hit of the tiered one) reads
+/// its tags once a second instead of
 /// on every request (one read of the store per tag, key made and value
 /// decoded: about 700 instructions).
 ///

@@ -74,6 +74,11 @@ impl L1 {
         self.entries.get_live(key)
     }
 
+    /// The count of writes to this L1 (see [`CacheBackend::write_count`]).
+    pub(super) fn write_count(&self) -> Option<u64> {
+        self.entries.write_count()
+    }
+
     /// The epoch of `key`, to read before the shared tier is.
     pub(super) fn epoch(&self, key: &str) -> u64 {
         self.stripe(key).load(Ordering::SeqCst)
