@@ -173,7 +173,12 @@ impl Lanes {
 
 /// `mg <key> [b] v [t]\r\n`, the key as `memcache::exp` writes it.
 fn get_line(key: &[u8], ttl: bool) -> Result<Vec<u8>, ReadError> {
-    let raw = key.iter().all(|&byte| byte > 0x20 && byte != 0x7f);
+    // Every byte looked at, without an early exit, so that the check is
+    // vectorised: a page key is about 140 bytes, and byte by byte the
+    // check cost 600 instructions a read.
+    let raw = key
+        .iter()
+        .fold(true, |raw, &byte| raw & (byte > 0x20) & (byte != 0x7f));
     let encoded;
     let wire: &[u8] = if raw {
         key
