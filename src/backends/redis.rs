@@ -615,6 +615,15 @@ impl RedisBackend {
         if let Some(connection) = self.shared.lock(slot).clone() {
             return Ok((connection, slot));
         }
+        // Boxed: the pool's futures (a wait, a check, a new connection) and
+        // a timer would otherwise size every command's future, which is
+        // moved whole into its box on every call.
+        Box::pin(self.connect(server, slot)).await
+    }
+
+    /// A connection taken from server `server`'s pool within the connect
+    /// timeout, kept in `slot` for the next commands.
+    async fn connect(&self, server: usize, slot: usize) -> Result<(Connection, usize)> {
         let failed = |source| CacheError::backend(NAME, "connect", source);
         let get = async {
             let connection: Result<Connection> = match &self.topology {
