@@ -64,9 +64,13 @@ const TYPICAL_ENTRY_BYTES: u64 = 4096;
 ///   The bound holds at every write: the store evicts as it inserts, by
 ///   S3-FIFO (a new entry that is not read again goes first; one read again
 ///   stays), not Django's pure LRU.
-/// * The store is cut into shards, each with its share of the bound, so a
-///   value heavier than a shard's share (at least 4 MiB, or the whole bound
-///   when that is smaller) is not kept: writing it removes the key.
+/// * The store is cut into shards (up to four per core), each with its
+///   share of the bound, so a value heavier than about 97% of a shard's
+///   share (a share is at least 4 MiB, or the whole bound when that is
+///   smaller) is not kept: writing it removes the key. Under the default
+///   64 MiB, a page of about 4 MiB or more is not kept on a machine of
+///   three cores or more (16 shards); raise `max_bytes` to keep larger
+///   ones.
 /// * Per-entry expiry; `get` never returns an expired entry. As in Django,
 ///   an expired entry is removed when it is next read, and those nobody
 ///   reads are removed by a sweep at most a minute apart (started by a
