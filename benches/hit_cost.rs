@@ -151,36 +151,27 @@ async fn setup(name: &str) -> Case {
             Semantics::Rfc9111(Rfc9111::new().default_lifetime(Duration::from_secs(300))),
         ))),
         // The same hit over a server, from the environment (REDIS_URL,
-        // MEMCACHED_URL, or a SQLite file): the app's side only.
-        "redis" | "memcached" | "sqlite" => {
+        // MEMCACHED_URL, or a SQLite file): the app's side only; `tiered`,
+        // the demo's tagged hit with `Cache-Status` on Redis behind a
+        // 64 MiB L1 (the two-tier cache), against `cache_page_tagged`.
+        "redis" | "memcached" | "sqlite" | "tiered" => {
             let url = match name {
                 "redis" => std::env::var("REDIS_URL").expect("REDIS_URL"),
                 "memcached" => std::env::var("MEMCACHED_URL").expect("MEMCACHED_URL"),
+                "tiered" => {
+                    let url = std::env::var("REDIS_URL").expect("REDIS_URL");
+                    let join = if url.contains('?') { '&' } else { '?' };
+                    format!("{url}{join}l1_max_bytes=64MiB")
+                }
                 _ => format!("sqlite://{}/hit-cost.db", std::env::temp_dir().display()),
             };
             let cache = Cache::from_url(&url).await.expect("cache");
+            let tiered = name == "tiered";
             Case::App(
-                router(page, false).route_layer(
+                router(page, tiered).route_layer(
                     cache_page(Duration::from_secs(300))
                         .key_prefix(format!("hit-cost-{}", std::process::id()))
-                        .cache(cache),
-                ),
-            )
-        }
-        // The demo's tagged hit with `Cache-Status` on Redis behind a
-        // 64 MiB L1 (the two-tier cache), against `cache_page_tagged`.
-        "tiered" => {
-            let url = std::env::var("REDIS_URL").expect("REDIS_URL");
-            let url = format!(
-                "{url}{}l1_max_bytes=64MiB",
-                if url.contains('?') { '&' } else { '?' }
-            );
-            let cache = Cache::from_url(&url).await.expect("cache");
-            Case::App(
-                router(page, true).route_layer(
-                    cache_page(Duration::from_secs(300))
-                        .key_prefix(format!("hit-cost-{}", std::process::id()))
-                        .cache_status(true)
+                        .cache_status(tiered)
                         .cache(cache),
                 ),
             )

@@ -37,8 +37,8 @@ impl Added {
 /// no room to grow: the first header the hit adds would reallocate it. So
 /// the map kept is made ready to clone: a stand-in for each header a hit
 /// adds that the stored response lacks, first, then the stored headers,
-/// and the body's `Content-Length`, which the server would add last; the hit replaces the stand-ins
-/// in place. (A response that is not the whole body, a range or a `304`,
+/// and the body's `Content-Length`, which the server would add last; the
+/// hit replaces the stand-ins in place. (A response that is not the whole body, a range or a `304`,
 /// sets or drops its `Content-Length`.) It is the only map kept, so a
 /// decoded page costs no more memory than before: the rules read it as
 /// they read the stored headers (a stand-in `Age` of 0 is no `Age`, and no

@@ -27,11 +27,6 @@ pub(crate) struct FoundEntry {
 }
 
 impl FoundEntry {
-    /// An entry as stored.
-    pub(crate) fn as_stored(entry: StoredResponse) -> FoundEntry {
-        FoundEntry { entry, ready: None }
-    }
-
     /// The ready copy of `decoded` for a layer whose hits add `added`, or
     /// the entry as stored when its map was made for other hits.
     pub(crate) fn of(decoded: &Arc<Decoded>, added: Added) -> FoundEntry {
@@ -40,7 +35,10 @@ impl FoundEntry {
                 entry,
                 ready: Some((Arc::clone(decoded), places)),
             },
-            None => FoundEntry::as_stored(decoded.stored()),
+            None => FoundEntry {
+                entry: decoded.stored(),
+                ready: None,
+            },
         }
     }
 

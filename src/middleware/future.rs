@@ -157,14 +157,8 @@ where
             Tried::Lookup(known) => known,
         };
         // The one clone of the settings a lookup costs (the future is 'static).
-        let lookup = lookup(settings.clone(), request, page, side, known);
-        // Wrapped in its span only when there is one: the wrapper is one
-        // more move of the whole (large) future on every remote hit.
-        let mut lookup: BoxFuture<Looked<ReqB, ResB>> = if span.is_none() {
-            Box::pin(lookup)
-        } else {
-            Box::pin(lookup.instrument(span))
-        };
+        let mut lookup: BoxFuture<Looked<ReqB, ResB>> =
+            Box::pin(lookup(settings.clone(), request, page, side, known).instrument(span));
         match lookup
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))

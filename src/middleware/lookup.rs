@@ -1042,28 +1042,19 @@ pub(super) fn serve<B>(
     outcome: Outcome,
     serving: &Serving<'_>,
 ) -> Response<CacheBody<B>> {
-    serve_in(found, outcome, serving, http::Extensions::new())
-}
-
-/// [`serve`], the response with `extensions` (see [`hit_response_in`]).
-pub(super) fn serve_in<B>(
-    found: Found,
-    outcome: Outcome,
-    serving: &Serving<'_>,
-    extensions: http::Extensions,
-) -> Response<CacheBody<B>> {
+    let Found { key, entry, .. } = found;
     serve_entry(
-        &found.key,
-        found.entry.served(),
+        &key,
+        entry.served(),
         outcome,
         serving,
-        extensions,
+        http::Extensions::new(),
     )
 }
 
-/// [`serve_in`], for an entry found under `key` (and where its headers
-/// hold what a hit writes): the response, with its outcome logged and
-/// counted.
+/// [`serve`], for an entry found under `key` and where its headers hold
+/// what a hit writes, the response taking `extensions` (see
+/// [`hit_response_in`]).
 pub(super) fn serve_entry<B>(
     key: &MadeKey,
     (entry, places): (StoredResponse, Places),
