@@ -476,10 +476,15 @@ mod redis {
         let mut server = Server::redis();
         let url = format!("{}&pool_size={POOL}", url(server.address()));
         let cache = Cache::from_url(&url).await.unwrap();
-        // Open every connection of the pool; they stay, idle.
+        // Open every connection of the pool (writes take them; reads go
+        // over the read lane); they stay, idle.
         let opened = (0..POOL).map(|i| {
             let cache = cache.clone();
-            async move { cache.get_bytes(&format!("warm{i}")).await }
+            async move {
+                cache
+                    .set(&format!("warm{i}"), "warm", tower_cache::Timeout::Default)
+                    .await
+            }
         });
         for result in futures_util::future::join_all(opened).await {
             result.unwrap();

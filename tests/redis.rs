@@ -436,3 +436,151 @@ async fn urls_list_servers_and_only_redis_and_memcached_take_several() {
         "{err}"
     );
 }
+
+/// Reads (`GET`, `MGET`, `GET` + `PTTL`, `EXISTS`) go over one pipelined
+/// connection per server that the backend speaks RESP on itself; writes go
+/// over the redis crate's connections. These check that both see the same
+/// database, as the same user.
+mod read_lane {
+    use super::*;
+
+    /// Everything a read can do, through `cache`, on keys it wrote.
+    async fn reads_see_writes(cache: &Cache) {
+        let key = unique("lane");
+        cache.set(&key, &5, Timeout::Default).await.unwrap();
+        assert_eq!(cache.get::<i64>(&key).await.unwrap(), Some(5));
+        assert!(cache.has_key(&key).await.unwrap());
+        assert!(!cache.has_key(&unique("absent")).await.unwrap());
+        let absent = unique("absent");
+        assert_eq!(
+            cache.get_many_bytes(&[&key, &absent]).await.unwrap(),
+            [Some(bytes::Bytes::from_static(b"5")), None]
+        );
+        let made = cache.make_key(&key).unwrap();
+        let (value, ttl) = cache.backend().get_with_ttl(&made).await.unwrap().unwrap();
+        assert_eq!(value, "5");
+        let ttl = ttl.expect("a lifetime");
+        assert!(ttl > Duration::from_secs(290) && ttl <= Duration::from_secs(300));
+        let found = cache
+            .backend()
+            .get_many_with_ttl(&[&made, &cache.make_key(&absent).unwrap()])
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].as_ref().unwrap().0, "5");
+        assert!(found[1].is_none());
+    }
+
+    #[tokio::test]
+    async fn reads_authenticate_and_select_the_database_of_the_url() {
+        let server = Server::redis_with(&[
+            "--requirepass",
+            "s3cret",
+            "--user",
+            "reader",
+            "on",
+            ">r3ader",
+            "~*",
+            "+@all",
+        ]);
+        let address = server.address();
+        let cache = cache_from(&format!("redis://:s3cret@{address}/3")).await;
+        reads_see_writes(&cache).await;
+        // The keys are in database 3, not 0.
+        let key = unique("where");
+        cache.set(&key, &1, Timeout::Default).await.unwrap();
+        let made = cache.make_key(&key).unwrap();
+        let cli = |db: u8| format!("redis://default:s3cret@{address}/{db}");
+        assert_eq!(redis_cli(&cli(3), &["EXISTS", &made]), "1");
+        assert_eq!(redis_cli(&cli(0), &["EXISTS", &made]), "0");
+        let in_zero = cache_from(&format!("redis://:s3cret@{address}/0")).await;
+        assert_eq!(in_zero.get::<i64>(&key).await.unwrap(), None);
+
+        // An ACL user, named in the URL.
+        let as_user = cache_from(&format!("redis://reader:r3ader@{address}/3")).await;
+        reads_see_writes(&as_user).await;
+        assert_eq!(as_user.get::<i64>(&key).await.unwrap(), Some(1));
+
+        // A wrong password is an error in time, on every read, not a hang.
+        let wrong = cache_from(&format!(
+            "redis://:wrong@{address}/3?connect_timeout=500ms&command_timeout=500ms"
+        ))
+        .await;
+        for _ in 0..2 {
+            let started = Instant::now();
+            let err = wrong.get_bytes(&key).await.unwrap_err();
+            assert!(started.elapsed() < Duration::from_secs(2));
+            let message = format!("{err:?}");
+            assert!(
+                message.contains("WRONGPASS") && !message.contains("wrong@"),
+                "{message}"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_read_leaves_the_connection_in_step() {
+        let url = server_url("REDIS_URL");
+        let cache = cache_from(&url).await;
+        let list = unique("list");
+        redis_cli(&url, &["RPUSH", &cache.make_key(&list).unwrap(), "x"]);
+        let keys: Vec<String> = (0..50).map(|i| unique(&format!("step{i}"))).collect();
+        for (i, key) in keys.iter().enumerate() {
+            cache.set(key, &i, Timeout::Default).await.unwrap();
+        }
+        // Reads of the list (refused: WRONGTYPE) among reads of values, all
+        // in flight at once on the one connection.
+        let reads = keys.iter().enumerate().map(|(i, key)| {
+            let cache = cache.clone();
+            let list = list.clone();
+            async move {
+                let refused = cache.get_bytes(&list).await;
+                let value = cache.get::<usize>(key).await;
+                (i, refused, value)
+            }
+        });
+        for (i, refused, value) in futures_util::future::join_all(reads).await {
+            let err = refused.unwrap_err();
+            assert!(format!("{err:?}").contains("WRONGTYPE"), "{err:?}");
+            assert_eq!(value.unwrap(), Some(i));
+        }
+        redis_cli(&url, &["DEL", &cache.make_key(&list).unwrap()]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn values_of_any_bytes_and_length_come_back_whole() {
+        let cache = cache_from(&server_url("REDIS_URL")).await;
+        let mut values: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"\r\n".to_vec(),
+            b"$-1\r\n*2\r\n-ERR\r\n".to_vec(),
+            (0..=255).collect(),
+            vec![b'x'; 16 * 1024 - 1],
+            vec![b'y'; 16 * 1024],
+        ];
+        values.push((0..(1 << 20) + 3).map(|i| (i % 251) as u8).collect());
+        let keys: Vec<String> = (0..values.len())
+            .map(|i| unique(&format!("bytes{i}")))
+            .collect();
+        for (key, value) in keys.iter().zip(&values) {
+            cache
+                .set_bytes(key, value.clone(), Timeout::Default)
+                .await
+                .unwrap();
+        }
+        // Each alone, all at once, and in one MGET, several times over.
+        let reads = (0..4).flat_map(|_| {
+            keys.iter().zip(&values).map(|(key, value)| {
+                let cache = cache.clone();
+                async move {
+                    assert_eq!(cache.get_bytes(key).await.unwrap().unwrap(), value[..]);
+                }
+            })
+        });
+        futures_util::future::join_all(reads).await;
+        let found = cache.get_many_bytes(&keys).await.unwrap();
+        for (found, value) in found.iter().zip(&values) {
+            assert_eq!(found.as_deref(), Some(&value[..]));
+        }
+    }
+}

@@ -18,9 +18,10 @@ use crate::clock;
 use crate::error::{CacheError, ConfigError, Redacted, Result, redact};
 use crate::options::{BackendOptions, ConnectionOptions};
 
-mod mux;
+mod meta;
 
-use mux::{Found, Lanes, ReadError};
+use crate::backends::lanes::{Greeting, Lanes, ReadError};
+use meta::{Found, MetaProtocol};
 
 const NAME: &str = "memcached";
 
@@ -141,7 +142,7 @@ pub struct MemcachedBackend {
     /// connections.
     client: AsyncMetaClient,
     /// Reads, over one pipelined connection per server.
-    lanes: Arc<Lanes>,
+    lanes: Arc<Lanes<MetaProtocol>>,
     servers: Arc<[String]>,
     connect_timeout: Duration,
     command_timeout: Duration,
@@ -227,7 +228,9 @@ impl MemcachedBackendBuilder {
         Ok(MemcachedBackend {
             client,
             lanes: Arc::new(Lanes::new(
-                &self.servers,
+                self.servers
+                    .iter()
+                    .map(|server| (server.clone(), Greeting::default())),
                 self.connect_timeout,
                 self.command_timeout,
             )),
@@ -412,6 +415,11 @@ impl MemcachedBackend {
         StableRendezvous::pick(key.as_bytes(), &self.servers)
     }
 
+    /// A read this backend cannot write (a key too long for memcached).
+    fn refused(error: meta::KeyTooLong) -> CacheError {
+        CacheError::backend(NAME, "get", error)
+    }
+
     fn failed(operation: &'static str, err: McError) -> CacheError {
         CacheError::backend(NAME, operation, err)
     }
@@ -419,7 +427,8 @@ impl MemcachedBackend {
     /// Reads `key` (with its lifetime when `ttl` is asked) over its
     /// server's pipelined connection; an unreachable server is a miss.
     async fn read_one(&self, key: &str, ttl: bool) -> Result<Option<(Bytes, Option<Duration>)>> {
-        let read = self.lanes.get(self.server_index(key), key, ttl).await;
+        let line = meta::get_line(key.as_bytes(), ttl).map_err(Self::refused)?;
+        let read = self.lanes.get(self.server_index(key), line).await;
         self.found(key, read)
     }
 
@@ -432,16 +441,19 @@ impl MemcachedBackend {
         keys: &[&str],
         ttl: bool,
     ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
+        let lines = keys
+            .iter()
+            .map(|key| meta::get_line(key.as_bytes(), ttl))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(Self::refused)?;
         let sent: Vec<_> = keys
             .iter()
-            .map(|key| self.lanes.send(self.server_index(key), key, ttl))
+            .zip(lines)
+            .map(|(key, line)| self.lanes.send(self.server_index(key), line))
             .collect();
         let mut found = Vec::with_capacity(keys.len());
         for (key, answer) in keys.iter().zip(sent) {
-            let read = match answer {
-                Ok(answer) => self.lanes.answer(answer).await,
-                Err(error) => Err(error),
-            };
+            let read = self.lanes.answer(answer).await;
             found.push(self.found(key, read)?);
         }
         Ok(found)

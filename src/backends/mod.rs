@@ -47,6 +47,8 @@ mod database;
 mod dummy;
 #[cfg(feature = "file")]
 mod file;
+#[cfg(any(feature = "memcached", feature = "redis"))]
+mod lanes;
 #[cfg(feature = "memcached")]
 mod memcached;
 mod memory;

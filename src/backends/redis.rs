@@ -19,8 +19,13 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::backend::{CacheBackend, ClearScope, Expiry, LONGEST_EXPIRY, finite_lifetime};
+use crate::backends::lanes::{Lanes, ReadError};
 use crate::error::{CacheError, ConfigError, Redacted, Result, redact};
 use crate::options::{BackendOptions, ConnectionOptions};
+
+mod resp;
+
+use resp::{Reply, RespProtocol};
 
 const NAME: &str = "redis";
 
@@ -77,11 +82,17 @@ impl LuaScript {
 /// Keys asked for per `SCAN` step by `clear`.
 const SCAN_COUNT: usize = 1000;
 
-/// A shared cache on Redis (Django's `RedisCache`): commands go over a few
-/// multiplexed connections per server, taken from a
-/// [deadpool-redis](deadpool_redis) pool and replaced when they break, so a
-/// `GET` is one round trip (no checkout `PING`) and concurrent commands are
-/// pipelined.
+/// A shared cache on Redis (Django's `RedisCache`).
+///
+/// Reads (`GET`, `MGET`, `GET` with `PTTL`, `EXISTS`) go over one pipelined
+/// connection per server that the backend speaks RESP2 on itself:
+/// concurrent reads share one write and one read of the socket, on this
+/// side and on the server's, and a value is copied once out of the read
+/// buffer (a value of 16 KiB or more not at all). That is on one server or
+/// a primary with replicas, over plain TCP. Writes, and every command of a
+/// cluster or over TLS, go over a few multiplexed connections per server,
+/// taken from a [deadpool-redis](deadpool_redis) pool and replaced when
+/// they break (no checkout `PING`). Either way a read is one round trip.
 ///
 /// | URL | topology |
 /// |---|---|
@@ -94,7 +105,7 @@ const SCAN_COUNT: usize = 1000;
 ///
 /// | option | default | meaning |
 /// |---|---|---|
-/// | `pool_size` | `2` | the multiplexed connections per server that commands are spread over, round robin (for a cluster: cluster connections) |
+/// | `pool_size` | `2` | the multiplexed connections per server that writes (and, in a cluster or over TLS, reads) are spread over, round robin (for a cluster: cluster connections) |
 /// | `connect_timeout` | `1s` | the longest wait for a new connection, including connecting |
 /// | `command_timeout` | `500ms` | the longest wait for a command's answer (redis-rs itself gives up after 500 ms) |
 /// | `wait_replicas` | `0` | after each write, `WAIT` until this many replicas have it (read-your-writes on replicas) |
@@ -103,8 +114,11 @@ const SCAN_COUNT: usize = 1000;
 /// | `ca_file` | the system's roots | `rediss://`: a PEM file of certificate authorities to trust instead |
 ///
 /// So a dead server gives an error within `connect_timeout + command_timeout`,
-/// never a hung request, and the pool reconnects by itself once the server
-/// is back: the same backend recovers without being rebuilt.
+/// never a hung request, and the connections are made again by themselves
+/// once the server is back: the same backend recovers without being
+/// rebuilt. A read connection that times out is closed, and the reads
+/// waiting on it get the error; the next read connects again (with `AUTH`
+/// and `SELECT` as the URL asks).
 ///
 /// # Commands
 ///
@@ -152,6 +166,11 @@ pub struct RedisBackend {
     topology: Topology,
     settings: Arc<Settings>,
     shared: Arc<SharedConnections>,
+    /// Reads, over one pipelined connection per server (see [`Lanes`]):
+    /// on one server or a primary with replicas, over plain TCP. `None`
+    /// for a cluster, TLS and Unix sockets, whose reads take the shared
+    /// connections.
+    reads: Option<Arc<Lanes<RespProtocol>>>,
 }
 
 /// The connections commands share: for each server (or the cluster), a few
@@ -195,6 +214,75 @@ impl SharedConnections {
 
 /// Multiplexed connections per server unless `pool_size` says otherwise.
 const SHARED_PER_SERVER: usize = 2;
+
+/// The read lanes of one server or a primary with replicas (in the order
+/// of `infos`), when every server is reached over plain TCP.
+fn read_lanes(
+    infos: &[redis::ConnectionInfo],
+    connect_timeout: Duration,
+    command_timeout: Duration,
+) -> Option<Lanes<RespProtocol>> {
+    let servers = infos
+        .iter()
+        .map(|info| match info.addr() {
+            redis::ConnectionAddr::Tcp(host, port) => {
+                let address = if host.contains(':') && !host.starts_with('[') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
+                Some((address, resp::greeting(info.redis_settings())))
+            }
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Lanes::new(servers, connect_timeout, command_timeout))
+}
+
+/// A read lane's failure as the cache's error.
+fn read_failed(operation: &'static str, error: ReadError) -> CacheError {
+    match error {
+        ReadError::Timeout(after) => CacheError::Timeout {
+            backend: NAME,
+            after,
+        },
+        error => CacheError::backend(NAME, operation, error),
+    }
+}
+
+/// An answer of a kind the command does not have.
+fn unexpected(operation: &'static str, reply: &Reply) -> CacheError {
+    let message = format!("redis answered {operation} with {}", reply.kind());
+    CacheError::backend(
+        NAME,
+        operation,
+        std::io::Error::new(std::io::ErrorKind::InvalidData, message),
+    )
+}
+
+/// A `GET`'s answer.
+fn value_of(operation: &'static str, reply: Reply) -> Result<Option<Bytes>> {
+    match reply {
+        Reply::Value(value) => Ok(value),
+        other => Err(unexpected(operation, &other)),
+    }
+}
+
+/// An `MGET`'s answer, one value (or nil) per key.
+fn values_of(operation: &'static str, reply: Reply, keys: usize) -> Result<Vec<Option<Bytes>>> {
+    match reply {
+        Reply::Values(values) if values.len() == keys => Ok(values),
+        other => Err(unexpected(operation, &other)),
+    }
+}
+
+/// A `PTTL`'s or an `EXISTS`'s answer.
+fn integer_of(operation: &'static str, reply: Reply) -> Result<i64> {
+    match reply {
+        Reply::Integer(integer) => Ok(integer),
+        other => Err(unexpected(operation, &other)),
+    }
+}
 
 #[derive(Clone)]
 enum Topology {
@@ -290,10 +378,13 @@ impl RedisBackendBuilder {
         self
     }
 
-    /// The multiplexed connections per server that commands are spread
-    /// over, round robin (for a cluster, cluster connections; default 2,
-    /// at most 64). One connection pipelines any number of concurrent
-    /// commands; a few keep one large value from delaying every other.
+    /// The multiplexed connections per server that writes are spread
+    /// over, round robin (and reads, in a cluster or over TLS; for a
+    /// cluster, cluster connections; default 2, at most 64). One connection
+    /// pipelines any number of concurrent commands; a few keep one large
+    /// value from delaying every other. Reads on one server or a primary
+    /// with replicas over plain TCP share one connection per server,
+    /// whatever this says: batching them is what makes them cheap.
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = Some(size);
         self
@@ -376,6 +467,11 @@ impl RedisBackendBuilder {
         } else {
             infos.iter().take(1).cloned().collect()
         };
+        let reads = if self.cluster {
+            None
+        } else {
+            read_lanes(&infos, self.connect_timeout, self.command_timeout).map(Arc::new)
+        };
         let topology = if self.cluster {
             let manager = deadpool_redis::cluster::Manager::new(infos, self.read_from_replicas)
                 .map_err(|e| invalid(e.to_string()))?;
@@ -414,6 +510,7 @@ impl RedisBackendBuilder {
         let servers = self.servers.iter().map(|s| redact(s)).collect();
         Ok(RedisBackend {
             shared: Arc::new(SharedConnections::new(server_count, per_server)),
+            reads,
             topology,
             settings: Arc::new(Settings {
                 servers,
@@ -512,6 +609,14 @@ async fn get_with_ttl_on<C: ConnectionLike + Send>(
     Ok(value.map(|value| (Bytes::from(value), pttl(ttl))))
 }
 
+/// `MGET` of `keys`, for a read lane.
+fn mget(keys: &[&str]) -> Vec<u8> {
+    let mut args: Vec<&[u8]> = Vec::with_capacity(keys.len() + 1);
+    args.push(b"MGET");
+    args.extend(keys.iter().map(|key| key.as_bytes()));
+    resp::command(&args)
+}
+
 /// A `PTTL` answer as a remaining lifetime: milliseconds, or `None` for
 /// "no expiry" (-1) and "no such key" (-2, a key deleted between the `GET`
 /// and the `PTTL` of one pipeline: whatever deleted it also announced it).
@@ -602,15 +707,57 @@ impl RedisBackend {
         builder.build().await
     }
 
-    /// A shared connection for `role`, and its slot: a clone of the slot's
-    /// connection, or one taken from the pool within the connect timeout.
-    async fn connection(&self, role: Role) -> Result<(Connection, usize)> {
-        let server = match &self.topology {
+    /// The server an operation of `role` goes to: a replica picked at
+    /// random for a read when there are replicas, else the primary (or the
+    /// cluster).
+    fn server_for(&self, role: Role) -> usize {
+        match &self.topology {
             Topology::Single { replicas, .. } if role == Role::Read && !replicas.is_empty() => {
                 1 + rand::random_range(0..replicas.len())
             }
             _ => 0,
-        };
+        }
+    }
+
+    /// `line`, a read, over its server's lane, and its answer.
+    async fn read_one(
+        &self,
+        lanes: &Lanes<RespProtocol>,
+        operation: &'static str,
+        line: Vec<u8>,
+    ) -> Result<Reply> {
+        let lane = self.server_for(Role::Read);
+        lanes
+            .get(lane, line)
+            .await
+            .map_err(|e| read_failed(operation, e))
+    }
+
+    /// `lines`, reads, over one server's lane in one batch, and their
+    /// answers in order.
+    async fn read_all(
+        &self,
+        lanes: &Lanes<RespProtocol>,
+        operation: &'static str,
+        lines: impl IntoIterator<Item = Vec<u8>>,
+    ) -> Result<Vec<Reply>> {
+        let lane = self.server_for(Role::Read);
+        let sent: Vec<_> = lines
+            .into_iter()
+            .map(|line| lanes.send(lane, line))
+            .collect();
+        let mut replies = Vec::with_capacity(sent.len());
+        for answer in sent {
+            let reply = lanes.answer(answer).await;
+            replies.push(reply.map_err(|e| read_failed(operation, e))?);
+        }
+        Ok(replies)
+    }
+
+    /// A shared connection for `role`, and its slot: a clone of the slot's
+    /// connection, or one taken from the pool within the connect timeout.
+    async fn connection(&self, role: Role) -> Result<(Connection, usize)> {
+        let server = self.server_for(role);
         let slot = self.shared.pick(server);
         if let Some(connection) = self.shared.lock(slot).clone() {
             return Ok((connection, slot));
@@ -899,6 +1046,7 @@ impl fmt::Debug for RedisBackend {
             .field("connect_timeout", &self.settings.connect_timeout)
             .field("command_timeout", &self.settings.command_timeout)
             .field("wait_replicas", &self.settings.wait_replicas)
+            .field("read_lanes", &self.reads.is_some())
             .finish()
     }
 }
@@ -933,6 +1081,10 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        if let Some(lanes) = &self.reads {
+            let line = resp::command(&[b"GET", key.as_bytes()]);
+            return value_of("get", self.read_one(lanes, "get", line).await?);
+        }
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
         let value: Option<Vec<u8>> = self.run("get", Role::Read, cmd).await?;
@@ -940,6 +1092,19 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
+        if let Some(lanes) = &self.reads {
+            let key = key.as_bytes();
+            let lines = [
+                resp::command(&[b"GET", key]),
+                resp::command(&[b"PTTL", key]),
+            ];
+            let mut replies = self.read_all(lanes, "get", lines).await?.into_iter();
+            let (Some(value), Some(ttl)) = (replies.next(), replies.next()) else {
+                unreachable!("read_all answers every line");
+            };
+            let ttl = integer_of("get", ttl)?;
+            return Ok(value_of("get", value)?.map(|value| (value, pttl(ttl))));
+        }
         let key = key.to_owned();
         self.with_connection("get", Role::Read, move |connection| {
             Box::pin(async move { get_with_ttl_on(connection, &key).await })
@@ -953,6 +1118,20 @@ impl CacheBackend for RedisBackend {
     ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(lanes) = &self.reads {
+            let lines = std::iter::once(mget(keys)).chain(
+                keys.iter()
+                    .map(|key| resp::command(&[b"PTTL", key.as_bytes()])),
+            );
+            let mut replies = self.read_all(lanes, "get_many", lines).await?.into_iter();
+            let values = values_of("get_many", replies.next().expect("an MGET"), keys.len())?;
+            let mut found = Vec::with_capacity(values.len());
+            for (value, ttl) in values.into_iter().zip(replies) {
+                let ttl = integer_of("get_many", ttl)?;
+                found.push(value.map(|value| (value, pttl(ttl))));
+            }
+            return Ok(found);
         }
         let keys: Vec<String> = keys.iter().map(|&key| key.to_owned()).collect();
         match &self.topology {
@@ -1047,6 +1226,11 @@ impl CacheBackend for RedisBackend {
     }
 
     async fn has_key(&self, key: &str) -> Result<bool> {
+        if let Some(lanes) = &self.reads {
+            let line = resp::command(&[b"EXISTS", key.as_bytes()]);
+            let found = integer_of("has_key", self.read_one(lanes, "has_key", line).await?)?;
+            return Ok(found > 0);
+        }
         let mut cmd = redis::cmd("EXISTS");
         cmd.arg(key);
         let found: i64 = self.run("has_key", Role::Read, cmd).await?;
@@ -1080,6 +1264,10 @@ impl CacheBackend for RedisBackend {
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(lanes) = &self.reads {
+            let reply = self.read_one(lanes, "get_many", mget(keys)).await?;
+            return values_of("get_many", reply, keys.len());
         }
         let mut cmd = redis::cmd("MGET");
         cmd.arg(keys);
