@@ -25,8 +25,8 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 /// How many reads go out in one write, at most.
 const BATCH: usize = 64;
@@ -213,10 +213,9 @@ impl<P: Protocol> Lanes<P> {
     }
 }
 
-/// One connection's life: connect and greet, then write the queue's
-/// commands and read their answers in order, until the queue's senders are
-/// gone or the connection fails. Every read still waiting then gets the
-/// error.
+/// One connection's life: connect and greet, then [`serve`] the queue's
+/// reads, until the queue's senders are gone or the connection fails. Every
+/// read still waiting then gets the error.
 async fn connection<P: Protocol>(
     server: String,
     greeting: Arc<Greeting>,
@@ -231,22 +230,12 @@ async fn connection<P: Protocol>(
         Ok(Err(failure)) => return fail_queued(&mut queue, || failure.again()),
         Err(_) => return fail_queued(&mut queue, || ReadError::Timeout(connect_timeout)),
     };
-    let (read, write) = stream.into_split();
-    let waiting = Arc::new(Mutex::new(VecDeque::<Reply<P::Answer>>::new()));
-    let (wake, woken) = mpsc::channel(1);
-    let failure = tokio::select! {
-        failure = writer(write, &mut queue, &waiting, wake) => failure,
-        failure = reader::<P>(read, buffer, &waiting, woken, command_timeout) => failure,
-    };
+    let mut waiting = VecDeque::new();
+    let failure = serve::<P>(stream, buffer, &mut queue, &mut waiting, command_timeout).await;
     // Later reads make a new connection; these get the error.
     queue.close();
-    let pending: Vec<Reply<P::Answer>> = waiting
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain(..)
-        .collect();
     if let Some(failure) = failure {
-        for reply in pending {
+        for reply in waiting.drain(..) {
             let _ = reply.send(Err(failure.again()));
         }
         fail_queued(&mut queue, || failure.again());
@@ -295,6 +284,10 @@ impl Failure {
         Failure::Io(error.kind(), error.to_string())
     }
 
+    fn broken(what: &str) -> Failure {
+        Failure::Io(io::ErrorKind::InvalidData, what.to_owned())
+    }
+
     fn again(&self) -> ReadError {
         match self {
             Failure::Io(kind, message) => ReadError::Io(io::Error::new(*kind, message.clone())),
@@ -311,95 +304,124 @@ fn fail_queued<A>(queue: &mut mpsc::UnboundedReceiver<Command<A>>, error: impl F
     }
 }
 
-/// Writes the queued commands, as many as are waiting in one write, after
-/// putting their replies in `waiting` (in the same order). Ends (`None`)
-/// when the queue's senders are gone, or with the write's failure.
-async fn writer<A>(
-    mut write: OwnedWriteHalf,
-    queue: &mut mpsc::UnboundedReceiver<Command<A>>,
-    waiting: &Mutex<VecDeque<Reply<A>>>,
-    wake: mpsc::Sender<()>,
+/// Writes the queue's commands and reads their answers, in one loop on
+/// one task: commands waiting in the queue go out in one write (as much of
+/// it as the socket takes, the rest when it takes more, reading answers
+/// meanwhile), their replies wait in `waiting` in the same order, and every
+/// whole answer a read brings is handed to the oldest waiting reply.
+///
+/// One timer serves the whole connection: an answer is awaited at most
+/// `command_timeout` after the last progress (an answer, or a write while
+/// nothing waited). The timer is moved only when it goes off before that,
+/// not for every read: a timer per read cost more than the read's parsing.
+///
+/// Ends with the failure that broke the connection, or `None` when the
+/// queue's senders are gone and nothing waits.
+async fn serve<P: Protocol>(
+    mut stream: TcpStream,
+    mut buffer: BytesMut,
+    queue: &mut mpsc::UnboundedReceiver<Command<P::Answer>>,
+    waiting: &mut VecDeque<Reply<P::Answer>>,
+    command_timeout: Duration,
 ) -> Option<Failure> {
+    let (mut read, mut write) = stream.split();
     let mut batch = Vec::with_capacity(BATCH);
-    let mut out = Vec::new();
+    let mut out: Vec<u8> = Vec::new();
+    let mut written = 0;
+    let mut senders = true;
+    let mut progress = Instant::now();
+    let deadline = tokio::time::sleep_until(progress + command_timeout);
+    tokio::pin!(deadline);
     loop {
-        if queue.recv_many(&mut batch, BATCH).await == 0 {
-            // Nothing more will be sent (the backend is gone): the reader
-            // answers what is waiting, then ends the connection.
-            drop(wake);
-            return std::future::pending().await;
-        }
-        out.clear();
-        {
-            let mut waiting = waiting.lock().unwrap_or_else(|e| e.into_inner());
-            for command in batch.drain(..) {
-                out.extend_from_slice(&command.line);
-                waiting.push_back(command.reply);
+        tokio::select! {
+            biased;
+            // Answers first: they free their callers.
+            got = read.read_buf(&mut buffer), if !waiting.is_empty() => {
+                match got {
+                    Ok(0) => {
+                        return Some(Failure::Io(
+                            io::ErrorKind::UnexpectedEof,
+                            "the server closed the connection".into(),
+                        ));
+                    }
+                    Ok(_) => {}
+                    Err(error) => return Some(Failure::io(error)),
+                }
+                if let Some(failure) = hand_out::<P>(&mut buffer, waiting) {
+                    return Some(failure);
+                }
+                progress = Instant::now();
+                if buffer.capacity() == buffer.len() {
+                    buffer.reserve(READ_BUFFER);
+                }
+            }
+            wrote = write.write(&out[written..]), if written < out.len() => {
+                match wrote {
+                    Ok(0) => return Some(Failure::io(io::ErrorKind::WriteZero.into())),
+                    Ok(n) => written += n,
+                    Err(error) => return Some(Failure::io(error)),
+                }
+                if written == out.len() {
+                    out.clear();
+                    written = 0;
+                }
+            }
+            // New commands once the last batch is out.
+            taken = queue.recv_many(&mut batch, BATCH), if senders && out.is_empty() => {
+                if taken == 0 {
+                    // The backend is gone: answer what waits, then end.
+                    senders = false;
+                } else {
+                    if waiting.is_empty() {
+                        progress = Instant::now();
+                    }
+                    for command in batch.drain(..) {
+                        out.extend_from_slice(&command.line);
+                        waiting.push_back(command.reply);
+                    }
+                }
+            }
+            () = &mut deadline, if !waiting.is_empty() => {
+                let due = progress + command_timeout;
+                if Instant::now() >= due {
+                    return Some(Failure::Timeout(command_timeout));
+                }
+                deadline.as_mut().reset(due);
             }
         }
-        // At most one wake-up is pending: the reader takes them all.
-        let _ = wake.try_send(());
-        if let Err(error) = write.write_all(&out).await {
-            return Some(Failure::io(error));
+        if !senders && waiting.is_empty() {
+            return None;
         }
     }
 }
 
-/// Reads answers and hands each to the oldest waiting reply. An answer
-/// already read (a batch's answers come together) is handed on at once;
-/// one still to come is awaited at most `command_timeout`. Ends with the
-/// failure that broke the connection, or `None` when the writer is done and
-/// nothing waits.
-async fn reader<P: Protocol>(
-    mut read: OwnedReadHalf,
-    mut buffer: BytesMut,
-    waiting: &Mutex<VecDeque<Reply<P::Answer>>>,
-    mut woken: mpsc::Receiver<()>,
-    command_timeout: Duration,
+/// Hands every whole answer in `buffer` to the oldest waiting reply. A
+/// failure when the stream cannot be read on: a broken answer, a refusal
+/// that may leave it out of step, or an answer no read waits for.
+fn hand_out<P: Protocol>(
+    buffer: &mut BytesMut,
+    waiting: &mut VecDeque<Reply<P::Answer>>,
 ) -> Option<Failure> {
-    loop {
-        let next = waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front();
-        let Some(reply) = next else {
-            if woken.recv().await.is_none() {
-                // The writer is done; a last batch may have come with it.
-                if waiting.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
-                    return None;
-                }
-            }
-            continue;
+    while !waiting.is_empty() {
+        let answer = match P::parse(buffer) {
+            Ok(Some(answer)) => answer,
+            Ok(None) => return None,
+            Err(error) => return Some(Failure::io(error)),
         };
-        let answer = match P::parse(&mut buffer) {
-            Ok(Some(answer)) => Ok(Ok(answer)),
-            Ok(None) => {
-                let more = read_answer::<P, _>(&mut read, &mut buffer);
-                tokio::time::timeout(command_timeout, more).await
-            }
-            Err(error) => Ok(Err(error)),
-        };
+        let reply = waiting.pop_front()?;
         match answer {
-            Ok(Ok(Ok(found))) => {
+            Ok(found) => {
                 let _ = reply.send(Ok(found));
             }
-            Ok(Ok(Err(Refused { message, fatal }))) => {
+            Err(Refused { message, fatal }) => {
                 let _ = reply.send(Err(ReadError::Refused(message.clone())));
                 if fatal {
                     return Some(Failure::Io(io::ErrorKind::InvalidData, message));
                 }
             }
-            Ok(Err(error)) => {
-                let failure = Failure::io(error);
-                let _ = reply.send(Err(failure.again()));
-                return Some(failure);
-            }
-            Err(_) => {
-                let _ = reply.send(Err(ReadError::Timeout(command_timeout)));
-                return Some(Failure::Timeout(command_timeout));
-            }
         }
     }
+    (!buffer.is_empty()).then(|| Failure::broken("an answer to no read"))
 }
 
 /// Reads one answer, from `buffer` and then the connection.
@@ -442,5 +464,198 @@ pub(crate) fn take_value(buffer: &mut BytesMut, length: usize) -> Bytes {
         value
     } else {
         buffer.split_to(length).freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::AsyncBufReadExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A protocol of lines: every line is an answer; `ERR ...` is a
+    /// refusal, fatal when it says `ERR fatal`.
+    struct Lines;
+
+    impl Protocol for Lines {
+        type Answer = Bytes;
+
+        fn parse(buffer: &mut BytesMut) -> io::Result<Option<Result<Bytes, Refused>>> {
+            let Some(end) = line_end(buffer, 0) else {
+                return Ok(None);
+            };
+            let line = take_value(buffer, end);
+            buffer.advance(2);
+            Ok(Some(match line.strip_prefix(b"ERR ") {
+                Some(message) => Err(Refused {
+                    message: String::from_utf8_lossy(message).into_owned(),
+                    fatal: message == b"fatal",
+                }),
+                None => Ok(line),
+            }))
+        }
+    }
+
+    /// What the fake server has seen.
+    #[derive(Default)]
+    struct Seen {
+        connections: AtomicUsize,
+        reads: AtomicUsize,
+        lines: AtomicUsize,
+    }
+
+    /// A server on a free port that answers each line with what `answer`
+    /// makes of it (`None`: no answer), and counts its connections, its
+    /// reads of the socket and the lines.
+    async fn server(
+        answer: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> (String, Arc<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Seen::default());
+        let answer = Arc::new(answer);
+        let counts = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counts.connections.fetch_add(1, Ordering::SeqCst);
+                let (counts, answer) = (Arc::clone(&counts), Arc::clone(&answer));
+                tokio::spawn(async move {
+                    let (read, mut write) = socket.into_split();
+                    let mut read = tokio::io::BufReader::new(read);
+                    loop {
+                        let Ok(got) = read.fill_buf().await else {
+                            return;
+                        };
+                        if got.is_empty() {
+                            return;
+                        }
+                        counts.reads.fetch_add(1, Ordering::SeqCst);
+                        let got = got.to_vec();
+                        read.consume(got.len());
+                        let mut out = String::new();
+                        for line in String::from_utf8(got).unwrap().split_terminator("\r\n") {
+                            counts.lines.fetch_add(1, Ordering::SeqCst);
+                            if let Some(reply) = answer(line) {
+                                out.push_str(&reply);
+                                out.push_str("\r\n");
+                            }
+                        }
+                        if write.write_all(out.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (address, seen)
+    }
+
+    fn lanes(address: &str, greeting: Greeting, command_timeout: Duration) -> Lanes<Lines> {
+        Lanes::new(
+            [(address.to_owned(), greeting)],
+            Duration::from_secs(1),
+            command_timeout,
+        )
+    }
+
+    fn line(text: &str) -> Vec<u8> {
+        format!("{text}\r\n").into_bytes()
+    }
+
+    #[tokio::test]
+    async fn concurrent_reads_share_writes_and_each_gets_its_answer() {
+        let (address, seen) = server(|line| {
+            Some(match line.strip_prefix("read ") {
+                Some(n) => format!("READ {n}"),
+                None => line.to_owned(),
+            })
+        })
+        .await;
+        let lanes = lanes(&address, Greeting::default(), Duration::from_secs(5));
+        // Every read sent before any answer is awaited: one batch.
+        let sent: Vec<_> = (0..50)
+            .map(|i| lanes.send(0, line(&format!("read {i}"))))
+            .collect();
+        for (i, answer) in sent.into_iter().enumerate() {
+            let answer = lanes.answer(answer).await.unwrap();
+            assert_eq!(answer, format!("READ {i}"));
+        }
+        assert_eq!(seen.lines.load(Ordering::SeqCst), 50);
+        assert!(seen.reads.load(Ordering::SeqCst) < 50, "one write per read");
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+        // A refusal answers its read alone; a fatal one ends the connection,
+        // and the next read makes another.
+        let refused = lanes.get(0, line("ERR not this one")).await.unwrap_err();
+        assert!(matches!(refused, ReadError::Refused(m) if m == "not this one"));
+        assert_eq!(lanes.get(0, line("still")).await.unwrap(), "still");
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+        assert!(lanes.get(0, line("ERR fatal")).await.is_err());
+        assert_eq!(lanes.get(0, line("again")).await.unwrap(), "again");
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_every_waiting_read_out_once() {
+        let answering = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let on = Arc::clone(&answering);
+        let (address, seen) =
+            server(move |line| on.load(Ordering::SeqCst).then(|| line.to_owned())).await;
+        let timeout = Duration::from_millis(300);
+        let lanes = lanes(&address, Greeting::default(), timeout);
+        // A read after the connection idled past the timeout still gets
+        // its whole timeout.
+        answering.store(true, Ordering::SeqCst);
+        assert_eq!(lanes.get(0, line("first")).await.unwrap(), "first");
+        tokio::time::sleep(timeout * 2).await;
+        answering.store(false, Ordering::SeqCst);
+        let started = Instant::now();
+        let sent: Vec<_> = (0..3)
+            .map(|i| lanes.send(0, line(&i.to_string())))
+            .collect();
+        for answer in sent {
+            assert!(matches!(
+                lanes.answer(answer).await,
+                Err(ReadError::Timeout(after)) if after == timeout
+            ));
+        }
+        let waited = started.elapsed();
+        assert!(
+            waited >= timeout && waited < timeout * 2,
+            "the reads waited {waited:?}"
+        );
+        // The connection was closed; the next read makes another.
+        answering.store(true, Ordering::SeqCst);
+        assert_eq!(lanes.get(0, line("back")).await.unwrap(), "back");
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refused_greeting_fails_the_reads_and_answers_to_no_read_end_the_connection() {
+        let (address, seen) = server(|line| match line {
+            "HELLO" => Some("ERR who are you".into()),
+            "TWICE" => Some("one\r\ntwo".into()),
+            other => Some(other.to_owned()),
+        })
+        .await;
+        let greeting = Greeting {
+            commands: line("HELLO"),
+            answers: 1,
+        };
+        let refused = lanes(&address, greeting, Duration::from_secs(5));
+        let err = refused.get(0, line("read")).await.unwrap_err();
+        assert!(
+            matches!(&err, ReadError::Refused(m) if m == "who are you (setting up the connection)"),
+            "{err:?}"
+        );
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+        // Two answers (in one write) to one read: the stream is out of step,
+        // so the connection ends; the next read makes another.
+        let lanes = lanes(&address, Greeting::default(), Duration::from_secs(5));
+        assert_eq!(lanes.get(0, line("TWICE")).await.unwrap(), "one");
+        assert_eq!(lanes.get(0, line("next")).await.unwrap(), "next");
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
     }
 }

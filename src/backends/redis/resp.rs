@@ -245,12 +245,29 @@ fn reserve(buffer: &mut BytesMut, needs: usize) {
     }
 }
 
-/// A decimal integer (a length, a count, an integer answer).
+/// A decimal integer (a length, a count, an integer answer). By hand: a
+/// reply has two or three of them, and `str::parse` after a UTF-8 check
+/// cost a tenth of the read.
 fn number(digits: &[u8]) -> io::Result<i64> {
-    std::str::from_utf8(digits)
-        .ok()
-        .and_then(|digits| digits.parse().ok())
-        .ok_or_else(|| invalid("a number that does not parse"))
+    let (negative, digits) = match digits {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, digits),
+    };
+    let broken = || invalid("a number that does not parse");
+    if digits.is_empty() {
+        return Err(broken());
+    }
+    let mut value: i64 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return Err(broken());
+        }
+        value = value
+            .checked_mul(10)
+            .and_then(|value| value.checked_add(i64::from(digit - b'0')))
+            .ok_or_else(broken)?;
+    }
+    Ok(if negative { -value } else { value })
 }
 
 fn invalid(what: &str) -> io::Error {
@@ -368,6 +385,9 @@ mod tests {
     fn broken_answers_end_the_connection() {
         for broken in [
             &b"$x\r\n"[..],
+            b"$\r\n",
+            b"$+1\r\n",
+            b":99999999999999999999\r\n",
             b"$-2\r\n",
             b"$99999999999\r\n",
             b"$1\r\nxyz\r\n",
