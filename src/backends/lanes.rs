@@ -34,11 +34,14 @@ const BATCH: usize = 64;
 /// The read buffer's first size; it grows to hold the longest answer.
 const READ_BUFFER: usize = 16 * 1024;
 
-/// A value shorter than this is copied out of the read buffer: a slice
-/// would keep the whole buffer alive for as long as the value lives (in a
-/// cache, or in the caller's hands), and make the buffer reallocate on the
-/// next read. A longer value is most of its allocation anyway.
-const COPY_BELOW: usize = READ_BUFFER;
+/// A read buffer grown past this for a long answer is let go once it is
+/// drained, rather than kept at its largest for the connection's life.
+const KEEP_BUFFER: usize = 4 * READ_BUFFER;
+
+/// What parsing the front of a read buffer gives: an answer or a refusal,
+/// `None` when the answer is not all there yet, or an error when the
+/// stream cannot be read on.
+pub(crate) type Parsed<A> = io::Result<Option<Result<A, Refused>>>;
 
 /// A wire protocol whose answers come in the order of its commands.
 pub(crate) trait Protocol: 'static {
@@ -49,7 +52,7 @@ pub(crate) trait Protocol: 'static {
     /// not all there yet (nothing consumed; room may be reserved for the
     /// rest). An error means the stream cannot be read on: the connection
     /// ends.
-    fn parse(buffer: &mut BytesMut) -> io::Result<Option<Result<Self::Answer, Refused>>>;
+    fn parse(buffer: &mut BytesMut) -> Parsed<Self::Answer>;
 }
 
 /// An answer that is not a value: the server's message, and whether the
@@ -336,8 +339,11 @@ async fn serve<P: Protocol>(
     loop {
         tokio::select! {
             biased;
-            // Answers first: they free their callers.
-            got = read.read_buf(&mut buffer), if !waiting.is_empty() => {
+            // Answers first: they free their callers. Read also when no
+            // read waits, to see the server close an idle connection (a
+            // restart, an idle timeout): the next read then connects again
+            // instead of failing on the closed one.
+            got = read.read_buf(&mut buffer) => {
                 match got {
                     Ok(0) => {
                         return Some(Failure::Io(
@@ -352,7 +358,9 @@ async fn serve<P: Protocol>(
                     return Some(failure);
                 }
                 progress = Instant::now();
-                if buffer.capacity() == buffer.len() {
+                if buffer.is_empty() && buffer.capacity() > KEEP_BUFFER {
+                    buffer = BytesMut::with_capacity(READ_BUFFER);
+                } else if buffer.capacity() == buffer.len() {
                     buffer.reserve(READ_BUFFER);
                 }
             }
@@ -471,15 +479,34 @@ pub(crate) fn line_end(buffer: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// The `length` bytes at the front of `buffer`, consumed: copied when short
-/// (see [`COPY_BELOW`]), else split off without a copy.
+/// The `length` bytes at the front of `buffer`, consumed, copied into an
+/// allocation of their own. A slice of the buffer would keep the whole
+/// buffer alive for as long as the value lives (in an L1, or in the
+/// caller's hands: a 1 KiB page would hold 16 KiB, a 20 KiB one up to
+/// 40 KiB, past what a byte bound counts) and make the buffer reallocate on
+/// the next read.
 pub(crate) fn take_value(buffer: &mut BytesMut, length: usize) -> Bytes {
-    if length < COPY_BELOW {
-        let value = Bytes::copy_from_slice(&buffer[..length]);
-        buffer.advance(length);
-        value
-    } else {
-        buffer.split_to(length).freeze()
+    let value = Bytes::copy_from_slice(&buffer[..length]);
+    buffer.advance(length);
+    value
+}
+
+/// One parse of `input` by `P`, and how many bytes it left.
+#[cfg(test)]
+pub(crate) fn parse_once<P: Protocol>(input: &[u8]) -> (Parsed<P::Answer>, usize) {
+    let mut buffer = BytesMut::from(input);
+    let parsed = P::parse(&mut buffer);
+    (parsed, buffer.len())
+}
+
+/// Checks that `P` waits for the rest of each of `inputs`, consuming none
+/// of it.
+#[cfg(test)]
+pub(crate) fn assert_partial<P: Protocol>(inputs: &[&[u8]]) {
+    for input in inputs {
+        let (parsed, left) = parse_once::<P>(input);
+        assert!(parsed.unwrap().is_none(), "{input:?}");
+        assert_eq!(left, input.len(), "nothing consumed from {input:?}");
     }
 }
 
@@ -499,7 +526,7 @@ mod tests {
     impl Protocol for Lines {
         type Answer = Bytes;
 
-        fn parse(buffer: &mut BytesMut) -> io::Result<Option<Result<Bytes, Refused>>> {
+        fn parse(buffer: &mut BytesMut) -> Parsed<Bytes> {
             let Some(end) = line_end(buffer, 0) else {
                 return Ok(None);
             };
@@ -552,14 +579,16 @@ mod tests {
                         let got = got.to_vec();
                         read.consume(got.len());
                         let mut out = String::new();
+                        let mut bye = false;
                         for line in String::from_utf8(got).unwrap().split_terminator("\r\n") {
                             counts.lines.fetch_add(1, Ordering::SeqCst);
+                            bye |= line == "BYE";
                             if let Some(reply) = answer(line) {
                                 out.push_str(&reply);
                                 out.push_str("\r\n");
                             }
                         }
-                        if write.write_all(out.as_bytes()).await.is_err() {
+                        if write.write_all(out.as_bytes()).await.is_err() || bye {
                             return;
                         }
                     }
@@ -567,6 +596,21 @@ mod tests {
             }
         });
         (address, seen)
+    }
+
+    #[test]
+    fn values_own_their_allocation() {
+        let mut buffer = BytesMut::from(&[b'x'; 100_000][..]);
+        let small = take_value(&mut buffer, 10);
+        let large = take_value(&mut buffer, 50_000);
+        assert!(
+            small.is_unique() && large.is_unique(),
+            "not slices of the buffer"
+        );
+        assert_eq!(
+            (small.len(), large.len(), buffer.len()),
+            (10, 50_000, 49_990)
+        );
     }
 
     fn lanes(address: &str, greeting: Greeting, command_timeout: Duration) -> Lanes<Lines> {
@@ -610,6 +654,18 @@ mod tests {
         assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
         assert!(lanes.get(0, line("ERR fatal")).await.is_err());
         assert_eq!(lanes.get(0, line("again")).await.unwrap(), "again");
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_while_idle_is_made_again_without_an_error() {
+        let (address, seen) = server(|line| Some(line.to_owned())).await;
+        let lanes = lanes(&address, Greeting::default(), Duration::from_secs(5));
+        // The server answers, then closes the connection (a restart, an
+        // idle timeout).
+        assert_eq!(lanes.get(0, line("BYE")).await.unwrap(), "BYE");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(lanes.get(0, line("next")).await.unwrap(), "next");
         assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
     }
 

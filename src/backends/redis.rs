@@ -87,8 +87,8 @@ const SCAN_COUNT: usize = 1000;
 /// Reads (`GET`, `MGET`, `GET` with `PTTL`, `EXISTS`) go over one pipelined
 /// connection per server that the backend speaks RESP2 on itself:
 /// concurrent reads share one write and one read of the socket, on this
-/// side and on the server's, and a value is copied once out of the read
-/// buffer (a value of 16 KiB or more not at all). That is on one server or
+/// side and on the server's, and a value is copied once, out of the read
+/// buffer into an allocation of its own. That is on one server or
 /// a primary with replicas, over plain TCP. Writes, and every command of a
 /// cluster or over TLS, go over a few multiplexed connections per server,
 /// taken from a [deadpool-redis](deadpool_redis) pool and replaced when

@@ -9,7 +9,7 @@ use std::io;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::backends::lanes::{Protocol, Refused, line_end, take_value};
+use crate::backends::lanes::{Parsed, Protocol, Refused, line_end, take_value};
 
 /// memcached's longest key on the wire.
 const MAX_KEY_LENGTH: usize = 250;
@@ -41,7 +41,7 @@ pub(super) struct KeyTooLong(usize);
 impl Protocol for MetaProtocol {
     type Answer = Found;
 
-    fn parse(buffer: &mut BytesMut) -> io::Result<Option<Result<Found, Refused>>> {
+    fn parse(buffer: &mut BytesMut) -> Parsed<Found> {
         parse(buffer)
     }
 }
@@ -84,7 +84,7 @@ fn base64_key(key: &[u8]) -> Vec<u8> {
 
 /// One answer to `mg <key> v [t]` from the front of `buffer`, consumed;
 /// `None` when it is not all there yet (room is reserved for the rest).
-fn parse(buffer: &mut BytesMut) -> io::Result<Option<Result<Found, Refused>>> {
+fn parse(buffer: &mut BytesMut) -> Parsed<Found> {
     let Some(end) = line_end(buffer, 0) else {
         if buffer.len() > 8 * 1024 {
             return Err(invalid("an answer line over 8 KiB"));
@@ -139,6 +139,7 @@ fn invalid(what: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backends::lanes::{assert_partial, parse_once};
 
     #[test]
     fn keys_are_written_as_memcache_exp_writes_them() {
@@ -158,10 +159,8 @@ mod tests {
         ));
     }
 
-    fn parsed(input: &[u8]) -> (io::Result<Option<Result<Found, Refused>>>, usize) {
-        let mut buffer = BytesMut::from(input);
-        let result = parse(&mut buffer);
-        (result, buffer.len())
+    fn parsed(input: &[u8]) -> (Parsed<Found>, usize) {
+        parse_once::<MetaProtocol>(input)
     }
 
     #[test]
@@ -190,17 +189,13 @@ mod tests {
 
     #[test]
     fn partial_answers_wait_for_the_rest() {
-        for input in [
-            &b"VA 5"[..],
+        assert_partial::<MetaProtocol>(&[
+            b"VA 5",
             b"VA 5\r\nhel",
             b"VA 5\r\nhello",
             b"VA 5\r\nhello\r",
             b"E",
-        ] {
-            let (found, left) = parsed(input);
-            assert!(found.unwrap().is_none(), "{input:?}");
-            assert_eq!(left, input.len(), "nothing consumed");
-        }
+        ]);
     }
 
     #[test]

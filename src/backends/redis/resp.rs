@@ -10,7 +10,7 @@ use std::io;
 use bytes::{Buf, Bytes, BytesMut};
 use deadpool_redis::redis::RedisConnectionInfo;
 
-use crate::backends::lanes::{Greeting, Protocol, Refused, line_end, take_value};
+use crate::backends::lanes::{Greeting, Parsed, Protocol, Refused, line_end, take_value};
 
 /// Redis's longest string (`proto-max-bulk-len` at most 512 MiB): a longer
 /// length is a broken answer, not a value to allocate for.
@@ -53,7 +53,7 @@ impl Reply {
 impl Protocol for RespProtocol {
     type Answer = Reply;
 
-    fn parse(buffer: &mut BytesMut) -> io::Result<Option<Result<Reply, Refused>>> {
+    fn parse(buffer: &mut BytesMut) -> Parsed<Reply> {
         parse(buffer)
     }
 }
@@ -101,7 +101,7 @@ pub(super) fn greeting(settings: &RedisConnectionInfo) -> Greeting {
 /// One answer from the front of `buffer`, consumed; `None` when it is not
 /// all there yet (nothing consumed; room is reserved for the rest when its
 /// length is known).
-fn parse(buffer: &mut BytesMut) -> io::Result<Option<Result<Reply, Refused>>> {
+fn parse(buffer: &mut BytesMut) -> Parsed<Reply> {
     let Some(end) = line_end(buffer, 0) else {
         if buffer.len() > MAX_LINE {
             return Err(invalid("an answer line over 8 KiB"));
@@ -277,11 +277,10 @@ fn invalid(what: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backends::lanes::{assert_partial, parse_once};
 
-    fn parsed(input: &[u8]) -> (io::Result<Option<Result<Reply, Refused>>>, usize) {
-        let mut buffer = BytesMut::from(input);
-        let result = parse(&mut buffer);
-        (result, buffer.len())
+    fn parsed(input: &[u8]) -> (Parsed<Reply>, usize) {
+        parse_once::<RespProtocol>(input)
     }
 
     fn reply(input: &[u8]) -> Reply {
@@ -356,8 +355,8 @@ mod tests {
 
     #[test]
     fn partial_answers_wait_for_the_rest() {
-        for input in [
-            &b"$5"[..],
+        assert_partial::<RespProtocol>(&[
+            b"$5",
             b"$5\r\nhel",
             b"$5\r\nhello",
             b"$5\r\nhello\r",
@@ -365,11 +364,7 @@ mod tests {
             b"*2\r\n$1\r\na\r\n$",
             b":1",
             b"+O",
-        ] {
-            let (found, left) = parsed(input);
-            assert!(found.unwrap().is_none(), "{input:?}");
-            assert_eq!(left, input.len(), "nothing consumed");
-        }
+        ]);
     }
 
     #[test]
