@@ -19,13 +19,15 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::backend::{CacheBackend, ClearScope, Expiry, LONGEST_EXPIRY, finite_lifetime};
-use crate::backends::lanes::{Lanes, ReadError};
+use crate::backends::lanes::Lanes;
 use crate::error::{CacheError, ConfigError, Redacted, Result, redact};
 use crate::options::{BackendOptions, ConnectionOptions};
 
+mod reads;
 mod resp;
 
-use resp::{Reply, RespProtocol};
+use reads::{integer_of, mget, read_lanes, value_of, values_of};
+use resp::RespProtocol;
 
 const NAME: &str = "redis";
 
@@ -107,7 +109,7 @@ const SCAN_COUNT: usize = 1000;
 /// |---|---|---|
 /// | `pool_size` | `2` | the multiplexed connections per server that writes (and, in a cluster or over TLS, reads) are spread over, round robin (for a cluster: cluster connections) |
 /// | `connect_timeout` | `1s` | the longest wait for a new connection, including connecting |
-/// | `command_timeout` | `500ms` | the longest wait for a command's answer (redis-rs itself gives up after 500 ms) |
+/// | `command_timeout` | `500ms` | the longest wait for a command's answer (on the redis crate's connections, which also give up after 500 ms on their own, longer values do not help) |
 /// | `wait_replicas` | `0` | after each write, `WAIT` until this many replicas have it (read-your-writes on replicas) |
 /// | `cluster` | `false` | the URL's servers are Redis Cluster nodes |
 /// | `read_from_replicas` | `false` | in a cluster, read from replica nodes |
@@ -214,75 +216,6 @@ impl SharedConnections {
 
 /// Multiplexed connections per server unless `pool_size` says otherwise.
 const SHARED_PER_SERVER: usize = 2;
-
-/// The read lanes of one server or a primary with replicas (in the order
-/// of `infos`), when every server is reached over plain TCP.
-fn read_lanes(
-    infos: &[redis::ConnectionInfo],
-    connect_timeout: Duration,
-    command_timeout: Duration,
-) -> Option<Lanes<RespProtocol>> {
-    let servers = infos
-        .iter()
-        .map(|info| match info.addr() {
-            redis::ConnectionAddr::Tcp(host, port) => {
-                let address = if host.contains(':') && !host.starts_with('[') {
-                    format!("[{host}]:{port}")
-                } else {
-                    format!("{host}:{port}")
-                };
-                Some((address, resp::greeting(info.redis_settings())))
-            }
-            _ => None,
-        })
-        .collect::<Option<Vec<_>>>()?;
-    Some(Lanes::new(servers, connect_timeout, command_timeout))
-}
-
-/// A read lane's failure as the cache's error.
-fn read_failed(operation: &'static str, error: ReadError) -> CacheError {
-    match error {
-        ReadError::Timeout(after) => CacheError::Timeout {
-            backend: NAME,
-            after,
-        },
-        error => CacheError::backend(NAME, operation, error),
-    }
-}
-
-/// An answer of a kind the command does not have.
-fn unexpected(operation: &'static str, reply: &Reply) -> CacheError {
-    let message = format!("redis answered {operation} with {}", reply.kind());
-    CacheError::backend(
-        NAME,
-        operation,
-        std::io::Error::new(std::io::ErrorKind::InvalidData, message),
-    )
-}
-
-/// A `GET`'s answer.
-fn value_of(operation: &'static str, reply: Reply) -> Result<Option<Bytes>> {
-    match reply {
-        Reply::Value(value) => Ok(value),
-        other => Err(unexpected(operation, &other)),
-    }
-}
-
-/// An `MGET`'s answer, one value (or nil) per key.
-fn values_of(operation: &'static str, reply: Reply, keys: usize) -> Result<Vec<Option<Bytes>>> {
-    match reply {
-        Reply::Values(values) if values.len() == keys => Ok(values),
-        other => Err(unexpected(operation, &other)),
-    }
-}
-
-/// A `PTTL`'s or an `EXISTS`'s answer.
-fn integer_of(operation: &'static str, reply: Reply) -> Result<i64> {
-    match reply {
-        Reply::Integer(integer) => Ok(integer),
-        other => Err(unexpected(operation, &other)),
-    }
-}
 
 #[derive(Clone)]
 enum Topology {
@@ -398,7 +331,9 @@ impl RedisBackendBuilder {
     }
 
     /// The longest wait for a command's answer (default 500 ms). The redis
-    /// crate gives up on its own after 500 ms, so longer values do not help.
+    /// crate's connections (writes; a cluster's and TLS reads) give up on
+    /// their own after 500 ms, so longer values help only the reads of the
+    /// backend's own connections.
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
         self
@@ -609,14 +544,6 @@ async fn get_with_ttl_on<C: ConnectionLike + Send>(
     Ok(value.map(|value| (Bytes::from(value), pttl(ttl))))
 }
 
-/// `MGET` of `keys`, for a read lane.
-fn mget(keys: &[&str]) -> Vec<u8> {
-    let mut args: Vec<&[u8]> = Vec::with_capacity(keys.len() + 1);
-    args.push(b"MGET");
-    args.extend(keys.iter().map(|key| key.as_bytes()));
-    resp::command(&args)
-}
-
 /// A `PTTL` answer as a remaining lifetime: milliseconds, or `None` for
 /// "no expiry" (-1) and "no such key" (-2, a key deleted between the `GET`
 /// and the `PTTL` of one pipeline: whatever deleted it also announced it).
@@ -717,41 +644,6 @@ impl RedisBackend {
             }
             _ => 0,
         }
-    }
-
-    /// `line`, a read, over its server's lane, and its answer.
-    async fn read_one(
-        &self,
-        lanes: &Lanes<RespProtocol>,
-        operation: &'static str,
-        line: Vec<u8>,
-    ) -> Result<Reply> {
-        let lane = self.server_for(Role::Read);
-        lanes
-            .get(lane, line)
-            .await
-            .map_err(|e| read_failed(operation, e))
-    }
-
-    /// `lines`, reads, over one server's lane in one batch, and their
-    /// answers in order.
-    async fn read_all(
-        &self,
-        lanes: &Lanes<RespProtocol>,
-        operation: &'static str,
-        lines: impl IntoIterator<Item = Vec<u8>>,
-    ) -> Result<Vec<Reply>> {
-        let lane = self.server_for(Role::Read);
-        let sent: Vec<_> = lines
-            .into_iter()
-            .map(|line| lanes.send(lane, line))
-            .collect();
-        let mut replies = Vec::with_capacity(sent.len());
-        for answer in sent {
-            let reply = lanes.answer(answer).await;
-            replies.push(reply.map_err(|e| read_failed(operation, e))?);
-        }
-        Ok(replies)
     }
 
     /// A shared connection for `role`, and its slot: a clone of the slot's
