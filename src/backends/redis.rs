@@ -974,7 +974,7 @@ impl CacheBackend for RedisBackend {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         if let Some(lanes) = &self.reads {
-            let line = resp::command(&[b"GET", key.as_bytes()]);
+            let line = resp::command([b"GET".as_slice(), key.as_bytes()]);
             return value_of("get", self.read_one(lanes, "get", line).await?);
         }
         let mut cmd = redis::cmd("GET");
@@ -985,17 +985,8 @@ impl CacheBackend for RedisBackend {
 
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Option<Duration>)>> {
         if let Some(lanes) = &self.reads {
-            let key = key.as_bytes();
-            let lines = [
-                resp::command(&[b"GET", key]),
-                resp::command(&[b"PTTL", key]),
-            ];
-            let mut replies = self.read_all(lanes, "get", lines).await?.into_iter();
-            let (Some(value), Some(ttl)) = (replies.next(), replies.next()) else {
-                unreachable!("read_all answers every line");
-            };
-            let ttl = integer_of("get", ttl)?;
-            return Ok(value_of("get", value)?.map(|value| (value, pttl(ttl))));
+            let mut found = self.read_with_ttl(lanes, "get", &[key]).await?;
+            return Ok(found.pop().flatten());
         }
         let key = key.to_owned();
         self.with_connection("get", Role::Read, move |connection| {
@@ -1012,18 +1003,7 @@ impl CacheBackend for RedisBackend {
             return Ok(Vec::new());
         }
         if let Some(lanes) = &self.reads {
-            let lines = std::iter::once(mget(keys)).chain(
-                keys.iter()
-                    .map(|key| resp::command(&[b"PTTL", key.as_bytes()])),
-            );
-            let mut replies = self.read_all(lanes, "get_many", lines).await?.into_iter();
-            let values = values_of("get_many", replies.next().expect("an MGET"), keys.len())?;
-            let mut found = Vec::with_capacity(values.len());
-            for (value, ttl) in values.into_iter().zip(replies) {
-                let ttl = integer_of("get_many", ttl)?;
-                found.push(value.map(|value| (value, pttl(ttl))));
-            }
-            return Ok(found);
+            return self.read_with_ttl(lanes, "get_many", keys).await;
         }
         let keys: Vec<String> = keys.iter().map(|&key| key.to_owned()).collect();
         match &self.topology {
@@ -1119,7 +1099,7 @@ impl CacheBackend for RedisBackend {
 
     async fn has_key(&self, key: &str) -> Result<bool> {
         if let Some(lanes) = &self.reads {
-            let line = resp::command(&[b"EXISTS", key.as_bytes()]);
+            let line = resp::command([b"EXISTS".as_slice(), key.as_bytes()]);
             let found = integer_of("has_key", self.read_one(lanes, "has_key", line).await?)?;
             return Ok(found > 0);
         }

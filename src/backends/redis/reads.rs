@@ -8,7 +8,7 @@ use bytes::Bytes;
 use deadpool_redis::redis;
 
 use super::resp::{self, Reply, RespProtocol};
-use super::{NAME, RedisBackend, Role};
+use super::{NAME, RedisBackend, Role, pttl};
 use crate::backends::lanes::{Lanes, ReadError};
 use crate::error::{CacheError, Result};
 
@@ -87,10 +87,8 @@ pub(super) fn integer_of(operation: &'static str, reply: Reply) -> Result<i64> {
 
 /// `MGET` of `keys`, for a read lane.
 pub(super) fn mget(keys: &[&str]) -> Vec<u8> {
-    let mut args: Vec<&[u8]> = Vec::with_capacity(keys.len() + 1);
-    args.push(b"MGET");
-    args.extend(keys.iter().map(|key| key.as_bytes()));
-    resp::command(&args)
+    let keys = keys.iter().map(|key| key.as_bytes());
+    resp::command(std::iter::once(b"MGET".as_slice()).chain(keys))
 }
 
 impl RedisBackend {
@@ -127,5 +125,27 @@ impl RedisBackend {
             replies.push(reply.map_err(|e| read_failed(operation, e))?);
         }
         Ok(replies)
+    }
+
+    /// `keys`' values and remaining lifetimes: `MGET` and a `PTTL` per key,
+    /// in one batch on one server's lane.
+    pub(super) async fn read_with_ttl(
+        &self,
+        lanes: &Lanes<RespProtocol>,
+        operation: &'static str,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(Bytes, Option<Duration>)>>> {
+        let ttls = keys
+            .iter()
+            .map(|key| resp::command([b"PTTL".as_slice(), key.as_bytes()]));
+        let lines = std::iter::once(mget(keys)).chain(ttls);
+        let mut replies = self.read_all(lanes, operation, lines).await?.into_iter();
+        let values = values_of(operation, replies.next().expect("an MGET"), keys.len())?;
+        let mut found = Vec::with_capacity(values.len());
+        for (value, ttl) in values.into_iter().zip(replies) {
+            let ttl = integer_of(operation, ttl)?;
+            found.push(value.map(|value| (value, pttl(ttl))));
+        }
+        Ok(found)
     }
 }

@@ -58,12 +58,21 @@ impl Protocol for RespProtocol {
     }
 }
 
-/// A command as RESP writes it: an array of bulk strings.
-pub(super) fn command(args: &[&[u8]]) -> Vec<u8> {
-    let mut line = Vec::with_capacity(16 + args.iter().map(|arg| arg.len() + 16).sum::<usize>());
+/// A command as RESP writes it: an array of bulk strings. An iterator, so
+/// that `MGET`'s keys need no vector of their own on a hit.
+pub(super) fn command<'a, I>(args: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+    I::IntoIter: Clone,
+{
+    let args = args.into_iter();
+    let (count, bytes) = args
+        .clone()
+        .fold((0, 0), |(count, bytes), arg| (count + 1, bytes + arg.len()));
+    let mut line = Vec::with_capacity(16 + bytes + 16 * count);
     let mut digits = itoa::Buffer::new();
     line.push(b'*');
-    line.extend_from_slice(digits.format(args.len()).as_bytes());
+    line.extend_from_slice(digits.format(count).as_bytes());
     line.extend_from_slice(b"\r\n");
     for arg in args {
         line.push(b'$');
@@ -82,8 +91,8 @@ pub(super) fn greeting(settings: &RedisConnectionInfo) -> Greeting {
     let mut greeting = Greeting::default();
     if let Some(password) = settings.password() {
         let auth = match settings.username() {
-            Some(user) => command(&[b"AUTH", user.as_bytes(), password.as_bytes()]),
-            None => command(&[b"AUTH", password.as_bytes()]),
+            Some(user) => command([b"AUTH".as_slice(), user.as_bytes(), password.as_bytes()]),
+            None => command([b"AUTH".as_slice(), password.as_bytes()]),
         };
         greeting.commands.extend_from_slice(&auth);
         greeting.answers += 1;
@@ -92,7 +101,7 @@ pub(super) fn greeting(settings: &RedisConnectionInfo) -> Greeting {
         let db = itoa::Buffer::new().format(settings.db()).to_owned();
         greeting
             .commands
-            .extend_from_slice(&command(&[b"SELECT", db.as_bytes()]));
+            .extend_from_slice(&command([b"SELECT".as_slice(), db.as_bytes()]));
         greeting.answers += 1;
     }
     greeting
@@ -289,9 +298,12 @@ mod tests {
 
     #[test]
     fn commands_are_arrays_of_bulk_strings() {
-        assert_eq!(command(&[b"GET", b"k"]), b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
         assert_eq!(
-            command(&[b"MGET", b"a b", b""]),
+            command([b"GET".as_slice(), b"k"]),
+            b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+        );
+        assert_eq!(
+            command([b"MGET".as_slice(), b"a b", b""]),
             b"*3\r\n$4\r\nMGET\r\n$3\r\na b\r\n$0\r\n\r\n"
         );
     }
